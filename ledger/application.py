@@ -1,0 +1,34 @@
+"""The eventsourcing Application that stores case events in a Merkle log."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper
+
+from ledger.domain import Case
+from ledger.mapper import EntryMapper
+from ledger.store.base import MerkleStore
+
+
+class CaseLog(Application[UUID]):
+    """Cases and their events; the recorder adds leaves, nodes and side rows in the same commit.
+
+    The application name ("Cases") prefixes the tables: `cases_events`, `cases_leaves`, ...
+    """
+
+    name = "Cases"
+    env = {"AGGREGATE_CACHE_MAXSIZE": "10000", "DEEPCOPY_FROM_AGGREGATE_CACHE": "y"}
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return EntryMapper()
+
+    @property
+    def store(self) -> MerkleStore:
+        recorder: Any = self.recorder
+        return recorder
+
+    def get_case(self, case_id: UUID, version: int | None = None) -> Case:
+        return self.repository.get(case_id, version=version)

@@ -1,0 +1,108 @@
+"""The `Case` aggregate (DESIGN §3).
+
+Every domain event of a case carries exactly one thing: the verbatim bytes of its log entry.
+The entry *is* the event, so what eventsourcing stores and what the Merkle leaf commits to can
+never drift apart. The aggregate enforces the append-time rules that depend on the case's own
+history (chain, sequence, closure); field validation happens before, in `ledger.events`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from ledger.entry import Entry, build_entry, parse_entry
+from ledger.events.types import EVENT_TYPES
+
+# Fixed forever: case aggregate ids are derived from (tenant, case), so that a case id is
+# scoped to its tenant and two processes opening the same case collide on the same id.
+_CASE_NAMESPACE = UUID("6c0d3f52-4f2e-4b51-9a55-3c1b2f7e9d10")
+
+
+def case_uuid(tenant: str, case: str) -> UUID:
+    return uuid5(_CASE_NAMESPACE, f"{tenant}\x00{case}")
+
+
+class CaseExistsError(Exception):
+    """`CaseOpened` for a case that already exists."""
+
+
+class CaseClosedError(Exception):
+    """An event other than `PersonalDataErased` after `CaseClosed`."""
+
+
+class CaseEvent(Aggregate.Event):
+    """Base of every case event: the entry bytes, nothing else."""
+
+    entry: bytes
+
+    def apply(self, aggregate: Case) -> None:
+        aggregate._apply_entry(parse_entry(self.entry))
+
+
+class CaseCreated(CaseEvent, Aggregate.Created):
+    """Base of the one creation event, `CaseOpened`."""
+
+
+_EVENT_CLASSES: dict[str, type[CaseEvent]] = {}
+
+
+def _define_event_classes() -> None:
+    # One class per event type, so topics name the dispute action (e.g. ...:OtpVerified).
+    for name in EVENT_TYPES:
+        base: type[CaseEvent] = CaseCreated if name == "CaseOpened" else CaseEvent
+        cls = type(name, (base,), {"__module__": __name__, "__qualname__": name})
+        globals()[name] = cls
+        _EVENT_CLASSES[name] = cls
+
+
+_define_event_classes()
+
+
+def event_class(type_name: str) -> type[CaseEvent]:
+    return _EVENT_CLASSES[type_name]
+
+
+class Case(Aggregate):
+    """A dispute case: its chain head, its sequence and whether it is closed."""
+
+    CLOSED_ALLOWS: ClassVar[frozenset[str]] = frozenset({"PersonalDataErased"})
+
+    def __init__(self) -> None:
+        self.tenant = ""
+        self.case = ""
+        self.status = "open"
+        self.head: bytes | None = None
+        self.opened_at = ""
+        self.closed_at: str | None = None
+        self.erased = False
+
+    @classmethod
+    def open(cls, *, case_id: UUID, timestamp: Any, **fields: Any) -> Case:
+        entry = build_entry(case_seq=1, prev=None, type="CaseOpened", **fields)
+        return cls._create(
+            event_class("CaseOpened"), id=case_id, timestamp=timestamp, entry=entry
+        )
+
+    def append(self, *, type: str, timestamp: Any, **fields: Any) -> None:
+        if type == "CaseOpened":
+            raise CaseExistsError(f"case {self.case!r} already exists")
+        if self.status == "closed" and type not in self.CLOSED_ALLOWS:
+            raise CaseClosedError(
+                f"case {self.case!r} is closed: only PersonalDataErased may follow CaseClosed"
+            )
+        entry = build_entry(
+            case_seq=self.version + 1, prev=self.head, type=type, **fields
+        )
+        self.trigger_event(event_class(type), timestamp=timestamp, entry=entry)
+
+    def _apply_entry(self, entry: Entry) -> None:
+        self.head = entry.leaf_hash
+        if entry.case_seq == 1:
+            self.tenant, self.case, self.opened_at = entry.tenant, entry.case, entry.occurred_at
+        if entry.type == "CaseClosed":
+            self.status, self.closed_at = "closed", entry.occurred_at
+        elif entry.type == "PersonalDataErased":
+            self.erased = True

@@ -1,0 +1,31 @@
+"""Errors the ledger raises when an append breaks a rule; the API maps each to a status."""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base class; `str()` is a sentence for the user, `position` the event's place in a batch."""
+
+    def __init__(self, message: str, *, position: int | None = None) -> None:
+        super().__init__(message)
+        self.position = position
+
+
+class CaseNotFoundError(LedgerError):
+    """An event other than CaseOpened for a case that does not exist (404)."""
+
+
+class CaseConflictError(LedgerError):
+    """CaseOpened for an existing case, or anything but erasure after CaseClosed (409)."""
+
+
+class SequenceConflictError(LedgerError):
+    """`expected_seq` differs from the case's last `case_seq` (409)."""
+
+
+class EvidenceNotFoundError(LedgerError):
+    """An event names an evidence file this tenant never uploaded (422)."""
+
+
+class BusyError(LedgerError):
+    """Concurrent writers kept conflicting; retrying later will work (503)."""

@@ -1,0 +1,328 @@
+"""Backend-independent half of the store: the Merkle tables and every query on them.
+
+The SQLite and PostgreSQL recorders subclass eventsourcing's recorders and mix this in; they
+supply only connections, placeholders and the few statements whose syntax differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+
+from ledger.merkle import (
+    EMPTY_ROOT,
+    NodeID,
+    Plan,
+    append_leaves,
+    frontier_ids,
+    leaf_hash,
+    root_from_frontier,
+)
+from ledger.store.batch import AppendBatch
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    size: int
+    root: bytes
+    note: bytes
+    signed_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeafRow:
+    index: int
+    leaf_hash: bytes
+    originator_id: str  # hex
+    originator_version: int
+    entry: bytes | None  # None when the event row is missing
+
+
+class StoreError(Exception):
+    """The database does not hold what the log requires (missing node, broken head...)."""
+
+
+class MerkleStore:
+    """Queries on `<prefix>_leaves`, `<prefix>_nodes`, `<prefix>_checkpoints` and side tables."""
+
+    prefix: str
+    events_table_name: str
+    _head: tuple[int, list[bytes]] | None = None
+
+    # -- supplied by the backend ----------------------------------------------------------
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        raise NotImplementedError
+
+    def _stream(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def _id_text(self, originator_id: Any) -> str:
+        raise NotImplementedError
+
+    # -- table names ----------------------------------------------------------------------
+    @property
+    def leaves_table(self) -> str:
+        return f"{self.prefix}_leaves"
+
+    @property
+    def nodes_table(self) -> str:
+        return f"{self.prefix}_nodes"
+
+    @property
+    def checkpoints_table(self) -> str:
+        return f"{self.prefix}_checkpoints"
+
+    # -- the append path (inside the writer's transaction) --------------------------------
+    @staticmethod
+    def _leaf_hashes(stored_events: Sequence[StoredEvent]) -> list[bytes]:
+        return [leaf_hash(bytes(s.state)) for s in stored_events]
+
+    def _tree_head(self, cur: Any) -> tuple[int, list[bytes]]:
+        """Size and frontier, read under the writer lock; the cache saves the node reads."""
+        size = self._max_index(cur) + 1
+        if self._head is not None and self._head[0] == size:
+            return self._head
+        ids = frontier_ids(size)
+        found = self._fetch_nodes(cur, ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise StoreError(f"tree of size {size} lacks frontier node {missing[0]}")
+        return size, [found[i] for i in ids]
+
+    def _merkle_rows(
+        self, size: int, frontier: list[bytes], stored_events: Sequence[StoredEvent],
+        leaves: list[bytes],
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, bytes]], list[bytes]]:
+        nodes, new_frontier = append_leaves(size, frontier, leaves)
+        leaf_rows = [
+            (size + i, h, s.originator_id, s.originator_version)
+            for i, (s, h) in enumerate(zip(stored_events, leaves, strict=True))
+        ]
+        node_rows = [(n.level, n.index, h) for n, h in nodes if n.level > 0]
+        return leaf_rows, node_rows, new_frontier
+
+    def _finish(self, batch: AppendBatch | None, size: int, count: int,
+                frontier: list[bytes]) -> None:
+        self._head = (size + count, frontier)
+        if batch is not None:
+            batch.indices = list(range(size, size + count))
+            batch.tree_size = size + count
+
+    # -- reads ----------------------------------------------------------------------------
+    def _max_index(self, cur: Any = None) -> int:
+        raise NotImplementedError
+
+    def _fetch_nodes(self, cur: Any, ids: Sequence[NodeID]) -> dict[NodeID, bytes]:
+        raise NotImplementedError
+
+    def tree_size(self) -> int:
+        return self._max_index() + 1
+
+    def read_nodes(self, ids: Sequence[NodeID]) -> dict[NodeID, bytes]:
+        return self._fetch_nodes(None, ids)
+
+    def proof(self, plan: Plan) -> list[bytes]:
+        """One round trip: fetch the O(log n) stored nodes a plan names, then fold them."""
+        return plan.assemble(self.read_nodes(plan.node_ids()))
+
+    def root(self, size: int) -> bytes:
+        if size == 0:
+            return EMPTY_ROOT
+        ids = frontier_ids(size)
+        found = self.read_nodes(ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise StoreError(f"no stored node {missing[0]} for a tree of size {size}")
+        return root_from_frontier([found[i] for i in ids])
+
+    def leaf(self, index: int) -> LeafRow | None:
+        rows = self._query(
+            f"SELECT l.idx, l.hash, l.originator_id, l.originator_version, e.state "
+            f"FROM {self.leaves_table} l LEFT JOIN {self.events_table_name} e "
+            f"ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
+            f"WHERE l.idx = ?",
+            (index,),
+        )
+        return self._leaf_row(rows[0]) if rows else None
+
+    def _leaf_row(self, row: tuple[Any, ...]) -> LeafRow:
+        return LeafRow(
+            index=row[0],
+            leaf_hash=bytes(row[1]),
+            originator_id=self._id_text(row[2]),
+            originator_version=row[3],
+            entry=None if row[4] is None else bytes(row[4]),
+        )
+
+    def iter_leaves(self, start: int = 0, stop: int | None = None) -> Iterator[LeafRow]:
+        """Leaves in index order joined with their entries (None where the event is gone)."""
+        sql = (
+            f"SELECT l.idx, l.hash, l.originator_id, l.originator_version, e.state "
+            f"FROM {self.leaves_table} l LEFT JOIN {self.events_table_name} e "
+            f"ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
+            f"WHERE l.idx >= ?"
+        )
+        params: list[Any] = [start]
+        if stop is not None:
+            sql += " AND l.idx < ?"
+            params.append(stop)
+        sql += " ORDER BY l.idx"
+        for row in self._stream(sql, params):
+            yield self._leaf_row(row)
+
+    def case_leaves(self, originator_id: Any, below: int | None = None) -> list[LeafRow]:
+        sql = (
+            f"SELECT l.idx, l.hash, l.originator_id, l.originator_version, e.state "
+            f"FROM {self.events_table_name} e LEFT JOIN {self.leaves_table} l "
+            f"ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
+            f"WHERE e.originator_id = ?"
+        )
+        params: list[Any] = [self._id_param(originator_id)]
+        rows = self._query(sql + " ORDER BY e.originator_version", params)
+        result = [
+            LeafRow(
+                index=-1 if r[0] is None else r[0],
+                leaf_hash=b"" if r[1] is None else bytes(r[1]),
+                originator_id=self._id_text(originator_id),
+                originator_version=r[3] if r[3] is not None else 0,
+                entry=bytes(r[4]),
+            )
+            for r in rows
+        ]
+        if below is not None:
+            result = [r for r in result if 0 <= r.index < below]
+        return result
+
+    def _id_param(self, originator_id: Any) -> Any:
+        return originator_id
+
+    def iter_events_without_leaf(self) -> Iterator[tuple[str, int, bytes]]:
+        sql = (
+            f"SELECT e.originator_id, e.originator_version, e.state FROM {self.events_table_name} e "
+            f"LEFT JOIN {self.leaves_table} l ON e.originator_id = l.originator_id "
+            f"AND e.originator_version = l.originator_version WHERE l.idx IS NULL"
+        )
+        for row in self._stream(sql):
+            yield self._id_text(row[0]), row[1], bytes(row[2])
+
+    def iter_nodes_in_creation_order(self) -> Iterator[tuple[int, int, bytes]]:
+        """Interior nodes in the order appends create them: by last leaf, then level."""
+        for row in self._stream(self._node_order_sql()):
+            yield row[0], row[1], bytes(row[2])
+
+    def _node_order_sql(self) -> str:
+        # Node L/N becomes complete with leaf (N+1)*2^L - 1; shifts are portable SQL here.
+        return (
+            f"SELECT level, idx, hash FROM {self.nodes_table} "
+            f"ORDER BY ((idx + 1) << level), level"
+        )
+
+    def count_events(self) -> int:
+        return self._query(f"SELECT count(*) FROM {self.events_table_name}")[0][0]
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def store_checkpoint(self, size: int, root: bytes, note: bytes, signed_at: str) -> None:
+        self._execute(
+            f"INSERT INTO {self.checkpoints_table} (size, root, note, signed_at) "
+            f"VALUES (?, ?, ?, ?) ON CONFLICT (size) DO NOTHING",
+            (size, root, note.decode("utf-8"), signed_at),
+        )
+
+    def _checkpoint(self, row: tuple[Any, ...]) -> StoredCheckpoint:
+        return StoredCheckpoint(row[0], bytes(row[1]), row[2].encode("utf-8"), row[3])
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        rows = self._query(
+            f"SELECT size, root, note, signed_at FROM {self.checkpoints_table} "
+            f"ORDER BY size DESC LIMIT 1"
+        )
+        return self._checkpoint(rows[0]) if rows else None
+
+    def checkpoint(self, size: int) -> StoredCheckpoint | None:
+        rows = self._query(
+            f"SELECT size, root, note, signed_at FROM {self.checkpoints_table} WHERE size = ?",
+            (size,),
+        )
+        return self._checkpoint(rows[0]) if rows else None
+
+    def checkpoints(self, after: int = -1, limit: int | None = None) -> list[StoredCheckpoint]:
+        sql = (
+            f"SELECT size, root, note, signed_at FROM {self.checkpoints_table} "
+            f"WHERE size > ? ORDER BY size"
+        )
+        params: list[Any] = [after]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [self._checkpoint(r) for r in self._query(sql, params)]
+
+    # -- vault ----------------------------------------------------------------------------
+    def case_key(self, case_id: str) -> bytes | None:
+        rows = self._query("SELECT wrapped FROM vault_keys WHERE case_id = ?", (case_id,))
+        return bytes(rows[0][0]) if rows else None
+
+    def sealed_openings(self, case_id: str) -> list[tuple[int, str, bytes]]:
+        rows = self._query(
+            "SELECT case_seq, field, sealed FROM vault_openings WHERE case_id = ? "
+            "ORDER BY case_seq, field",
+            (case_id,),
+        )
+        return [(r[0], r[1], bytes(r[2])) for r in rows]
+
+    def iter_sealed_openings(self) -> Iterator[tuple[str, int, str, bytes]]:
+        for r in self._stream(
+            "SELECT case_id, case_seq, field, sealed FROM vault_openings ORDER BY case_id, case_seq"
+        ):
+            yield r[0], r[1], r[2], bytes(r[3])
+
+    # -- evidence -------------------------------------------------------------------------
+    def register_evidence(self, tenant: str, sha256: str, media_type: str, size: int,
+                          stored_at: str) -> bool:
+        """Record that `tenant` uploaded a file; False if it had already."""
+        before = self.evidence(tenant, sha256)
+        if before is not None:
+            return False
+        self._execute(
+            "INSERT INTO evidence (tenant, sha256, media_type, size, stored_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, sha256) DO NOTHING",
+            (tenant, sha256, media_type, size, stored_at),
+        )
+        return True
+
+    def evidence(self, tenant: str, sha256: str) -> tuple[str, int] | None:
+        rows = self._query(
+            "SELECT media_type, size FROM evidence WHERE tenant = ? AND sha256 = ?",
+            (tenant, sha256),
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def all_evidence(self) -> list[tuple[str, str, str, int]]:
+        return [
+            (r[0], r[1], r[2], r[3])
+            for r in self._query("SELECT tenant, sha256, media_type, size FROM evidence")
+        ]
+
+    # -- shared DDL -----------------------------------------------------------------------
+    def side_tables_ddl(self, blob: str, bigint: str) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.nodes_table} (level SMALLINT NOT NULL, "
+            f"idx {bigint} NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (level, idx))",
+            f"CREATE TABLE IF NOT EXISTS {self.checkpoints_table} (size {bigint} PRIMARY KEY, "
+            f"root {blob} NOT NULL, note TEXT NOT NULL, signed_at TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS vault_keys (case_id TEXT PRIMARY KEY, wrapped {blob} NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS vault_openings (case_id TEXT NOT NULL, case_seq {bigint} "
+            f"NOT NULL, field TEXT NOT NULL, sealed {blob} NOT NULL, "
+            f"PRIMARY KEY (case_id, case_seq, field))",
+            "CREATE TABLE IF NOT EXISTS evidence (tenant TEXT NOT NULL, sha256 TEXT NOT NULL, "
+            "media_type TEXT NOT NULL, size BIGINT NOT NULL, stored_at TEXT NOT NULL, "
+            "PRIMARY KEY (tenant, sha256))",
+            "CREATE TABLE IF NOT EXISTS idempotency (tenant TEXT NOT NULL, key TEXT NOT NULL, "
+            "request_hash TEXT NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL, "
+            "PRIMARY KEY (tenant, key))",
+        ]

@@ -1,0 +1,185 @@
+"""PostgreSQL persistence (production): eventsourcing's recorder plus the Merkle tables.
+
+Select it the eventsourcing way: `PERSISTENCE_MODULE=ledger.store.postgres` and the usual
+`POSTGRES_*` settings. We take over `insert_events` so that the events, the leaves, the nodes
+and the side rows share one transaction that rolls back on *any* exception: eventsourcing's
+own post-insert hook swallows exceptions inside the transaction block, which would commit a
+half-written append.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing import persistence as es
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
+from psycopg.sql import SQL, Identifier
+
+from ledger.merkle import NodeID
+from ledger.store.base import MerkleStore
+from ledger.store.batch import AppendBatch
+
+
+def _pg(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
+def _translate(exc: psycopg.Error) -> es.PersistenceError:
+    if isinstance(exc, psycopg.IntegrityError):
+        return es.IntegrityError(str(exc))
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return es.OperationalError(str(exc))
+    return es.DatabaseError(str(exc))
+
+
+class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
+    def __init__(self, datastore: PostgresDatastore, prefix: str = "cases") -> None:
+        self.prefix = prefix
+        self._head = None
+        super().__init__(datastore, events_table_name=f"{prefix}_events")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {t} (idx bigint PRIMARY KEY, hash bytea NOT NULL, "
+                "originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
+                "UNIQUE (originator_id, originator_version))"
+            ).format(t=Identifier(self.leaves_table))
+        )
+        for ddl in self.side_tables_ddl("bytea", "bigint"):
+            self.sql_create_statements.append(SQL(ddl))  # type: ignore[arg-type]
+        self._lock_sql = SQL("LOCK TABLE {t} IN EXCLUSIVE MODE").format(
+            t=Identifier(self.events_table_name)
+        )
+
+    # -- connections ----------------------------------------------------------------------
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            with self.datastore.get_connection() as conn, conn.cursor(
+                row_factory=psycopg.rows.tuple_row
+            ) as cur:
+                cur.execute(_pg(sql), params)
+                return cur.fetchall()
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        try:
+            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as cur:
+                cur.execute(_pg(sql), params)
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+
+    def _stream(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[Any]:
+        # A named (server-side) cursor keeps memory flat when verifying millions of leaves.
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(
+            name=f"stream_{id(self)}", row_factory=psycopg.rows.tuple_row
+        ) as cur:
+            cur.itersize = size
+            cur.execute(_pg(sql), params)
+            yield from cur
+
+    def _id_text(self, originator_id: Any) -> str:
+        return originator_id.hex if isinstance(originator_id, UUID) else UUID(str(originator_id)).hex
+
+    def _id_param(self, originator_id: Any) -> Any:
+        return originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+
+    def _max_index(self, cur: Any = None) -> int:
+        sql = f"SELECT max(idx) FROM {self.leaves_table}"
+        if cur is None:
+            value = self._query(sql)[0][0]
+        else:
+            cur.execute(sql)
+            value = cur.fetchone()[0]
+        return -1 if value is None else value
+
+    def _fetch_nodes(self, cur: Any, ids: Sequence[NodeID]) -> dict[NodeID, bytes]:
+        if not ids:
+            return {}
+        inner = [i for i in ids if i.level > 0]
+        sql = (
+            f"SELECT 0, l.idx, l.hash FROM {self.leaves_table} l WHERE l.idx = ANY(?::bigint[]) "
+            f"UNION ALL SELECT n.level, n.idx, n.hash FROM {self.nodes_table} n "
+            f"JOIN unnest(?::smallint[], ?::bigint[]) AS w(level, idx) "
+            f"ON n.level = w.level AND n.idx = w.idx"
+        )
+        params = (
+            [i.index for i in ids if i.level == 0],
+            [i.level for i in inner],
+            [i.index for i in inner],
+        )
+        if cur is None:
+            rows = self._query(sql, params)
+        else:
+            cur.execute(_pg(sql), params)
+            rows = cur.fetchall()
+        return {NodeID(r[0], r[1]): bytes(r[2]) for r in rows}
+
+    # -- append ---------------------------------------------------------------------------
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        batch: AppendBatch | None = kwargs.get("append")
+        leaves = self._leaf_hashes(stored_events)
+        pg_events = [
+            self.construct_pg_stored_event(
+                s.originator_id, s.originator_version, s.topic, s.state
+            )
+            for s in stored_events
+        ]
+        try:
+            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(
+                row_factory=psycopg.rows.tuple_row
+            ) as cur:
+                cur.execute(self._lock_sql)
+                cur.execute(self.insert_events_statement, (pg_events,))
+                size, frontier = self._tree_head(cur)
+                leaf_rows, node_rows, new_frontier = self._merkle_rows(
+                    size, frontier, stored_events, leaves
+                )
+                cur.execute(
+                    f"INSERT INTO {self.leaves_table} (idx, hash, originator_id, "
+                    f"originator_version) SELECT * FROM unnest(%s::bigint[], %s::bytea[], "
+                    f"%s::uuid[], %s::bigint[])",
+                    [list(col) for col in zip(*leaf_rows, strict=True)],
+                )
+                if node_rows:
+                    cur.execute(
+                        f"INSERT INTO {self.nodes_table} (level, idx, hash) SELECT * FROM "
+                        f"unnest(%s::smallint[], %s::bigint[], %s::bytea[])",
+                        [list(col) for col in zip(*node_rows, strict=True)],
+                    )
+                if batch is not None:
+                    self._insert_side_rows(cur, batch)
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+        self._finish(batch, size, len(stored_events), new_frontier)
+        return None
+
+    def _insert_side_rows(self, cur: Any, batch: AppendBatch) -> None:
+        if batch.case_keys:
+            cur.executemany("INSERT INTO vault_keys VALUES (%s, %s)", batch.case_keys)
+        if batch.openings:
+            cur.executemany(
+                "INSERT INTO vault_openings VALUES (%s, %s, %s, %s)",
+                [(o.case_id, o.case_seq, o.field, o.sealed) for o in batch.openings],
+            )
+        if batch.idempotency:
+            cur.executemany(
+                "INSERT INTO idempotency (tenant, key, request_hash, response, created_at) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                batch.idempotency,
+            )
+
+
+class Factory(PostgresFactory):
+    """Builds Merkle recorders whose tables are prefixed by the application's name."""
+
+    def application_recorder(self) -> MerklePostgresRecorder:  # type: ignore[override]
+        recorder = MerklePostgresRecorder(self.datastore, prefix=self.env.name.lower())
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder

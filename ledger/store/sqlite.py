@@ -1,0 +1,169 @@
+"""SQLite persistence (the embedded default): eventsourcing's recorder plus the Merkle tables.
+
+Select it the eventsourcing way: `PERSISTENCE_MODULE=ledger.store.sqlite`, `SQLITE_DBNAME=...`.
+Appends run in `BEGIN IMMEDIATE` transactions, so writers from several processes queue on the
+database lock instead of failing when a deferred read transaction tries to upgrade.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing import persistence as es
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQLiteFactory
+
+from ledger.merkle import NodeID
+from ledger.store.base import MerkleStore
+from ledger.store.batch import AppendBatch
+
+
+def _translate(exc: sqlite3.Error) -> es.PersistenceError:
+    if isinstance(exc, sqlite3.IntegrityError):
+        return es.IntegrityError(str(exc))
+    if isinstance(exc, sqlite3.OperationalError):
+        return es.OperationalError(str(exc))
+    return es.DatabaseError(str(exc))
+
+
+class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
+    def __init__(self, datastore: SQLiteDatastore, prefix: str = "cases") -> None:
+        self.prefix = prefix
+        self._head = None
+        super().__init__(datastore, events_table_name=f"{prefix}_events")
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {self.leaves_table} (idx INTEGER PRIMARY KEY, "
+            f"hash BLOB NOT NULL, originator_id TEXT NOT NULL, originator_version INTEGER "
+            f"NOT NULL, UNIQUE (originator_id, originator_version))",
+            *self.side_tables_ddl("BLOB", "INTEGER"),
+        ]
+
+    # -- connections ----------------------------------------------------------------------
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return [tuple(r) for r in c.fetchall()]
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self.datastore.get_connection(commit=True) as conn:
+            raw = conn._sqlite_conn
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                raw.execute(sql, params)
+                raw.commit()
+            except sqlite3.Error as exc:
+                raw.rollback()
+                raise _translate(exc) from exc
+
+    def _stream(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[Any]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            while True:
+                rows = c.sqlite_cursor.fetchmany(size)
+                if not rows:
+                    return
+                yield from rows
+
+    def _id_text(self, originator_id: Any) -> str:
+        return originator_id.hex if isinstance(originator_id, UUID) else str(originator_id)
+
+    def _id_param(self, originator_id: Any) -> Any:
+        return self._id_text(originator_id)
+
+    def _max_index(self, cur: Any = None) -> int:
+        sql = f"SELECT max(idx) FROM {self.leaves_table}"
+        if cur is None:
+            value = self._query(sql)[0][0]
+        else:
+            value = cur.execute(sql).fetchone()[0]
+        return -1 if value is None else value
+
+    def _fetch_nodes(self, cur: Any, ids: Sequence[NodeID]) -> dict[NodeID, bytes]:
+        if not ids:
+            return {}
+        leaves = [i.index for i in ids if i.level == 0]
+        inner = [i for i in ids if i.level > 0]
+        parts, params = [], []
+        if leaves:
+            parts.append(
+                f"SELECT 0, idx, hash FROM {self.leaves_table} "
+                f"WHERE idx IN ({','.join('?' * len(leaves))})"
+            )
+            params.extend(leaves)
+        if inner:
+            parts.append(
+                f"SELECT level, idx, hash FROM {self.nodes_table} WHERE (level, idx) IN "
+                f"(VALUES {','.join('(?,?)' * 1 for _ in inner)})"
+            )
+            for n in inner:
+                params.extend((n.level, n.index))
+        sql = " UNION ALL ".join(parts)
+        rows = self._query(sql, params) if cur is None else cur.execute(sql, params).fetchall()
+        return {NodeID(r[0], r[1]): bytes(r[2]) for r in rows}
+
+    # -- append ---------------------------------------------------------------------------
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        batch: AppendBatch | None = kwargs.get("append")
+        leaves = self._leaf_hashes(stored_events)
+        event_rows = [
+            (self._id_text(s.originator_id), s.originator_version, s.topic, s.state)
+            for s in stored_events
+        ]
+        with self.datastore.get_connection(commit=True) as conn:
+            raw: sqlite3.Connection = conn._sqlite_conn
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                raw.executemany(self.insert_events_statement, event_rows)
+                size, frontier = self._tree_head(raw)
+                leaf_rows, node_rows, new_frontier = self._merkle_rows(
+                    size, frontier, stored_events, leaves
+                )
+                raw.executemany(
+                    f"INSERT INTO {self.leaves_table} VALUES (?,?,?,?)",
+                    [(i, h, self._id_text(o), v) for i, h, o, v in leaf_rows],
+                )
+                raw.executemany(f"INSERT INTO {self.nodes_table} VALUES (?,?,?)", node_rows)
+                if batch is not None:
+                    self._insert_side_rows(raw, batch)
+                raw.commit()
+            except sqlite3.Error as exc:
+                raw.rollback()
+                raise _translate(exc) from exc
+            except BaseException:
+                raw.rollback()
+                raise
+        self._finish(batch, size, len(stored_events), new_frontier)
+        return None
+
+    def _insert_side_rows(self, raw: sqlite3.Connection, batch: AppendBatch) -> None:
+        if batch.case_keys:
+            raw.executemany("INSERT INTO vault_keys VALUES (?,?)", batch.case_keys)
+        if batch.openings:
+            raw.executemany(
+                "INSERT INTO vault_openings VALUES (?,?,?,?)",
+                [(o.case_id, o.case_seq, o.field, o.sealed) for o in batch.openings],
+            )
+        if batch.idempotency:
+            raw.executemany(
+                "INSERT INTO idempotency (tenant, key, request_hash, response, created_at) "
+                "VALUES (?,?,?,?,?)",
+                batch.idempotency,
+            )
+
+
+class Factory(SQLiteFactory):
+    """Builds Merkle recorders whose tables are prefixed by the application's name."""
+
+    def application_recorder(self) -> MerkleSQLiteRecorder:  # type: ignore[override]
+        recorder = MerkleSQLiteRecorder(self.datastore, prefix=self.env.name.lower())
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder

@@ -1,0 +1,95 @@
+"""Encryption of personal openings under per-case data keys (crypto-shredding, DESIGN §2).
+
+Each case gets its own random AES-256-GCM data key, stored wrapped by the deployment's master
+key. Erasing a case deletes its wrapped key and sealed rows: the commitments in the log stay
+valid while the clear values become unrecoverable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ledger.vault.commitments import Opening
+
+_NONCE = 12
+
+
+class VaultError(Exception):
+    """A sealed value or key could not be opened (wrong key, tampered row)."""
+
+
+def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = secrets.token_bytes(_NONCE)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def _open(key: bytes, sealed: bytes, aad: bytes) -> bytes:
+    try:
+        return AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], aad)
+    except (InvalidTag, ValueError) as exc:
+        raise VaultError(f"cannot open sealed value for {aad.decode(errors='replace')}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class CaseKey:
+    """The data key of one case; `aad` binds every sealed row to its case, entry and field."""
+
+    case_id: str
+    key: bytes
+
+    @classmethod
+    def generate(cls, case_id: str) -> CaseKey:
+        return cls(case_id, AESGCM.generate_key(bit_length=256))
+
+    def seal_opening(self, case_seq: int, field: str, opening: Opening) -> bytes:
+        plain = json.dumps({"value": opening.value, "salt": opening.salt.hex()}).encode()
+        return _seal(self.key, plain, f"{self.case_id}/{case_seq}/{field}".encode())
+
+    def open_opening(self, case_seq: int, field: str, sealed: bytes) -> Opening:
+        plain = _open(self.key, sealed, f"{self.case_id}/{case_seq}/{field}".encode())
+        obj = json.loads(plain)
+        return Opening(value=obj["value"], salt=bytes.fromhex(obj["salt"]))
+
+
+@dataclass(frozen=True, slots=True)
+class MasterKey:
+    """Wraps case keys; lives in a file outside the database (mode 0600)."""
+
+    key: bytes
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> MasterKey:
+        if path.exists():
+            data = bytes.fromhex(path.read_text().strip())
+            if len(data) != 32:
+                raise VaultError(f"{path}: vault master key must be 32 bytes, got {len(data)}")
+            return cls(data)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = AESGCM.generate_key(bit_length=256)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            os.write(fd, key.hex().encode() + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # never overwrite a key another process created meanwhile
+        except FileExistsError:
+            os.unlink(tmp)
+            return cls.load_or_create(path)
+        os.unlink(tmp)
+        return cls(key)
+
+    def wrap(self, case_key: CaseKey) -> bytes:
+        return _seal(self.key, case_key.key, f"case-key/{case_key.case_id}".encode())
+
+    def unwrap(self, case_id: str, wrapped: bytes) -> CaseKey:
+        return CaseKey(case_id, _open(self.key, wrapped, f"case-key/{case_id}".encode()))
