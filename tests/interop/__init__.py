@@ -1,0 +1,1 @@
+"""Interop oracle: Go's reference signed-note and tlog code, driven from pytest."""
