@@ -29,3 +29,7 @@ class EvidenceNotFoundError(LedgerError):
 
 class BusyError(LedgerError):
     """Concurrent writers kept conflicting; retrying later will work (503)."""
+
+
+class IdempotencyConflictError(LedgerError):
+    """An Idempotency-Key reused with another request body (409)."""

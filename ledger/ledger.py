@@ -6,9 +6,12 @@ events (for any number of cases) in one transaction: group commit (DESIGN §4).
 
 from __future__ import annotations
 
+import contextlib
+import random
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -26,13 +29,16 @@ from ledger.errors import (
     CaseConflictError,
     CaseNotFoundError,
     EvidenceNotFoundError,
+    IdempotencyConflictError,
+    LedgerError,
     SequenceConflictError,
 )
 from ledger.events.validate import ValidEvent
-from ledger.merkle import consistency_plan, inclusion_plan
+from ledger.evidence import EvidenceFiles, StoredFile
+from ledger.merkle import consistency_plan, inclusion_plan, leaf_hash
 from ledger.signing import LogKey, sign_checkpoint
 from ledger.store.base import MerkleStore, StoredCheckpoint
-from ledger.store.batch import AppendBatch, SealedOpening
+from ledger.store.batch import AppendBatch, IdempotencyRecord, SealedOpening
 from ledger.vault import CaseKey, MasterKey, Opening, new_opening
 
 _RETRIES = 5
@@ -74,6 +80,40 @@ class Receipt:
 
 
 @dataclass(frozen=True, slots=True)
+class Idempotency:
+    """An Idempotency-Key: `render` turns the receipts into the answer stored with the key."""
+
+    tenant: str
+    key: str
+    request_hash: str
+    render: Callable[[list[Receipt]], str]
+
+
+@dataclass(slots=True)
+class AppendGroup:
+    """The events of one client request: they succeed or fail together."""
+
+    requests: list[AppendRequest]
+    idempotency: Idempotency | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """The stored answer of an Idempotency-Key seen before with the same request."""
+
+    response: str
+
+
+class _Pending(list[Receipt]):
+    def __init__(self, start: int) -> None:
+        super().__init__()
+        self.start = start
+
+
+GroupResult = list[Receipt] | Replayed | LedgerError
+
+
+@dataclass(frozen=True, slots=True)
 class CaseEntry:
     index: int
     leaf_hash: bytes
@@ -88,6 +128,7 @@ class Ledger:
         self.store: MerkleStore = self.app.store
         self.key = LogKey.load_or_create(settings.key_path, settings.origin)
         self.master = MasterKey.load_or_create(settings.vault_key_path)
+        self.files = EvidenceFiles(settings.evidence_dir)
         self._case_keys: dict[str, CaseKey] = {}
         self._sign_lock = threading.Lock()
 
@@ -100,44 +141,67 @@ class Ledger:
 
     # -- appending ------------------------------------------------------------------------
     def append(
-        self,
-        requests: Sequence[AppendRequest],
-        *,
-        idempotency: Sequence[tuple[str, str, str, str, str]] = (),
-        now: datetime | None = None,
+        self, requests: Sequence[AppendRequest], *, now: datetime | None = None
     ) -> list[Receipt]:
         """Append all requests in one transaction, in order; all or nothing."""
+        result = self.commit([AppendGroup(list(requests))], now=now)[0]
+        if isinstance(result, LedgerError):
+            raise result
+        assert isinstance(result, list)
+        return result
+
+    def commit(
+        self, groups: Sequence[AppendGroup], *, now: datetime | None = None
+    ) -> list[GroupResult]:
+        """Group commit: every group that passes its checks is saved in ONE transaction.
+
+        Each group is all-or-nothing on its own: a group that breaks a rule gets its error and
+        leaves no trace, while the others still commit together.
+        """
         for attempt in range(_RETRIES):
-            batch = AppendBatch(idempotency=list(idempotency))
-            events, receipts_info = self._prepare(requests, batch, now or utc_now())
+            moment = now or utc_now()
+            results: list[GroupResult] = []
+            events: list[Any] = []
+            batch = AppendBatch()
+            cases: dict[UUID, Case | None] = {}
+            for group in groups:
+                results.append(self._prepare_group(group, cases, events, batch, moment))
+            for case in cases.values():
+                if case is not None:
+                    case.collect_events()  # saved below, in request order
+            if not events:
+                return results
             try:
                 self.app.save(*events, append=batch)
             except IntegrityError as exc:
-                # Another process appended to one of these cases (or opened it) meanwhile:
-                # drop our cached views and decide again on fresh state.
-                self._forget(requests)
+                # Another process appended to one of these cases (or used the same
+                # Idempotency-Key) meanwhile: decide again on fresh state.
+                self._forget(groups)
                 if attempt == _RETRIES - 1:
                     raise BusyError(
                         "concurrent appends to the same case kept conflicting; retry"
                     ) from exc
+                time.sleep(random.uniform(0.001, 0.01 * (attempt + 1)))
                 continue
             return [
-                Receipt(case, seq, index, leaf.hex(), recorded_at)
-                for (case, seq, leaf, recorded_at), index in zip(
-                    receipts_info, batch.indices, strict=True
-                )
+                [replace(r, index=i) for r, i in zip(res, self._slice(batch, res), strict=True)]
+                if isinstance(res, _Pending) else res
+                for res in results
             ]
         raise AssertionError("unreachable")
 
-    def _forget(self, requests: Sequence[AppendRequest]) -> None:
+    @staticmethod
+    def _slice(batch: AppendBatch, pending: _Pending) -> list[int]:
+        return batch.indices[pending.start : pending.start + len(pending)]
+
+    def _forget(self, groups: Sequence[AppendGroup]) -> None:
         cache = self.app.repository.cache
         if cache is None:
             return
-        for r in requests:
-            try:
-                cache.get(case_uuid(r.tenant, r.case), evict=True)
-            except KeyError:
-                pass
+        for group in groups:
+            for r in group.requests:
+                with contextlib.suppress(KeyError):
+                    cache.get(case_uuid(r.tenant, r.case), evict=True)
 
     def _load(self, case_id: UUID) -> Case | None:
         try:
@@ -145,61 +209,122 @@ class Ledger:
         except AggregateNotFoundError:
             return None
 
-    def _prepare(
-        self, requests: Sequence[AppendRequest], batch: AppendBatch, now: datetime
-    ) -> tuple[list[Any], list[tuple[str, int, bytes, str]]]:
-        recorded_at = format_recorded_at(now)
-        cases: dict[UUID, Case | None] = {}
-        events: list[Any] = []
-        info: list[tuple[str, int, bytes, str]] = []
-        for position, req in enumerate(requests):
-            case_id = case_uuid(req.tenant, req.case)
-            if case_id not in cases:
-                cases[case_id] = self._load(case_id)
-            case = cases[case_id]
-            ev = req.event
-            if case is None and ev.type != "CaseOpened":
-                raise CaseNotFoundError(
-                    f"case {req.case!r} does not exist: its first event must be CaseOpened",
-                    position=position,
+    def _prepare_group(
+        self,
+        group: AppendGroup,
+        cases: dict[UUID, Case | None],
+        events: list[Any],
+        batch: AppendBatch,
+        now: datetime,
+    ) -> GroupResult:
+        idem = group.idempotency
+        if idem is not None:
+            found = self.store.idempotency_record(idem.tenant, idem.key)
+            if found is not None:
+                if found[0] != idem.request_hash:
+                    return IdempotencyConflictError(
+                        "this Idempotency-Key was already used with another request body"
+                    )
+                return Replayed(found[1])
+        saved: dict[UUID, tuple[dict[str, Any], int] | None] = {}
+        local = AppendBatch()
+        start = len(events)
+        receipts = _Pending(start=start)
+        try:
+            for position, req in enumerate(group.requests):
+                case_id = case_uuid(req.tenant, req.case)
+                if case_id not in cases:
+                    cases[case_id] = self._load(case_id)
+                case = cases[case_id]
+                if case_id not in saved:
+                    saved[case_id] = (
+                        None if case is None
+                        else (dict(vars(case)), len(case.pending_events))
+                    )
+                event, receipt, opened = self._prepare_one(
+                    req, case, case_id, local, now, position
                 )
-            last_seq = 0 if case is None else case.version
-            if req.expected_seq is not None and req.expected_seq != last_seq:
-                raise SequenceConflictError(
-                    f"case {req.case!r} is at case_seq {last_seq}, expected_seq was "
-                    f"{req.expected_seq}",
-                    position=position,
-                )
-            seq = last_seq + 1
-            commitments = self._seal_personal(case_id, seq, ev.personal, batch)
-            fields = {
-                "log": self.origin,
-                "tenant": req.tenant,
-                "case": req.case,
-                "occurred_at": ev.occurred_at,
-                "recorded_at": recorded_at,
-                "source": req.source,
-                "data": ev.data,
-                "personal": commitments,
-                "evidence": self._evidence(req.tenant, ev.evidence, position),
-            }
-            try:
-                if case is None:
-                    case = Case.open(case_id=case_id, timestamp=now, **fields)
-                    cases[case_id] = case
+                if opened is not None:
+                    cases[case_id] = opened
+                events.append(event)
+                receipts.append(receipt)
+        except LedgerError as exc:
+            del events[start:]
+            for case_id, state in saved.items():
+                if state is None:
+                    cases[case_id] = None
                 else:
-                    case.append(type=ev.type, timestamp=now, **fields)
-            except CaseExistsError as exc:
-                raise CaseConflictError(str(exc), position=position) from exc
-            except CaseClosedError as exc:
-                raise CaseConflictError(str(exc), position=position) from exc
-            event = case.pending_events[-1]
-            events.append(event)
-            info.append((req.case, seq, parse_entry(event.entry).leaf_hash, recorded_at))
-        for case in cases.values():
-            if case is not None:
-                case.collect_events()  # saved below, one by one in request order
-        return events, info
+                    case = cases[case_id]
+                    assert case is not None
+                    pending = case.pending_events[: state[1]]
+                    case.__dict__.update(state[0])
+                    case.__dict__["_pending_events"] = pending
+            return exc
+        batch.extend(local)
+        if idem is not None:
+            batch.idempotency.append(
+                IdempotencyRecord(
+                    idem.tenant, idem.key, idem.request_hash, format_recorded_at(now),
+                    start, len(receipts),
+                    lambda indices, r=list(receipts), render=idem.render: render(
+                        [replace(x, index=i) for x, i in zip(r, indices, strict=True)]
+                    ),
+                )
+            )
+        return receipts
+
+    def _prepare_one(
+        self,
+        req: AppendRequest,
+        case: Case | None,
+        case_id: UUID,
+        batch: AppendBatch,
+        now: datetime,
+        position: int,
+    ) -> tuple[Any, Receipt, Case | None]:
+        ev = req.event
+        if case is None and ev.type != "CaseOpened":
+            raise CaseNotFoundError(
+                f"case {req.case!r} does not exist: its first event must be CaseOpened",
+                position=position,
+            )
+        last_seq = 0 if case is None else case.version
+        if req.expected_seq is not None and req.expected_seq != last_seq:
+            raise SequenceConflictError(
+                f"case {req.case!r} is at case_seq {last_seq}, expected_seq was "
+                f"{req.expected_seq}",
+                position=position,
+            )
+        seq = last_seq + 1
+        recorded_at = format_recorded_at(now)
+        fields = {
+            "log": self.origin,
+            "tenant": req.tenant,
+            "case": req.case,
+            "occurred_at": ev.occurred_at,
+            "recorded_at": recorded_at,
+            "source": req.source,
+            "data": ev.data,
+            "personal": {},
+            "evidence": self._evidence(req.tenant, ev.evidence, position),
+        }
+        try:
+            if case is None:
+                if ev.personal:
+                    fields["personal"] = self._seal_personal(case_id, 1, ev.personal, batch)
+                opened: Case | None = Case.open(case_id=case_id, timestamp=now, **fields)
+                assert opened is not None
+                event = opened.pending_events[-1]
+            else:
+                opened = None
+                case.check_can_append(ev.type)
+                fields["personal"] = self._seal_personal(case_id, seq, ev.personal, batch)
+                case.append(type=ev.type, timestamp=now, **fields)
+                event = case.pending_events[-1]
+        except (CaseExistsError, CaseClosedError) as exc:
+            raise CaseConflictError(str(exc), position=position) from exc
+        receipt = Receipt(req.case, seq, -1, leaf_hash(event.entry).hex(), recorded_at)
+        return event, receipt, opened
 
     def _evidence(
         self, tenant: str, refs: list[dict[str, str]], position: int
@@ -249,6 +374,18 @@ class Ledger:
                 SealedOpening(case_id.hex, seq, name, key.seal_opening(seq, name, opening))
             )
         return commitments
+
+    def add_evidence(
+        self, tenant: str, data: bytes, media_type: str, *, max_size: int = 25 * 2**20
+    ) -> tuple[StoredFile, bool]:
+        """Store a file and register it for `tenant`; True if it is new for this tenant."""
+        stored = self.files.put([data], max_size=max_size)
+        return stored, self.register_evidence(tenant, stored, media_type)
+
+    def register_evidence(self, tenant: str, stored: StoredFile, media_type: str) -> bool:
+        return self.store.register_evidence(
+            tenant, stored.sha256, media_type, stored.size, format_recorded_at(utc_now())
+        )
 
     # -- reading --------------------------------------------------------------------------
     def case(self, tenant: str, case: str, *, size: int | None = None) -> Case | None:

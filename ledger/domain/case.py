@@ -86,13 +86,16 @@ class Case(Aggregate):
             event_class("CaseOpened"), id=case_id, timestamp=timestamp, entry=entry
         )
 
-    def append(self, *, type: str, timestamp: Any, **fields: Any) -> None:
+    def check_can_append(self, type: str) -> None:
         if type == "CaseOpened":
             raise CaseExistsError(f"case {self.case!r} already exists")
         if self.status == "closed" and type not in self.CLOSED_ALLOWS:
             raise CaseClosedError(
                 f"case {self.case!r} is closed: only PersonalDataErased may follow CaseClosed"
             )
+
+    def append(self, *, type: str, timestamp: Any, **fields: Any) -> None:
+        self.check_can_append(type)
         entry = build_entry(
             case_seq=self.version + 1, prev=self.head, type=type, **fields
         )

@@ -45,7 +45,45 @@ class StoreError(Exception):
     """The database does not hold what the log requires (missing node, broken head...)."""
 
 
-class MerkleStore:
+class KeyStoreMixin:
+    """API keys and Idempotency-Key records (API.md "Authentication", "Appending")."""
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        raise NotImplementedError
+
+    def insert_api_key(self, key_id: str, token_hash: str, role: str, tenant: str,
+                       cases: str, created_at: str) -> None:
+        self._execute(
+            "INSERT INTO api_keys (id, token_hash, role, tenant, cases, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (key_id, token_hash, role, tenant, cases, created_at),
+        )
+
+    def api_key(self, key_id: str) -> tuple[str, str, str, str, str] | None:
+        """(token_hash, role, tenant, cases JSON, created_at) of a key id."""
+        rows = self._query(
+            "SELECT token_hash, role, tenant, cases, created_at FROM api_keys WHERE id = ?",
+            (key_id,),
+        )
+        return (rows[0][0], rows[0][1], rows[0][2], rows[0][3], rows[0][4]) if rows else None
+
+    def idempotency_record(self, tenant: str, key: str) -> tuple[str, str, str] | None:
+        """(request_hash, response JSON, created_at) stored for a tenant's Idempotency-Key."""
+        rows = self._query(
+            "SELECT request_hash, response, created_at FROM idempotency "
+            "WHERE tenant = ? AND key = ?",
+            (tenant, key),
+        )
+        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+    def purge_idempotency(self, before: str) -> None:
+        self._execute("DELETE FROM idempotency WHERE created_at < ?", (before,))
+
+
+class MerkleStore(KeyStoreMixin):
     """Queries on `<prefix>_leaves`, `<prefix>_nodes`, `<prefix>_checkpoints` and side tables."""
 
     prefix: str
@@ -325,4 +363,8 @@ class MerkleStore:
             "CREATE TABLE IF NOT EXISTS idempotency (tenant TEXT NOT NULL, key TEXT NOT NULL, "
             "request_hash TEXT NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL, "
             "PRIMARY KEY (tenant, key))",
+            "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, "
+            "role TEXT NOT NULL, tenant TEXT NOT NULL, cases TEXT NOT NULL, "
+            "created_at TEXT NOT NULL)",
         ]
+

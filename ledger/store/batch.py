@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -13,6 +14,19 @@ class SealedOpening:
     sealed: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """An Idempotency-Key answer, rendered inside the transaction once indices are known."""
+
+    tenant: str
+    key: str
+    request_hash: str
+    created_at: str
+    start: int  # position of the request's first event in the batch
+    count: int
+    render: Callable[[list[int]], str]
+
+
 @dataclass(slots=True)
 class AppendBatch:
     """Side rows committed in the same transaction as the events (DESIGN §4, §6).
@@ -22,6 +36,23 @@ class AppendBatch:
 
     case_keys: list[tuple[str, bytes]] = field(default_factory=list)
     openings: list[SealedOpening] = field(default_factory=list)
-    idempotency: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    idempotency: list[IdempotencyRecord] = field(default_factory=list)
     indices: list[int] = field(default_factory=list)
     tree_size: int = 0
+
+    def extend(self, other: AppendBatch) -> None:
+        self.case_keys.extend(other.case_keys)
+        self.openings.extend(other.openings)
+        self.idempotency.extend(other.idempotency)
+
+    def idempotency_rows(self, first_index: int) -> list[tuple[str, str, str, str, str]]:
+        return [
+            (
+                r.tenant,
+                r.key,
+                r.request_hash,
+                r.render(list(range(first_index + r.start, first_index + r.start + r.count))),
+                r.created_at,
+            )
+            for r in self.idempotency
+        ]

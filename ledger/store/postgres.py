@@ -153,13 +153,13 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
                         [list(col) for col in zip(*node_rows, strict=True)],
                     )
                 if batch is not None:
-                    self._insert_side_rows(cur, batch)
+                    self._insert_side_rows(cur, batch, size)
         except psycopg.Error as exc:
             raise _translate(exc) from exc
         self._finish(batch, size, len(stored_events), new_frontier)
         return None
 
-    def _insert_side_rows(self, cur: Any, batch: AppendBatch) -> None:
+    def _insert_side_rows(self, cur: Any, batch: AppendBatch, size: int) -> None:
         if batch.case_keys:
             cur.executemany("INSERT INTO vault_keys VALUES (%s, %s)", batch.case_keys)
         if batch.openings:
@@ -171,7 +171,7 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
             cur.executemany(
                 "INSERT INTO idempotency (tenant, key, request_hash, response, created_at) "
                 "VALUES (%s, %s, %s, %s, %s)",
-                batch.idempotency,
+                batch.idempotency_rows(size),
             )
 
 

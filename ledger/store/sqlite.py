@@ -132,7 +132,7 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
                 )
                 raw.executemany(f"INSERT INTO {self.nodes_table} VALUES (?,?,?)", node_rows)
                 if batch is not None:
-                    self._insert_side_rows(raw, batch)
+                    self._insert_side_rows(raw, batch, size)
                 raw.commit()
             except sqlite3.Error as exc:
                 raw.rollback()
@@ -143,7 +143,7 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
         self._finish(batch, size, len(stored_events), new_frontier)
         return None
 
-    def _insert_side_rows(self, raw: sqlite3.Connection, batch: AppendBatch) -> None:
+    def _insert_side_rows(self, raw: sqlite3.Connection, batch: AppendBatch, size: int) -> None:
         if batch.case_keys:
             raw.executemany("INSERT INTO vault_keys VALUES (?,?)", batch.case_keys)
         if batch.openings:
@@ -155,7 +155,7 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
             raw.executemany(
                 "INSERT INTO idempotency (tenant, key, request_hash, response, created_at) "
                 "VALUES (?,?,?,?,?)",
-                batch.idempotency,
+                batch.idempotency_rows(size),
             )
 
 

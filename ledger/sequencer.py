@@ -1,0 +1,110 @@
+"""Group commit for concurrent callers (DESIGN §4): one writer thread, many waiting clients.
+
+Callers hand over one group (one HTTP request's events); the writer takes whatever is queued,
+waits at most `max_wait` for more (or until `max_events`), and commits all of it in one
+transaction. A caller's future resolves only after that transaction committed, so an answer is
+never sent for an append that could still be lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from ledger.ledger import AppendGroup, GroupResult, Ledger
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    group: AppendGroup
+    future: Future[GroupResult]
+    size: int
+
+
+class SequencerClosedError(RuntimeError):
+    pass
+
+
+class Sequencer:
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        max_wait: float = 0.002,
+        max_events: int = 1000,
+        on_commit: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.max_wait = max_wait
+        self.max_events = max_events
+        self.on_commit = on_commit
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="temoin-sequencer", daemon=True)
+        self._thread.start()
+
+    def submit(self, group: AppendGroup) -> Future[GroupResult]:
+        if self._closed:
+            raise SequencerClosedError("the ledger is shutting down")
+        future: Future[GroupResult] = Future()
+        self._queue.put(_Item(group, future, len(group.requests)))
+        return future
+
+    async def append(self, group: AppendGroup) -> GroupResult:
+        return await asyncio.wrap_future(self.submit(group))
+
+    def close(self) -> None:
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _gather(self, first: _Item) -> tuple[list[_Item], bool]:
+        items, events = [first], first.size
+        deadline = time.monotonic() + self.max_wait
+        while events < self.max_events:
+            remaining = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=remaining) if remaining > 0 else \
+                    self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return items, True
+            if events + item.size > self.max_events:
+                self._commit(items)
+                items, events = [], 0
+            items.append(item)
+            events += item.size
+        return items, False
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            items, stop = self._gather(first)
+            self._commit(items)
+            if stop:
+                return
+
+    def _commit(self, items: Sequence[_Item]) -> None:
+        if not items:
+            return
+        started = time.monotonic()
+        try:
+            results = self.ledger.commit([i.group for i in items])
+        except BaseException as exc:  # every waiting caller must learn of the failure
+            for item in items:
+                if not item.future.cancelled():
+                    item.future.set_exception(exc)
+            return
+        for item, result in zip(items, results, strict=True):
+            if not item.future.cancelled():
+                item.future.set_result(result)
+        if self.on_commit is not None:
+            self.on_commit(sum(i.size for i in items), time.monotonic() - started)
