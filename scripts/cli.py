@@ -64,6 +64,12 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from scripts.demo import main as demo
+
+    return demo(Settings.from_env())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="temoin",
@@ -82,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("keygen", help="create the log signing key if missing; print its verifier key")
     p.set_defaults(func=_cmd_keygen)
+    p = sub.add_parser("demo", help="load realistic demo dispute cases (every event type)")
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 
