@@ -22,6 +22,7 @@ from ledger.merkle import (
     root_from_frontier,
 )
 from ledger.store.batch import AppendBatch
+from ledger.store.projection_tables import PROJECTION_DDL, ProjectionTablesMixin
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,7 @@ class KeyStoreMixin:
         self._execute("DELETE FROM idempotency WHERE created_at < ?", (before,))
 
 
-class MerkleStore(KeyStoreMixin):
+class MerkleStore(KeyStoreMixin, ProjectionTablesMixin):
     """Queries on `<prefix>_leaves`, `<prefix>_nodes`, `<prefix>_checkpoints` and side tables."""
 
     prefix: str
@@ -366,5 +367,6 @@ class MerkleStore(KeyStoreMixin):
             "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, "
             "role TEXT NOT NULL, tenant TEXT NOT NULL, cases TEXT NOT NULL, "
             "created_at TEXT NOT NULL)",
+            *PROJECTION_DDL,
         ]
 

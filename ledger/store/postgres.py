@@ -28,6 +28,10 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+class _GuardFailed(Exception):
+    """Rolls the transaction back when a conditional update matched no row."""
+
+
 def _translate(exc: psycopg.Error) -> es.PersistenceError:
     if isinstance(exc, psycopg.IntegrityError):
         return es.IntegrityError(str(exc))
@@ -69,6 +73,23 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         try:
             with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as cur:
                 cur.execute(_pg(sql), params)
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+
+    def _transaction(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]],
+                     guard: tuple[str, Sequence[Any]] | None = None) -> bool:
+        try:
+            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as cur:
+                if guard is not None:
+                    cur.execute(_pg(guard[0]), guard[1])
+                    if cur.rowcount != 1:
+                        raise _GuardFailed
+                for sql, rows in statements:
+                    if rows:
+                        cur.executemany(_pg(sql), rows)
+            return True
+        except _GuardFailed:
+            return False
         except psycopg.Error as exc:
             raise _translate(exc) from exc
 

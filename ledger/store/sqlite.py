@@ -61,6 +61,24 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
                 raw.rollback()
                 raise _translate(exc) from exc
 
+    def _transaction(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]],
+                     guard: tuple[str, Sequence[Any]] | None = None) -> bool:
+        with self.datastore.get_connection(commit=True) as conn:
+            raw = conn._sqlite_conn
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                if guard is not None and raw.execute(*guard).rowcount != 1:
+                    raw.rollback()
+                    return False
+                for sql, rows in statements:
+                    if rows:
+                        raw.executemany(sql, rows)
+                raw.commit()
+                return True
+            except sqlite3.Error as exc:
+                raw.rollback()
+                raise _translate(exc) from exc
+
     def _stream(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[Any]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(sql, params)

@@ -1,0 +1,132 @@
+"""Tables of the read-side projections (case index, timeline rows) and their positions.
+
+A projection's rows and its position are written in ONE transaction, so a crash can never
+leave rows applied without the position moving (or the reverse); the position update is
+conditional, so two runners racing on the same projection cannot both apply a chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class CaseIndexRow:
+    tenant: str
+    case: str
+    status: str | None
+    entries: int
+    last_seq: int
+    opened_at: str | None
+    closed_at: str | None
+    first_index: int
+    last_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    index: int
+    tenant: str
+    case: str
+    case_seq: int
+    row: str  # the timeline row as canonical JSON
+
+
+PROJECTION_DDL = [
+    "CREATE TABLE IF NOT EXISTS projection_positions (name TEXT PRIMARY KEY, "
+    "position BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS case_index (tenant TEXT NOT NULL, case_id TEXT NOT NULL, "
+    "status TEXT, entries BIGINT NOT NULL, last_seq BIGINT NOT NULL, opened_at TEXT, "
+    "closed_at TEXT, first_index BIGINT NOT NULL, last_index BIGINT NOT NULL, "
+    "PRIMARY KEY (tenant, case_id))",
+    "CREATE TABLE IF NOT EXISTS timeline_rows (idx BIGINT PRIMARY KEY, tenant TEXT NOT NULL, "
+    "case_id TEXT NOT NULL, case_seq BIGINT NOT NULL, row_json TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS timeline_rows_case ON timeline_rows (tenant, case_id, idx)",
+]
+
+_UPSERT_CASE = (
+    "INSERT INTO case_index (tenant, case_id, status, entries, last_seq, opened_at, closed_at, "
+    "first_index, last_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (tenant, case_id) DO UPDATE SET "
+    "status = COALESCE(excluded.status, case_index.status), "
+    "entries = case_index.entries + excluded.entries, "
+    "last_seq = excluded.last_seq, opened_at = COALESCE(case_index.opened_at, excluded.opened_at), "
+    "closed_at = COALESCE(excluded.closed_at, case_index.closed_at), "
+    "last_index = excluded.last_index"
+)
+
+
+class ProjectionTablesMixin:
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        raise NotImplementedError
+
+    def _transaction(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]],
+                     guard: tuple[str, Sequence[Any]] | None = None) -> bool:
+        raise NotImplementedError
+
+    def projection_position(self, name: str) -> int:
+        rows = self._query("SELECT position FROM projection_positions WHERE name = ?", (name,))
+        if rows:
+            return int(rows[0][0])
+        self._execute(
+            "INSERT INTO projection_positions (name, position) VALUES (?, 0) "
+            "ON CONFLICT (name) DO NOTHING",
+            (name,),
+        )
+        return 0
+
+    def save_projection(self, name: str, old: int, new: int, cases: Sequence[CaseIndexRow],
+                        timeline: Sequence[TimelineRow]) -> bool:
+        """Apply one chunk; False (nothing written) if another runner moved the position."""
+        return self._transaction(
+            [
+                (_UPSERT_CASE, [
+                    (c.tenant, c.case, c.status, c.entries, c.last_seq, c.opened_at,
+                     c.closed_at, c.first_index, c.last_index) for c in cases
+                ]),
+                ("INSERT INTO timeline_rows (idx, tenant, case_id, case_seq, row_json) "
+                 "VALUES (?, ?, ?, ?, ?)",
+                 [(t.index, t.tenant, t.case, t.case_seq, t.row) for t in timeline]),
+            ],
+            guard=("UPDATE projection_positions SET position = ? WHERE name = ? AND position = ?",
+                   (new, name, old)),
+        )
+
+    def reset_projections(self, name: str) -> None:
+        self._transaction(
+            [
+                ("DELETE FROM case_index", [()]),
+                ("DELETE FROM timeline_rows", [()]),
+                ("UPDATE projection_positions SET position = 0 WHERE name = ?", [(name,)]),
+            ]
+        )
+
+    def case_index(self, tenant: str, case: str) -> CaseIndexRow | None:
+        rows = self._query(
+            "SELECT tenant, case_id, status, entries, last_seq, opened_at, closed_at, "
+            "first_index, last_index FROM case_index WHERE tenant = ? AND case_id = ?",
+            (tenant, case),
+        )
+        return CaseIndexRow(*rows[0]) if rows else None
+
+    def all_case_index(self) -> list[CaseIndexRow]:
+        return [CaseIndexRow(*r) for r in self._query(
+            "SELECT tenant, case_id, status, entries, last_seq, opened_at, closed_at, "
+            "first_index, last_index FROM case_index ORDER BY tenant, case_id")]
+
+    def timeline_rows(self, tenant: str, case: str, below: int | None = None) -> list[str]:
+        sql = "SELECT row_json FROM timeline_rows WHERE tenant = ? AND case_id = ?"
+        params: list[Any] = [tenant, case]
+        if below is not None:
+            sql += " AND idx < ?"
+            params.append(below)
+        return [r[0] for r in self._query(sql + " ORDER BY idx", params)]
+
+    def all_timeline_rows(self) -> list[tuple[int, str]]:
+        return [(r[0], r[1]) for r in self._query(
+            "SELECT idx, row_json FROM timeline_rows ORDER BY idx")]
