@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -20,7 +20,10 @@ class CaseLog(Application[UUID]):
     """
 
     name = "Cases"
-    env = {"AGGREGATE_CACHE_MAXSIZE": "10000", "DEEPCOPY_FROM_AGGREGATE_CACHE": "y"}
+    env: ClassVar[dict[str, str]] = {
+        "AGGREGATE_CACHE_MAXSIZE": "10000",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
+    }
 
     def construct_mapper(self) -> Mapper[UUID]:
         return EntryMapper()

@@ -8,6 +8,7 @@ so one altered byte is reported once, where it was altered, instead of at every 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,7 +280,7 @@ def _check_checkpoints(
             )
             continue
         signed.append(parsed)
-    for older, newer in zip(signed, signed[1:], strict=False):
+    for older, newer in itertools.pairwise(signed):
         if older.size == 0:
             continue
         try:

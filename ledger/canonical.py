@@ -78,7 +78,9 @@ def strict_loads(data: bytes | str) -> Any:
             parse_constant=_no_constant,
         )
     except json.JSONDecodeError as exc:
-        raise CanonicalError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        raise CanonicalError(
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
     except RecursionError as exc:
         raise CanonicalError("JSON nested too deeply") from exc
 

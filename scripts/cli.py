@@ -86,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("checkpoint", help="sign a checkpoint now if the log grew; print it")
     p.set_defaults(func=_cmd_checkpoint)
 
-    p = sub.add_parser("keygen", help="create the log signing key if missing; print its verifier key")
+    p = sub.add_parser(
+        "keygen", help="create the log signing key if missing; print its verifier key"
+    )
     p.set_defaults(func=_cmd_keygen)
     p = sub.add_parser("demo", help="load realistic demo dispute cases (every event type)")
     p.set_defaults(func=_cmd_demo)

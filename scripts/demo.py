@@ -128,7 +128,8 @@ def load_demo(ledger: Ledger, now: datetime | None = None) -> list[str]:
             for data_field, (media_type, content) in step.files.items():
                 stored, _ = ledger.add_evidence(TENANT, content, media_type)
                 body["data"][data_field] = stored.sha256
-                evidence.append({"sha256": stored.sha256, "role": data_field.removesuffix("_sha256")})
+                role = data_field.removesuffix("_sha256")
+                evidence.append({"sha256": stored.sha256, "role": role})
             if evidence:
                 body["evidence"] = evidence
             event = validate_append(

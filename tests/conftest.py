@@ -33,7 +33,7 @@ def _pg_available() -> str | None:
         return str(exc)
 
 
-_PG_PROBLEM: str | None | bool = False
+_PG_PROBLEM: str | bool | None = False
 
 
 def require_postgres() -> None:
@@ -80,7 +80,9 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, data_dir=tmp_path / "data", origin="test.example/log")
+    return Settings(
+        database_url=database_url, data_dir=tmp_path / "data", origin="test.example/log"
+    )
 
 
 @pytest.fixture

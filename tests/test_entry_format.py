@@ -64,7 +64,8 @@ def test_canonical_refuses_what_has_no_stable_encoding(value: object) -> None:
 
 
 def test_canonical_form() -> None:
-    assert canonical_bytes({"b": 1, "a": [True, None, "é"]}) == '{"a":[true,null,"é"],"b":1}'.encode()
+    want = '{"a":[true,null,"é"],"b":1}'.encode()
+    assert canonical_bytes({"b": 1, "a": [True, None, "é"]}) == want
     with pytest.raises(CanonicalError, match="not in canonical form"):
         parse_canonical(b'{"b":1, "a":2}')
     for bad in (b'{"a":1,"a":2}', b'{"a":1.0}', b'{"a":NaN}', b"\xff", b'{"a":', b"[" * 100000):

@@ -164,7 +164,7 @@ def test_tampering_is_found_at_its_place(
         assert any(line.startswith(place) for line in anomalies), (place, anomalies)
     # Nothing is blamed on a place that was not touched (only the named ones, plus the
     # chain/case lines that a moved entry necessarily breaks).
-    allowed = tuple(places) + ("case ",)
+    allowed = (*places, "case ")
     assert all(line.startswith(allowed) for line in anomalies), anomalies
 
 

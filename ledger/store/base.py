@@ -243,7 +243,8 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin):
 
     def iter_events_without_leaf(self) -> Iterator[tuple[str, int, bytes]]:
         sql = (
-            f"SELECT e.originator_id, e.originator_version, e.state FROM {self.events_table_name} e "
+            f"SELECT e.originator_id, e.originator_version, e.state "
+            f"FROM {self.events_table_name} e "
             f"LEFT JOIN {self.leaves_table} l ON e.originator_id = l.originator_id "
             f"AND e.originator_version = l.originator_version WHERE l.idx IS NULL"
         )
@@ -354,7 +355,8 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin):
             f"idx {bigint} NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (level, idx))",
             f"CREATE TABLE IF NOT EXISTS {self.checkpoints_table} (size {bigint} PRIMARY KEY, "
             f"root {blob} NOT NULL, note TEXT NOT NULL, signed_at TEXT NOT NULL)",
-            f"CREATE TABLE IF NOT EXISTS vault_keys (case_id TEXT PRIMARY KEY, wrapped {blob} NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS vault_keys (case_id TEXT PRIMARY KEY, "
+            f"wrapped {blob} NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS vault_openings (case_id TEXT NOT NULL, case_seq {bigint} "
             f"NOT NULL, field TEXT NOT NULL, sealed {blob} NOT NULL, "
             f"PRIMARY KEY (case_id, case_seq, field))",

@@ -103,7 +103,9 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
             yield from cur
 
     def _id_text(self, originator_id: Any) -> str:
-        return originator_id.hex if isinstance(originator_id, UUID) else UUID(str(originator_id)).hex
+        if isinstance(originator_id, UUID):
+            return originator_id.hex
+        return UUID(str(originator_id)).hex
 
     def _id_param(self, originator_id: Any) -> Any:
         return originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))

@@ -96,10 +96,7 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
 
     def _max_index(self, cur: Any = None) -> int:
         sql = f"SELECT max(idx) FROM {self.leaves_table}"
-        if cur is None:
-            value = self._query(sql)[0][0]
-        else:
-            value = cur.execute(sql).fetchone()[0]
+        value = self._query(sql)[0][0] if cur is None else cur.execute(sql).fetchone()[0]
         return -1 if value is None else value
 
     def _fetch_nodes(self, cur: Any, ids: Sequence[NodeID]) -> dict[NodeID, bytes]:
