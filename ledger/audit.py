@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from ledger.canonical import CanonicalError, strict_loads
 from ledger.checkpoint import Checkpoint
@@ -115,7 +116,10 @@ def verify_log(
     master: MasterKey | None = None,
     evidence_dir: Path | None = None,
     progress: Progress | None = None,
+    aggregate_id: Callable[[str, str], UUID] = case_uuid,
 ) -> LogReport:
+    """Verify one log; `aggregate_id` maps (tenant, case) to the id its events are stored under
+    (`case_uuid` for the case log, `trail_uuid` for the access journal)."""
     report = LogReport(tree_size=store.tree_size())
     checkpoints = store.checkpoints()
     sizes = {cp.size for cp in checkpoints}
@@ -160,7 +164,7 @@ def verify_log(
             )
         else:
             _check_entry(row.index, row.entry, row.leaf_hash, row.originator_id,
-                         row.originator_version, cases, personal, report)
+                         row.originator_version, cases, personal, report, aggregate_id)
         pending.append(row.leaf_hash)
         if len(pending) >= _CHUNK or (size + len(pending)) in sizes:
             flush()
@@ -205,6 +209,7 @@ def _check_entry(
     cases: dict[tuple[str, str], _CaseHead],
     personal: dict[tuple[str, int], tuple[str, dict[str, str]]],
     report: LogReport,
+    aggregate_id: Callable[[str, str], UUID],
 ) -> None:
     place = f"index {index}"
     computed = leaf_hash(raw)
@@ -223,7 +228,7 @@ def _check_entry(
     if not (isinstance(tenant, str) and isinstance(case, str) and isinstance(seq, int)):
         report.add(place, "entry lacks tenant, case or case_seq")
         return
-    if case_uuid(tenant, case).hex != originator_id or seq != version:
+    if aggregate_id(tenant, case).hex != originator_id or seq != version:
         report.add(
             place,
             f"entry says case {case!r} case_seq {seq}, but it is stored as event "

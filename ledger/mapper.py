@@ -59,5 +59,7 @@ class EntryMapper(Mapper[UUID]):
             "entry": entry,
         }
         if issubclass(cls, CaseCreated):
-            kwargs["originator_topic"] = _CASE_TOPIC
+            # Creation events rebuild their aggregate from this topic; the access journal's
+            # creation event names its own aggregate class.
+            kwargs["originator_topic"] = getattr(cls, "aggregate_topic", _CASE_TOPIC)
         return cls(**kwargs)

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ledger.config import ConfigError, Settings
+from scripts.read_commands import CliError, add_read_commands
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -18,28 +19,42 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from ledger.ledger import Ledger
     from scripts.progress import ProgressBar
 
+    from ledger.access import AccessJournal
+    from ledger.domain.access import trail_uuid
+
     ledger = Ledger(Settings.from_env())
+    journal = AccessJournal(ledger.settings)
     try:
         report = verify_log(
             ledger.store,
             ledger.key.verifier(),
             master=ledger.master,
             evidence_dir=ledger.settings.evidence_dir,
-            progress=ProgressBar("verifying", force=args.progress),
+            progress=ProgressBar("verifying the case log", force=args.progress),
+        )
+        access = verify_log(
+            journal.store,
+            journal.key.verifier(),
+            progress=ProgressBar("verifying the access journal", force=args.progress),
+            aggregate_id=trail_uuid,
         )
     finally:
+        journal.close()
         ledger.close()
     for anomaly in report.anomalies:
         print(anomaly)
+    for anomaly in access.anomalies:
+        print(f"access journal {anomaly}")
     summary = (
         f"{report.entries:,} entries, {report.nodes:,} interior nodes, "
         f"{report.checkpoints} checkpoints, {report.openings} openings, "
-        f"{report.evidence_files} evidence files checked; log size {report.tree_size:,}"
+        f"{report.evidence_files} evidence files checked; log size {report.tree_size:,}; "
+        f"access journal: {access.entries:,} entries, {access.checkpoints} checkpoints"
     )
-    if report.ok:
+    if report.ok and access.ok:
         print(f"OK: {summary}")
         return 0
-    print(f"FAILED: {len(report.anomalies)} anomalies; {summary}")
+    print(f"FAILED: {len(report.anomalies) + len(access.anomalies)} anomalies; {summary}")
     return 1
 
 
@@ -70,6 +85,88 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return demo(Settings.from_env())
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from api.limits import Limits
+    from ledger.signing import LogKey
+
+    settings = Settings.from_env()
+    limits = Limits.from_env()
+    # Created here (not only in the app's start-up) so that the key can be printed first: it is
+    # what auditors need to check every checkpoint this server will sign.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key = LogKey.load_or_create(settings.key_path, settings.origin)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"Témoin serving log {settings.origin} on http://{host}:{args.port}", flush=True)
+    print(f"verifier key: {key.verifier_key}", flush=True)
+    print(f"API documentation: http://{host}:{args.port}/docs", flush=True)
+    uvicorn.run(
+        create_app(settings, limits=limits), host=args.host, port=args.port,
+        log_level=args.log_level, proxy_headers=False,
+    )
+    return 0
+
+
+def _cmd_keys_create(args: argparse.Namespace) -> int:
+    import json
+
+    from ledger.apikeys import KeyRequestError, check_key_request, create_key
+    from ledger.ledger import Ledger
+
+    try:
+        check_key_request(args.role, args.tenant, args.case)
+    except KeyRequestError as exc:
+        hint = " (add --case CASE, once per case)" if exc.field == "cases" else ""
+        print(f"temoin keys create: {exc}{hint}", file=sys.stderr)
+        return 2
+    ledger = Ledger(Settings.from_env())
+    try:
+        key_id, token = create_key(ledger.store, args.role, args.tenant, args.case)
+    finally:
+        ledger.close()
+    if args.json:
+        out: dict[str, object] = {"id": key_id, "token": token, "role": args.role,
+                                  "tenant": args.tenant}
+        if args.case:
+            out["cases"] = list(dict.fromkeys(args.case))
+        print(json.dumps(out))
+    else:
+        # Only the token on stdout, so that TOKEN=$(temoin keys create ...) works.
+        print(
+            f"created {args.role} key {key_id} for tenant {args.tenant}; the token below is "
+            "shown only once, store it now",
+            file=sys.stderr,
+        )
+        print(token)
+    return 0
+
+
+def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`temoin serve` and `temoin keys create` (API.md "Command line")."""
+    p = sub.add_parser(
+        "serve",
+        help="run the HTTP service (creates the database, data folder and log key if missing)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--log-level", default="info",
+                   choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("keys", help="manage API keys")
+    keys_sub = p.add_subparsers(dest="keys_command", required=True)
+    p = keys_sub.add_parser("create", help="create an API key and print its token (only once)")
+    p.add_argument("--role", required=True, choices=["appender", "auditor", "lawyer", "admin"])
+    p.add_argument("--tenant", required=True, help="the tenant the key belongs to")
+    p.add_argument("--case", action="append", default=[], metavar="CASE",
+                   help="a case a lawyer key may read (repeat; required for lawyers)")
+    p.add_argument("--json", action="store_true",
+                   help='print {"id", "token", "role", "tenant"} as JSON')
+    p.set_defaults(func=_cmd_keys_create)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="temoin",
@@ -90,8 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
         "keygen", help="create the log signing key if missing; print its verifier key"
     )
     p.set_defaults(func=_cmd_keygen)
+    add_read_commands(sub)
+
     p = sub.add_parser("demo", help="load realistic demo dispute cases (every event type)")
     p.set_defaults(func=_cmd_demo)
+    _add_service_commands(sub)
     return parser
 
 
@@ -102,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as exc:
         print(f"temoin: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except CliError as exc:
+        print(f"temoin: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,146 @@
+"""`temoin replay`, `temoin report`, `temoin projections`: reading the log from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ledger.config import Settings
+
+
+class CliError(Exception):
+    """A user mistake on the command line; printed without a traceback, exit 2."""
+
+
+def _open() -> Any:
+    from ledger.ledger import Ledger
+
+    return Ledger(Settings.from_env())
+
+
+def resolve_tenant(ledger: Any, case: str, tenant: str | None) -> str:
+    """Case ids are scoped per tenant: find the tenant when only one has this case id."""
+    if tenant:
+        return tenant
+    from projections.runner import ProjectionRunner
+
+    ProjectionRunner(ledger.store).catch_up()
+    tenants = sorted({row.tenant for row in ledger.store.all_case_index() if row.case == case})
+    if not tenants:
+        raise CliError(f"no case {case!r} in this log")
+    if len(tenants) > 1:
+        raise CliError(f"case {case!r} exists for several tenants ({', '.join(tenants)}): "
+                       f"add --tenant")
+    return tenants[0]
+
+
+def _print_timeline(view: dict[str, Any]) -> None:
+    print(f"case {view['case']} (tenant {view['tenant']}) — {view['status']}, "
+          f"as of log size {view['as_of_size']}")
+    for row in view["entries"]:
+        late = "  LATE" if row["late"] else ""
+        facts = ", ".join(f"{k}={v}" for k, v in sorted(row["data"].items()))
+        print(f"  #{row['index']:<6} seq {row['case_seq']:<3} {row['occurred_at']}  "
+              f"{row['type']:<24} {facts}{late}")
+        for ev in row["evidence"]:
+            print(f"          evidence {ev['role']}: {ev['sha256']} ({ev['media_type']}, "
+                  f"{ev['size']} bytes)")
+    if view["clocks"]:
+        print("legal clocks:")
+    for clock in view["clocks"]:
+        print(f"  {clock['status'].upper():<8} {clock['label']} (deadline {clock['deadline']})")
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from projections.views import SizeOutOfRangeError, timeline
+
+    ledger = _open()
+    try:
+        tenant = resolve_tenant(ledger, args.case, args.tenant)
+        try:
+            view = timeline(ledger, tenant, args.case, size=args.size)
+        except SizeOutOfRangeError as exc:
+            raise CliError(str(exc)) from exc
+    finally:
+        ledger.close()
+    if args.json:
+        json.dump(view, sys.stdout, indent=2, ensure_ascii=False)
+        print()
+    else:
+        _print_timeline(view)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ledger.access import AccessJournal
+    from projections.report import integrity_report
+
+    ledger = _open()
+    journal = AccessJournal(ledger.settings)
+    try:
+        tenant = resolve_tenant(ledger, args.case, args.tenant)
+        report = integrity_report(ledger, tenant, args.case,
+                                  access_journal=journal.journal(tenant, args.case))
+    finally:
+        journal.close()
+        ledger.close()
+    if report is None:
+        raise CliError(f"no case {args.case!r} for tenant {tenant!r}")
+    if args.pdf:
+        from projections.pdf import render_report_pdf
+
+        Path(args.pdf).write_bytes(render_report_pdf(report))
+        print(f"wrote {args.pdf}", file=sys.stderr)
+    if args.json or not args.pdf:
+        if args.json:
+            json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
+            print()
+        else:
+            for check in report["checks"]:
+                print(f"{check['status']:<8} {check['place']}: {check['name']}")
+            print(f"VERDICT: {report['verdict']} ({report['summary']})")
+    return 0 if report["verdict"] != "KO" else 1
+
+
+def cmd_projections(args: argparse.Namespace) -> int:
+    from projections.runner import ProjectionRunner
+    from scripts.progress import ProgressBar
+
+    ledger = _open()
+    try:
+        runner = ProjectionRunner(ledger.store)
+        if args.action == "rebuild":
+            applied = runner.rebuild(ProgressBar("rebuilding", force=args.progress))
+            print(f"rebuilt the case index and timelines from {applied:,} entries")
+        elif args.action == "catch-up":
+            applied = runner.catch_up(ProgressBar("catching up", force=args.progress))
+            print(f"applied {applied:,} new entries")
+        else:
+            print(f"position {runner.position():,} of {ledger.tree_size():,} entries")
+    finally:
+        ledger.close()
+    return 0
+
+
+def add_read_commands(sub: Any) -> None:
+    p = sub.add_parser("replay", help="print a case timeline as of a tree size")
+    p.add_argument("case")
+    p.add_argument("--size", type=int, help="tree size to replay at (default: latest)")
+    p.add_argument("--tenant", help="tenant of the case (needed when several have this id)")
+    p.add_argument("--json", action="store_true", help="print the timeline JSON")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("report", help="the integrity report of a case")
+    p.add_argument("case")
+    p.add_argument("--tenant", help="tenant of the case (needed when several have this id)")
+    p.add_argument("--pdf", metavar="FILE", help="write the PDF report to FILE")
+    p.add_argument("--json", action="store_true", help="print the report JSON")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("projections", help="the read-side projections (case index, timelines)")
+    p.add_argument("action", choices=["rebuild", "catch-up", "status"])
+    p.add_argument("--progress", action="store_true", help="show progress even when piped")
+    p.set_defaults(func=cmd_projections)
