@@ -54,6 +54,7 @@ SCENARIOS: dict[str, list[Step]] = {
     # A customer withdraws within 14 days of delivery; the refund is still running.
     "DEMO-WITHDRAWAL-001": [
         Step("CaseOpened", 12, {"reason": "withdrawal", "order_ref": "CMD-2026-1101"}),
+        Step("GpsScanRecorded", 11, {"parcel_id": "6A00000001101"}),
         Step("WithdrawalRequested", 9),
         Step("WithdrawalAcknowledged", 8.5),
         Step("GoodsReturned", 5),
@@ -157,6 +158,8 @@ def main(settings: Settings) -> int:
     for case in SCENARIOS:
         print(f"  - {case}")
     print(f"database: {settings.database_url}")
+    print("(the demo back-fills past events: reports flag them as late arrivals, as they should)")
     print("verify the whole log:   temoin verify")
+    print("integrity report:       temoin report DEMO-DELIVERY-004 --pdf report.pdf")
     print("replay a case:          temoin replay DEMO-LRE-OTP-002")
     return 0
