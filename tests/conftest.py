@@ -64,6 +64,19 @@ def pg_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def go_tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Go's reference note/tlog verifier (tests/interop): skipped locally, required in CI."""
+    from tests.interop.go_tool import build_go_tool, go_unavailable_reason
+
+    reason = go_unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Go interop oracle unavailable under CI: {reason}", pytrace=False)
+        pytest.skip(f"Go interop oracle unavailable: {reason}")
+    return build_go_tool(tmp_path_factory.mktemp("go-interop"))
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
