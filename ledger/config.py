@@ -20,7 +20,7 @@ class Settings:
     data_dir: Path = Path("data")
     origin: str = DEFAULT_ORIGIN
     max_skew_seconds: int = 300
-    pool_size: int = 4
+    pool_size: int = 2
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -76,7 +76,7 @@ class Settings:
                 "POSTGRES_USER": unquote(parts.username or "postgres"),
                 "POSTGRES_PASSWORD": unquote(parts.password or ""),
                 "POSTGRES_POOL_SIZE": str(self.pool_size),
-                "POSTGRES_MAX_OVERFLOW": "4",
+                "POSTGRES_MAX_OVERFLOW": "6",
                 "POSTGRES_CONNECT_TIMEOUT": "5",
                 "POSTGRES_LOCK_TIMEOUT": "30",
             }
