@@ -15,12 +15,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         from scripts.verify_bundle import main as verify_bundle
 
         return verify_bundle(args.bundle, key=args.key)
+    from ledger.access import AccessJournal
     from ledger.audit import verify_log
+    from ledger.domain.access import trail_uuid
     from ledger.ledger import Ledger
     from scripts.progress import ProgressBar
-
-    from ledger.access import AccessJournal
-    from ledger.domain.access import trail_uuid
 
     ledger = Ledger(Settings.from_env())
     journal = AccessJournal(ledger.settings)

@@ -64,3 +64,23 @@ def test_processes_appending_to_shared_cases(settings: Settings, raw_db: RawDB) 
     seqs = [len(ledger.case_entries("shop-1", c)) for c in CASES]
     assert sum(seqs) == total + len(CASES)
     ledger.close()
+
+
+def _open_and_close(settings: Settings) -> None:
+    from ledger.access import AccessJournal
+
+    ledger = Ledger(settings)
+    AccessJournal(settings).close()
+    ledger.close()
+
+
+def test_processes_creating_the_schema_at_once(settings: Settings) -> None:
+    # Several servers starting together on an empty database must not race on the DDL
+    # (PostgreSQL answered "tuple concurrently updated" before the advisory lock).
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_open_and_close, args=(settings,)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * 6

@@ -23,6 +23,8 @@ from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch
 
+_DDL_LOCK = 0x7E30_1D0C  # advisory lock id for schema creation, shared by every Témoin process
+
 
 def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
@@ -57,6 +59,16 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         self._lock_sql = SQL("LOCK TABLE {t} IN EXCLUSIVE MODE").format(
             t=Identifier(self.events_table_name)
         )
+
+    def create_table(self) -> None:
+        # Several processes starting at once would race on eventsourcing's CREATE OR REPLACE
+        # FUNCTION and CREATE TYPE ("tuple concurrently updated"): one migrator at a time.
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_DDL_LOCK,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_DDL_LOCK,))
 
     # -- connections ----------------------------------------------------------------------
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
