@@ -1,0 +1,558 @@
+"""The lawyer's evidence bundle, format `temoin.bundle/v1` (DESIGN §7, docs/BUNDLE.md).
+
+One ZIP per case holding everything needed to check the case offline: the verbatim entries,
+their inclusion proofs, the signed checkpoint they lead to, the log's verifier key, the
+evidence files, the openings the requester may see, the human-readable reports, and a
+manifest signed by the log key that fixes every member's hash.
+
+The bytes are reproducible: the same ledger state, checkpoint and inputs give the same ZIP
+(fixed member order, timestamps and permissions; Ed25519 signatures are deterministic), so a
+bundle can be rebuilt later and compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from io import BytesIO
+from typing import TYPE_CHECKING, Any
+
+from ledger.canonical import canonical_bytes
+from ledger.errors import CaseNotFoundError
+
+if TYPE_CHECKING:  # the verifier imports this module and must not pull in the database layer
+    from ledger.entry import Entry
+    from ledger.ledger import Ledger
+    from ledger.store.base import StoredCheckpoint
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "FIXED_MEMBERS",
+    "MANIFEST",
+    "MANIFEST_SIG",
+    "BundleBuildError",
+    "build_bundle",
+    "canonical",
+    "manifest_sig_body",
+]
+
+BUNDLE_FORMAT = "temoin.bundle/v1"
+
+MANIFEST = "manifest.json"
+MANIFEST_SIG = "manifest.sig"
+CHECKPOINT = "checkpoint.txt"
+LOG_KEY = "log-key.txt"
+HOW_TO = "HOW-TO-VERIFY.txt"
+TIMELINE_PDF = "timeline.pdf"
+REPORT_PDF = "report.pdf"
+REPORT_JSON = "report.json"
+# Members every v1 bundle has besides the manifest and its signature.
+FIXED_MEMBERS = (CHECKPOINT, LOG_KEY, HOW_TO, TIMELINE_PDF, REPORT_PDF, REPORT_JSON)
+
+ENTRY_PATH = re.compile(r"entries/(0|[1-9][0-9]{0,19})\.json")
+PROOF_PATH = re.compile(r"proofs/(0|[1-9][0-9]{0,19})\.json")
+OPENING_PATH = re.compile(r"openings/(0|[1-9][0-9]{0,19})\.json")
+EVIDENCE_PATH = re.compile(r"evidence/([0-9a-f]{64})")
+
+# ZIP stores local times without a zone; the bundle writes UTC. ZIP cannot go before 1980.
+_ZIP_EPOCH = datetime(1980, 1, 1, tzinfo=UTC)
+# Regular file, rw-r--r--, "made by" Unix: fixed so that the bytes do not depend on the host.
+_FILE_MODE = 0o100644 << 16
+_MADE_BY_UNIX = 3
+
+
+class BundleBuildError(RuntimeError):
+    """The ledger's data does not allow a sound bundle (e.g. an evidence file is damaged)."""
+
+
+def canonical(value: Any) -> bytes:
+    """Canonical JSON (sorted keys, no white space, UTF-8, integers only).
+
+    The same encoding as entries (docs/FORMAT.md §1), so manifest and proof bytes are stable
+    and can be compared, hashed and grepped by hand.
+    """
+    return canonical_bytes(value)
+
+
+def manifest_sig_body(manifest: bytes) -> bytes:
+    """The text the log key signs for a manifest: the format, then its SHA-256 in hex."""
+    return f"{BUNDLE_FORMAT}\n{hashlib.sha256(manifest).hexdigest()}\n".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    path: str
+    data: bytes
+
+    def listing(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": hashlib.sha256(self.data).hexdigest(),
+                "size": len(self.data)}
+
+
+def build_bundle(
+    ledger: Ledger,
+    *,
+    tenant: str,
+    case: str,
+    checkpoint: StoredCheckpoint | None = None,
+    include_openings: bool,
+    timeline_pdf: bytes,
+    report_pdf: bytes,
+    report_json: bytes,
+    created_at: str | None = None,
+) -> bytes:
+    """Build the `temoin.bundle/v1` ZIP of one case, as of a signed checkpoint.
+
+    `checkpoint` defaults to a fresh one covering every entry. Only entries with
+    index < checkpoint.size are included, so every proof refers to that one checkpoint.
+    `created_at` defaults to the checkpoint's signing time, which keeps the bytes
+    reproducible; pass the current time instead if the bundle should carry it.
+    Raises CaseNotFoundError if the case has no entry in the checkpoint, and
+    BundleBuildError if an evidence file is missing or damaged on disk.
+    """
+    cp = checkpoint if checkpoint is not None else ledger.sign_checkpoint()
+    entries = ledger.case_entries(tenant, case, size=cp.size)
+    if not entries:
+        raise CaseNotFoundError(
+            f"case {case!r} of tenant {tenant!r} has no entry in the checkpoint of size "
+            f"{cp.size}: check the case id, or sign a newer checkpoint"
+        )
+    stamp = created_at if created_at is not None else cp.signed_at
+    members: list[_Member] = [
+        _Member(CHECKPOINT, cp.note),
+        _Member(LOG_KEY, (ledger.key.verifier_key + "\n").encode("utf-8")),
+    ]
+    members += [_Member(f"entries/{e.index}.json", e.entry.raw) for e in entries]
+    members += [
+        _Member(f"proofs/{e.index}.json", _proof(e.index, cp.size, e.leaf_hash,
+                                                 ledger.inclusion_proof(e.index, cp.size)))
+        for e in entries
+    ]
+    if include_openings:
+        members += _openings(ledger, tenant, case, {e.entry.case_seq: e.index for e in entries})
+    evidence = _evidence_members(ledger, [(e.index, e.entry) for e in entries])
+    members += evidence
+    members += [
+        _Member(TIMELINE_PDF, timeline_pdf),
+        _Member(REPORT_PDF, report_pdf),
+        _Member(REPORT_JSON, report_json),
+    ]
+    how_to = _how_to(
+        case=case, tenant=tenant, origin=ledger.origin, size=cp.size, entries=len(entries),
+        evidence=len(evidence), openings=sum(m.path.startswith("openings/") for m in members),
+    )
+    members.append(_Member(HOW_TO, how_to.encode("utf-8")))
+    manifest = canonical(
+        {
+            "format": BUNDLE_FORMAT,
+            "tenant": tenant,
+            "case": case,
+            "log": ledger.origin,
+            "checkpoint_size": cp.size,
+            "created_at": stamp,
+            "members": [m.listing() for m in members],
+        }
+    )
+    head = [
+        _Member(MANIFEST, manifest),
+        _Member(MANIFEST_SIG, ledger.key.sign_note(manifest_sig_body(manifest))),
+    ]
+    return _zip(head + members, _zip_time(stamp))
+
+
+def _proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    return canonical(
+        {"index": index, "size": size, "leaf_hash": leaf.hex(), "proof": [h.hex() for h in proof]}
+    )
+
+
+def _openings(
+    ledger: Ledger, tenant: str, case: str, index_of_seq: Mapping[int, int]
+) -> list[_Member]:
+    # Erased cases have no openings left (crypto-shredding): they are simply absent, and
+    # the commitments in the entries still verify. Openings of entries appended after the
+    # checkpoint are left out, as are the entries themselves.
+    found = ledger.openings(tenant, case)
+    return [
+        _Member(
+            f"openings/{index_of_seq[seq]}.json",
+            canonical({name: o.to_json() for name, o in sorted(fields.items())}),
+        )
+        for seq, fields in sorted(found.items())
+        if seq in index_of_seq and fields
+    ]
+
+
+def _evidence_members(ledger: Ledger, entries: Sequence[tuple[int, Entry]]) -> list[_Member]:
+    wanted: dict[str, int] = {}
+    for index, entry in entries:
+        for ref in entry.evidence:
+            wanted.setdefault(ref["sha256"], index)
+    members = []
+    for sha, index in sorted(wanted.items()):
+        data = _read_evidence(ledger, sha, index)
+        members.append(_Member(f"evidence/{sha}", data))
+    return members
+
+
+def _read_evidence(ledger: Ledger, sha: str, index: int) -> bytes:
+    try:
+        data = ledger.files.read(sha)
+    except FileNotFoundError:
+        raise BundleBuildError(
+            f"evidence file {sha} (referenced by index {index}) is missing from "
+            f"{ledger.files.directory}: restore it from backup, then build the bundle again"
+        ) from None
+    # A bundle with a damaged file would fail verification in the lawyer's hands: refuse
+    # to build it and say so here, where it can still be repaired.
+    if hashlib.sha256(data).hexdigest() != sha:
+        raise BundleBuildError(
+            f"evidence file {sha} (referenced by index {index}) in {ledger.files.directory} "
+            "no longer has that SHA-256: it was altered on disk; restore it from backup"
+        )
+    return data
+
+
+def _zip_time(stamp: str) -> tuple[int, int, int, int, int, int]:
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        raise ValueError(
+            f"created_at: expected an RFC 3339 time such as 2026-01-15T12:00:00Z, found {stamp!r}"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(f"created_at: expected a time with a zone (Z or +hh:mm), found {stamp!r}")
+    moment = max(moment.astimezone(UTC), _ZIP_EPOCH)
+    # DOS times count seconds in twos: round down here so that what is read back is what
+    # was asked for.
+    second = moment.second - moment.second % 2
+    return (moment.year, moment.month, moment.day, moment.hour, moment.minute, second)
+
+
+def _zip(members: Sequence[_Member], when: tuple[int, int, int, int, int, int]) -> bytes:
+    out = BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for member in members:
+            info = zipfile.ZipInfo(member.path, date_time=when)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = _MADE_BY_UNIX
+            info.external_attr = _FILE_MODE
+            zf.writestr(info, member.data, compresslevel=9)
+    return out.getvalue()
+
+
+def _how_to(
+    *, case: str, tenant: str, origin: str, size: int, entries: int, evidence: int, openings: int
+) -> str:
+    return HOW_TO_TEMPLATE.format(
+        case=case, tenant=tenant, origin=origin, size=size, entries=entries,
+        evidence=evidence, openings=openings,
+        openings_note=(
+            "" if openings else
+            "  (none in this bundle: not requested, or the personal data was erased)\n"
+        ),
+        script=BY_HAND_SCRIPT, go_program=GO_PROGRAM,
+    )
+
+
+# The shell procedure and the Go program below are run by tests/test_bundle.py against a
+# real bundle, so the instructions a court expert follows are known to work.
+BY_HAND_SCRIPT = r"""#!/bin/sh
+# Usage, from inside the folder where the bundle was unzipped (keep this script outside it):
+#   sh ../verify-by-hand.sh '<verifier key obtained from the log operator>'
+set -eu
+KEY=${1:?"usage: sh ../verify-by-hand.sh '<verifier key from the log operator>'"}
+T=$(mktemp -d)
+fail() { echo "FAILED: $*"; exit 1; }
+b64sig() { tail -n 1 "$1" | cut -d' ' -f3; }
+
+# 1. The key in the bundle is the key you trust.
+[ "$(cat log-key.txt)" = "$KEY" ] || fail "log-key.txt is not the key you were given"
+
+# 2. manifest.sig and checkpoint.txt are signed by that key (Ed25519, RFC 8032).
+#    Public key = the last 32 bytes of the key's third '+' field; DER-wrap it for openssl.
+NAME=$(cut -d+ -f1 log-key.txt)
+KEYID=$(cut -d+ -f2 log-key.txt)
+cut -d+ -f3- log-key.txt | base64 -d | tail -c 32 > "$T/pub.raw"
+(printf '302a300506032b6570032100' | xxd -r -p; cat "$T/pub.raw") > "$T/pub.der"
+verify_note() {  # $1 = note file, $2 = number of text lines before the blank line
+  [ "$(tail -n 1 "$1" | cut -d' ' -f2)" = "$NAME" ] || fail "$1: not signed by $NAME"
+  [ "$(b64sig "$1" | base64 -d | head -c 4 | xxd -p)" = "$KEYID" ] || fail "$1: key id"
+  head -n "$2" "$1" > "$T/text"
+  b64sig "$1" | base64 -d | tail -c 64 > "$T/sig"
+  openssl pkeyutl -verify -pubin -keyform DER -inkey "$T/pub.der" -rawin \
+    -in "$T/text" -sigfile "$T/sig" > /dev/null || fail "$1: bad signature"
+  echo "OK   $1: signed by $NAME"
+}
+verify_note manifest.sig 2
+verify_note checkpoint.txt 3
+[ "$(sed -n 1p checkpoint.txt)" = "$NAME" ] || fail "checkpoint.txt: another log"
+
+# 3. manifest.json is the signed one, and every member has the listed SHA-256.
+[ "$(sed -n 1p manifest.sig)" = "temoin.bundle/v1" ] || fail "manifest.sig: format"
+[ "$(sed -n 2p manifest.sig)" = "$(sha256sum manifest.json | cut -d' ' -f1)" ] \
+  || fail "manifest.json: not the signed manifest"
+grep -o '"path":"[^"]*","sha256":"[0-9a-f]*"' manifest.json \
+  | sed 's/"path":"\([^"]*\)","sha256":"\([0-9a-f]*\)"/\2  \1/' > "$T/members"
+sha256sum -c --quiet "$T/members" || fail "a member differs from manifest.json"
+(cut -c 67- "$T/members"; echo manifest.json; echo manifest.sig) | sort > "$T/listed"
+find . -type f | sed 's|^\./||' | sort > "$T/present"
+cmp -s "$T/listed" "$T/present" || fail "files missing or extra: diff $T/listed $T/present"
+echo "OK   manifest.json: $(wc -l < "$T/members") members, none missing, extra or altered"
+
+# 4. Each entry: its leaf hash, then its RFC 9162 inclusion proof folded up to the root.
+node() { (printf '\001'; printf '%s%s' "$1" "$2" | xxd -r -p) | sha256sum | cut -d' ' -f1; }
+leaf() { (printf '\000'; cat "$1") | sha256sum | cut -d' ' -f1; }
+SIZE=$(sed -n 2p checkpoint.txt)
+ROOT=$(sed -n 3p checkpoint.txt | base64 -d | xxd -p -c 32)
+for i in $(ls entries | sed 's/\.json$//' | sort -n); do
+  L=$(leaf "entries/$i.json")
+  grep -q "^{\"index\":$i,\"leaf_hash\":\"$L\",.*\"size\":$SIZE}\$" "proofs/$i.json" \
+    || fail "proofs/$i.json: not the proof of entries/$i.json in size $SIZE"
+  set -- $(grep -o '"proof":.*' "proofs/$i.json" | grep -o '[0-9a-f]\{64\}' || true)
+  fn=$i; sn=$((SIZE - 1)); r=$L
+  for p in "$@"; do
+    if [ $((fn % 2)) -eq 1 ] || [ "$fn" -eq "$sn" ]; then
+      r=$(node "$p" "$r")
+      while [ $((fn % 2)) -eq 0 ] && [ "$fn" -ne 0 ]; do fn=$((fn / 2)); sn=$((sn / 2)); done
+    else
+      r=$(node "$r" "$p")
+    fi
+    fn=$((fn / 2)); sn=$((sn / 2))
+  done
+  [ "$sn" -eq 0 ] && [ "$r" = "$ROOT" ] || fail "index $i: inclusion proof"
+  echo "OK   index $i: inclusion proof against checkpoint size $SIZE"
+done
+
+# 5. The case chain: case_seq 1, 2, 3 ... each prev = the previous entry's leaf hash.
+want=1; prev=null
+for i in $(ls entries | sed 's/\.json$//' | sort -n); do
+  f=entries/$i.json
+  seq=$(grep -o '"case_seq":[0-9]*' "$f" | head -n 1 | cut -d: -f2)
+  p=$(grep -o '"prev":[^,]*' "$f" | tail -n 1 | cut -d: -f2 | tr -d '"')
+  [ "$seq" = "$want" ] && [ "$p" = "$prev" ] || fail "$f: case chain at case_seq $want"
+  prev=$(leaf "$f"); want=$((want + 1))
+done
+echo "OK   case chain: case_seq 1 to $((want - 1)), each linked to the one before"
+
+# 6. Every evidence file an entry references is here, with that SHA-256.
+for s in $(cat entries/*.json | grep -o '"sha256":"[0-9a-f]\{64\}"' | cut -d'"' -f4 | sort -u); do
+  [ "$(sha256sum "evidence/$s" | cut -d' ' -f1)" = "$s" ] || fail "evidence/$s"
+  echo "OK   evidence/$s"
+done
+rm -rf "$T"
+echo "VERDICT: every check above passed"
+"""
+
+GO_PROGRAM = r"""// verify.go: checks checkpoint.txt, manifest.sig and every inclusion proof of an
+// unzipped bundle with Go's reference code (golang.org/x/mod/sumdb/note and sumdb/tlog).
+// In a new folder OUTSIDE the unzipped bundle, holding only this file:
+//
+//	go mod init check && go get golang.org/x/mod@latest
+//	go run verify.go <unzipped bundle folder> '<verifier key from the log operator>'
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+func must(err error, where string) {
+	if err != nil {
+		fmt.Println("KO  ", where+":", err)
+		os.Exit(1)
+	}
+}
+
+func open(path string, v note.Verifier) []string {
+	msg, err := os.ReadFile(path)
+	must(err, path)
+	n, err := note.Open(msg, note.VerifierList(v))
+	must(err, path)
+	fmt.Println("OK  ", path+": signed by", v.Name())
+	return strings.Split(n.Text, "\n")
+}
+
+func hash(s string) (h tlog.Hash) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != tlog.HashSize {
+		must(fmt.Errorf("bad hash %q", s), "proof")
+	}
+	copy(h[:], b)
+	return h
+}
+
+func main() {
+	if len(os.Args) != 3 {
+		must(fmt.Errorf("usage: go run verify.go <bundle folder> '<verifier key>'"), "arguments")
+	}
+	must(os.Chdir(os.Args[1]), "bundle folder")
+	v, err := note.NewVerifier(os.Args[2])
+	must(err, "verifier key")
+	sig := open("manifest.sig", v)
+	manifest, err := os.ReadFile("manifest.json")
+	must(err, "manifest.json")
+	sum := sha256.Sum256(manifest)
+	if sig[0] != "temoin.bundle/v1" || sig[1] != hex.EncodeToString(sum[:]) {
+		must(fmt.Errorf("SHA-256 differs from the one signed in manifest.sig"), "manifest.json")
+	}
+	cp := open("checkpoint.txt", v)
+	if cp[0] != v.Name() {
+		must(fmt.Errorf("checkpoint of log %q, not %q", cp[0], v.Name()), "checkpoint.txt")
+	}
+	size, err := strconv.ParseInt(cp[1], 10, 64)
+	must(err, "checkpoint.txt")
+	rootBytes, err := base64.StdEncoding.DecodeString(cp[2])
+	must(err, "checkpoint.txt")
+	var root tlog.Hash
+	copy(root[:], rootBytes)
+	paths, err := filepath.Glob("proofs/*.json")
+	must(err, "proofs")
+	for _, path := range paths {
+		var p struct {
+			Index, Size int64
+			LeafHash    string `json:"leaf_hash"`
+			Proof       []string
+		}
+		data, err := os.ReadFile(path)
+		must(err, path)
+		must(json.Unmarshal(data, &p), path)
+		entry, err := os.ReadFile(filepath.Join("entries", filepath.Base(path)))
+		must(err, path)
+		leaf := tlog.RecordHash(entry)
+		if leaf != hash(p.LeafHash) || p.Size != size {
+			must(fmt.Errorf("leaf hash or size differs from the entry and checkpoint"), path)
+		}
+		var proof tlog.RecordProof
+		for _, h := range p.Proof {
+			proof = append(proof, hash(h))
+		}
+		must(tlog.CheckRecord(proof, size, root, p.Index, leaf), path)
+		fmt.Printf("OK   index %d: inclusion proof against checkpoint size %d\n", p.Index, size)
+	}
+}
+"""
+
+HOW_TO_TEMPLATE = """\
+HOW TO VERIFY THIS EVIDENCE BUNDLE (format temoin.bundle/v1)
+=============================================================
+
+Case {case} of tenant {tenant}, as recorded in the log {origin}
+up to its signed checkpoint of size {size}: {entries} entries, {evidence} evidence files,
+{openings} personal-data openings.
+{openings_note}
+This ZIP proves, without trusting whoever handed it to you, that each entry in it was
+recorded in that log before the checkpoint was signed, that nothing in the ZIP was changed
+since, and that the files and personal values shown are exactly those the entries committed
+to. Everything can be checked offline, with standard tools.
+
+
+1. WHAT EACH FILE IS
+--------------------
+
+manifest.json       The table of contents: case, tenant, log, checkpoint size, creation
+                    time, and for every other file its SHA-256 and size (canonical JSON).
+manifest.sig        The log key's signature over the SHA-256 of manifest.json. It makes
+                    every file in the ZIP tamper-evident: change one byte anywhere and
+                    either a file no longer matches the manifest or the manifest no longer
+                    matches this signature.
+checkpoint.txt      The log's signed tree head (C2SP signed note): log name, tree size, and
+                    the root hash of the Merkle tree of all its entries at that size.
+log-key.txt         The log's public verifier key. DO NOT TRUST IT BECAUSE IT IS HERE:
+                    compare it with the key the log operator publishes (GET /v1/log/key) or
+                    gives you through another channel.
+entries/N.json      Entry number N of the log (the case's events), byte for byte as recorded.
+proofs/N.json       {{index, size, leaf_hash, proof}}: the RFC 9162 inclusion proof that entry
+                    N is in the tree whose root is in checkpoint.txt.
+openings/N.json     Personal values of entry N with their salts: {{field: {{value, salt}}}}.
+                    The entry itself only holds HMAC-SHA256(salt, value) for each of them.
+evidence/<sha256>   The files the entries reference (photos, letters, signatures), named by
+                    their SHA-256.
+timeline.pdf        The case timeline, for reading (not itself evidence: the entries are).
+report.pdf          The integrity report, for reading; report.json is the same for machines.
+HOW-TO-VERIFY.txt   This text.
+
+
+2. THE SIMPLE WAY (one command)
+-------------------------------
+
+With Témoin's command line installed, and the log's verifier key obtained independently
+of this ZIP:
+
+    temoin verify bundle.zip --key '<verifier key from the log operator>'
+
+It needs no network, database or configuration. It prints one line per check, OK or KO,
+naming the file or entry concerned, then a verdict; it exits with status 0 only when every
+check passes. Without --key it still checks everything, but only against the key inside
+the ZIP, which proves integrity, not origin.
+
+
+3. BY HAND (sha256sum, openssl 3, xxd, base64, a POSIX shell)
+-------------------------------------------------------------
+
+Unzip the bundle into an empty folder and work there. The formats are in the Témoin
+documentation (docs/FORMAT.md, docs/BUNDLE.md); in short:
+
+- Leaf hash of entry N:   SHA-256(0x00 || bytes of entries/N.json)
+      (printf '\\000'; cat entries/N.json) | sha256sum
+- Interior node:          SHA-256(0x01 || left || right)
+- Inclusion proof (RFC 9162 section 2.1.3.2): start with r = the leaf hash, fn = N,
+  sn = size - 1. For each hash p of the proof, in order: if fn is odd or fn = sn, then
+  r = node(p, r) and, while fn is even and not 0, halve fn and sn; otherwise
+  r = node(r, p). Then halve fn and sn. At the end sn must be 0 and r must equal the root,
+  the third line of checkpoint.txt (base64).
+- Signatures (C2SP signed note): the text is every line before the blank line, each with
+  its newline; the last line is "<em dash> <key name> <base64(4-byte key id ||
+  64-byte Ed25519 signature)>". The key is log-key.txt: <name>+<key id>+<base64(0x01 ||
+  32-byte Ed25519 public key)>.
+- manifest.sig's text is "temoin.bundle/v1", then the SHA-256 of manifest.json in hex.
+- An opening {{value, salt}} for a field of entry N matches when
+      printf '%s' '<value>' | openssl dgst -sha256 -mac HMAC -macopt hexkey:<salt>
+  prints the hex found under that field in the "personal" object of entries/N.json.
+  (The value is JSON text: turn escapes such as \\n into the characters they stand for.)
+
+The script below does all of it but the openings. Save it as verify-by-hand.sh NEXT TO
+(not inside) the unzipped folder, go into that folder and run
+    sh ../verify-by-hand.sh '<verifier key from the log operator>'
+
+----- BEGIN verify-by-hand.sh -----
+{script}----- END verify-by-hand.sh -----
+
+
+4. WITH GO'S REFERENCE CODE (golang.org/x/mod/sumdb/note and sumdb/tlog)
+-----------------------------------------------------------------------
+
+The checkpoint and the signature are C2SP signed notes, and the proofs are RFC 9162 /
+RFC 6962 proofs: Go's own implementations, written independently of Témoin, check them.
+Save this as verify.go in a new folder, outside the unzipped bundle, and follow the
+comment at its top.
+
+----- BEGIN verify.go -----
+{go_program}----- END verify.go -----
+
+
+5. WHAT THIS BUNDLE DOES NOT PROVE
+----------------------------------
+
+It proves that the entries here are in the log at the given checkpoint. Alone, it cannot
+prove that the log holds no OTHER entry of this case before that checkpoint; the case
+chain (each entry names the hash of the one before it, case_seq counts 1, 2, 3 ...) shows
+that none is missing between the first and the last entry given. To check that the
+checkpoint is the log's real history and not a fork shown only to you, compare it with
+checkpoints obtained from the log at other times (GET /v1/log/checkpoints and the
+consistency proofs between them).
+"""
