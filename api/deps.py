@@ -1,0 +1,91 @@
+"""What the routes share for the life of the app, and the dependency that hands it to them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.checkpointer import Checkpointer
+from api.idempotency import KeyLocks
+from api.limits import Limits
+from api.metrics import Metrics
+from api.problems import ProblemError
+from ledger.apikeys import ApiKey
+from ledger.ledger import Ledger
+from ledger.sequencer import Sequencer
+
+# Keys are never changed once created, so a verified token can be remembered for a while;
+# the bound keeps a flood of distinct valid tokens from growing memory without limit.
+KEY_CACHE_SECONDS = 60.0
+KEY_CACHE_SIZE = 10_000
+
+
+class RateLimiter:
+    """Token bucket per API key: `rate` requests a second, bursts of one second's worth."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.burst = max(1.0, rate)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def wait_time(self, key_id: str) -> float:
+        """0 if the request may go now (and counts it), else seconds until it could."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens >= 1:
+                self._buckets[key_id] = (tokens - 1, now)
+                return 0.0
+            self._buckets[key_id] = (tokens, now)
+            return (1 - tokens) / self.rate
+
+
+@dataclass
+class KeyCache:
+    entries: dict[str, tuple[ApiKey, float]] = field(default_factory=dict)
+
+    def get(self, token_hash: str) -> ApiKey | None:
+        found = self.entries.get(token_hash)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
+    def put(self, token_hash: str, key: ApiKey) -> None:
+        if len(self.entries) >= KEY_CACHE_SIZE:
+            self.entries.clear()
+        self.entries[token_hash] = (key, time.monotonic() + KEY_CACHE_SECONDS)
+
+
+@dataclass
+class Services:
+    ledger: Ledger
+    sequencer: Sequencer
+    checkpointer: Checkpointer
+    metrics: Metrics
+    limits: Limits
+    idempotency_locks: KeyLocks = field(default_factory=KeyLocks)
+    keys: KeyCache = field(default_factory=KeyCache)
+    rate_limiter: RateLimiter | None = None
+
+    @property
+    def max_skew(self) -> timedelta:
+        """How far occurred_at may lie ahead of the ledger's clock."""
+        return timedelta(seconds=self.ledger.settings.max_skew_seconds)
+
+
+def get_services(request: Request) -> Services:
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is None:  # only if a request slipped in before start-up finished
+        raise ProblemError(503, "the service is starting; retry in a moment",
+                           headers={"Retry-After": "1"})
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]

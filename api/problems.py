@@ -1,0 +1,361 @@
+"""RFC 9457 problem details: every failure of the API is `application/problem+json`.
+
+A problem names its kind with a stable `type` URI (`https://temoin.dev/problems/<slug>`) that
+clients can switch on, a human `detail` that says what to do, `instance` (the request path),
+and, for validation failures, `errors: [{loc, msg, type}]` naming every bad field. For a batch,
+`position` is the index of the failing event. Stack traces never leave the process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import InterfaceError as ESInterfaceError
+from eventsourcing.persistence import OperationalError as ESOperationalError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ledger.errors import (
+    BusyError,
+    CaseConflictError,
+    CaseNotFoundError,
+    EvidenceNotFoundError,
+    IdempotencyConflictError,
+    LedgerError,
+    SequenceConflictError,
+)
+from ledger.events.validate import FieldError
+from ledger.sequencer import SequencerClosedError
+
+log = logging.getLogger("temoin.api")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://temoin.dev/problems/"
+# How long a client should wait before retrying when the database is busy or unreachable.
+RETRY_AFTER_BUSY = "1"
+RETRY_AFTER_DB_DOWN = "5"
+
+# The generic kind of each status; specific kinds (case-not-found, ...) refine these.
+_DEFAULT_SLUGS: Mapping[int, str] = {
+    400: "malformed-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "invalid-request",
+    429: "rate-limited",
+    500: "internal-error",
+    503: "unavailable",
+}
+
+DB_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    ESOperationalError,
+    ESInterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,
+)
+
+
+class ProblemFieldError(BaseModel):
+    loc: list[str | int] = Field(description="Where: `body`, `path`, `query` or `header`, then "
+                                 "the field path, e.g. `[\"body\", \"data\", \"amount_cents\"]`")
+    msg: str
+    type: str = Field(description="Machine-readable code, e.g. `missing`, `unknown_field`, "
+                      "`wrong_type`, `bad_format`, `out_of_range`, `too_long`, `in_future`")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = Field(examples=["https://temoin.dev/problems/invalid-request"])
+    title: str
+    status: int
+    detail: str
+    instance: str = Field(description="The request path")
+    errors: list[ProblemFieldError] | None = Field(
+        default=None, description="Every invalid field (validation problems only)"
+    )
+    position: int | None = Field(
+        default=None, description="Index of the failing event in a batch"
+    )
+
+
+class ProblemError(Exception):
+    """Raise anywhere in a request to answer with a problem."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        title: str | None = None,
+        errors: Sequence[FieldError] | None = None,
+        position: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug
+        self.title = title
+        self.errors = errors
+        self.position = position
+        self.headers = headers
+
+
+def field_errors(errors: Sequence[FieldError], *prefix: str | int) -> list[FieldError]:
+    """Place errors found inside a value (relative locs) at `prefix` in the request."""
+    return [FieldError((*prefix, *e.loc), e.msg, e.type) for e in errors]
+
+
+def invalid(
+    detail: str, errors: Sequence[FieldError], *, position: int | None = None
+) -> ProblemError:
+    return ProblemError(422, detail, errors=errors, position=position)
+
+
+class ProblemResponse(JSONResponse):
+    """ASCII-only JSON: a problem may quote what the client sent, and a lone surrogate from a
+    JSON escape (\\ud800) cannot be encoded as UTF-8; escaped, every problem can be sent."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def problem_response(
+    request_path: str,
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    errors: Sequence[FieldError] | None = None,
+    position: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (slug or _DEFAULT_SLUGS.get(status, "error")),
+        "title": title or _title(status),
+        "status": status,
+        "detail": detail,
+        "instance": request_path,
+    }
+    if errors is not None:
+        body["errors"] = [{"loc": list(e.loc), "msg": e.msg, "type": e.type} for e in errors]
+    if position is not None:
+        body["position"] = position
+    return ProblemResponse(
+        body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+# -- ledger errors ---------------------------------------------------------------------------
+
+_LEDGER_PROBLEMS: Sequence[tuple[type[LedgerError], int, str]] = (
+    (CaseNotFoundError, 404, "case-not-found"),
+    (CaseConflictError, 409, "case-conflict"),
+    (SequenceConflictError, 409, "sequence-conflict"),
+    (IdempotencyConflictError, 409, "idempotency-conflict"),
+    (EvidenceNotFoundError, 422, "evidence-not-found"),
+    (BusyError, 503, "busy"),
+)
+
+
+def ledger_problem(exc: LedgerError, *, batch: bool) -> ProblemError:
+    """The problem for a ledger refusal; `batch` adds the failing event's position."""
+    position = exc.position if batch else None
+    status, slug = next(
+        ((status, slug) for kind, status, slug in _LEDGER_PROBLEMS if isinstance(exc, kind)),
+        (500, "internal-error"),
+    )
+    errors = None
+    if isinstance(exc, EvidenceNotFoundError):
+        where: tuple[str | int, ...] = ("body",)
+        if batch and exc.position is not None:
+            where = ("body", "events", exc.position)
+        errors = [FieldError((*where, "evidence"), str(exc), "not_found")]
+    headers = {"Retry-After": RETRY_AFTER_BUSY} if status == 503 else None
+    detail = str(exc)
+    if isinstance(exc, IdempotencyConflictError):
+        detail += "; use a new Idempotency-Key for a different request"
+    return ProblemError(
+        status, detail, slug=slug, errors=errors, position=position, headers=headers
+    )
+
+
+# -- handlers --------------------------------------------------------------------------------
+
+_PYDANTIC_TYPES: Mapping[str, str] = {
+    "missing": "missing",
+    "int_parsing": "wrong_type",
+    "int_type": "wrong_type",
+    "int_from_float": "wrong_type",
+    "string_type": "wrong_type",
+    "greater_than": "out_of_range",
+    "greater_than_equal": "out_of_range",
+    "less_than": "out_of_range",
+    "less_than_equal": "out_of_range",
+    "string_too_long": "too_long",
+    "string_too_short": "empty",
+}
+
+
+def _from_pydantic(errors: Sequence[Any]) -> list[FieldError]:
+    result = []
+    for err in errors:
+        loc = tuple(p if isinstance(p, int) else str(p) for p in err.get("loc", ()))
+        kind = str(err.get("type", "bad_format"))
+        result.append(FieldError(loc, str(err.get("msg", "invalid")), _PYDANTIC_TYPES.get(
+            kind, "bad_format")))
+    return result
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(
+        request.url.path, exc.status, exc.detail, slug=exc.slug, title=exc.title,
+        errors=exc.errors, position=exc.position, headers=exc.headers,
+    )
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        detail = f"no route {request.url.path}; see /docs for the routes of this API"
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        detail = str(exc.detail)
+    return problem_response(
+        request.url.path, exc.status_code, detail, headers=getattr(exc, "headers", None)
+    )
+
+
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _from_pydantic(exc.errors())
+    where = ", ".join(".".join(str(p) for p in e.loc) for e in errors)
+    return problem_response(
+        request.url.path, 422, f"invalid request parameters: {where}", errors=errors
+    )
+
+
+async def _on_ledger(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LedgerError)
+    return await _on_problem(request, ledger_problem(exc, batch=False))
+
+
+async def _on_database(request: Request, exc: Exception) -> JSONResponse:
+    # The cause goes to the log, not to the client: it can name hosts and users.
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        request.url.path, 503,
+        "the database is unavailable or overloaded; nothing was stored, retry later",
+        headers={"Retry-After": RETRY_AFTER_DB_DOWN},
+    )
+
+
+async def _on_disconnect(request: Request, exc: Exception) -> JSONResponse:
+    # Nobody will read this answer; it only keeps the disconnect out of the error log.
+    log.info("client left during %s %s before sending its whole body", request.method,
+             request.url.path)
+    return problem_response(request.url.path, 400, "the request body was cut short")
+
+
+async def _on_shutdown(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(
+        request.url.path, 503, "the service is shutting down; nothing was stored, retry shortly",
+        headers={"Retry-After": RETRY_AFTER_DB_DOWN},
+    )
+
+
+def install_exception_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(LedgerError, _on_ledger)
+    app.add_exception_handler(SequencerClosedError, _on_shutdown)
+    app.add_exception_handler(ClientDisconnect, _on_disconnect)
+    for kind in DB_UNAVAILABLE_ERRORS:
+        app.add_exception_handler(kind, _on_database)
+
+
+class InternalErrorMiddleware:
+    """Turn any unhandled exception into a 500 problem; the traceback goes to the log only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # too late for a problem document: let the server drop the connection
+            response = problem_response(
+                scope.get("path", ""), 500,
+                "an internal error occurred; nothing was stored if this was an append. "
+                "The server log has the details",
+            )
+            await response(scope, receive, send)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for error statuses, all documented as Problem."""
+    return {
+        status: {
+            "description": _RESPONSE_DESCRIPTIONS.get(status, _title(status)),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+_RESPONSE_DESCRIPTIONS: Mapping[int, str] = {
+    400: "Malformed JSON or invalid UTF-8",
+    401: "Missing or unknown API key",
+    403: "The key's role may not do this",
+    404: "Not found (or not visible to this key's tenant or cases)",
+    409: "Conflict with the case's state, expected_seq, or an Idempotency-Key",
+    413: "Request body above the configured limit",
+    415: "Wrong Content-Type",
+    422: "Invalid request; `errors` names each bad field",
+    429: "Too many requests for this key; see Retry-After",
+    500: "Internal error",
+    503: "Database busy or unavailable; see Retry-After",
+}

@@ -1,0 +1,42 @@
+"""Liveness and metrics: no authentication, no tenant or case data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+
+from api.deps import ServicesDep
+from api.metrics import CONTENT_TYPE
+from api.problems import problem_responses
+from api.schemas import Health
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/healthz",
+    operation_id="healthz",
+    summary="Liveness, including a cheap database query",
+    response_model=Health,
+    responses=problem_responses(503),
+)
+async def healthz(services: ServicesDep) -> dict[str, Any]:
+    # A database error becomes a 503 problem through the exception handlers.
+    size = await to_thread.run_sync(services.ledger.tree_size)
+    services.metrics.grew(size)
+    return {"status": "ok", "tree_size": size}
+
+
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"description": "Prometheus text format 0.0.4",
+                     "content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def metrics(services: ServicesDep) -> PlainTextResponse:
+    return PlainTextResponse(services.metrics.render(), media_type=CONTENT_TYPE)

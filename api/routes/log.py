@@ -1,0 +1,224 @@
+"""The Merkle log: verifier key, checkpoints, entries by index, inclusion and consistency proofs.
+
+Proof parameters follow API.md: out-of-range parameters are 422 (index >= size, size or `to`
+beyond the tree, from > to, from = 0 < to); `from` = `to` gives an empty proof. An index that
+is consistent with `size` but not yet in the log (index < size, index >= tree size) is 404:
+the entry does not exist yet, which is more useful to a client than "size too large".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import PlainTextResponse
+from pydantic import BeforeValidator
+
+from api.auth import ADMIN, AUDITOR, CurrentKey, Signer, require_role, sees_case
+from api.deps import Services, ServicesDep
+from api.problems import ProblemError, problem_responses
+from api.schemas import CheckpointItem, ConsistencyProof, InclusionProof, LogEntry
+from ledger.entry import parse_entry
+from ledger.events.validate import FieldError
+
+router = APIRouter(prefix="/v1/log", tags=["log"])
+
+MAX_CHECKPOINTS = 1000
+# Leaf indices and sizes are stored as bigint.
+MAX_INDEX = 2**63 - 1
+ENTRY_READERS = frozenset({AUDITOR, ADMIN})
+NOTE_MEDIA_TYPE = "text/plain; charset=utf-8"
+
+_DECIMAL = re.compile(r"-?[0-9]{1,19}")
+
+
+def _decimal(value: Any) -> Any:
+    # pydantic alone would read "1.0" or " 1" as 1; proof parameters must be exact.
+    if isinstance(value, str) and _DECIMAL.fullmatch(value) is None:
+        raise ValueError(f"must be a decimal integer such as 42, got {value[:40]!r}")
+    return value
+
+
+Exact = BeforeValidator(_decimal)
+Index = Annotated[int, Exact, Query(ge=0, le=MAX_INDEX, description="Leaf index")]
+Size = Annotated[int, Exact, Query(ge=0, le=MAX_INDEX, description="Tree size")]
+
+
+def _text_responses(description: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": description,
+                  "content": {"text/plain": {"schema": {"type": "string"}}}}}
+
+
+def _out_of_range(name: str, msg: str) -> ProblemError:
+    return ProblemError(
+        422, msg, slug="out-of-range", errors=[FieldError(("query", name), msg, "out_of_range")]
+    )
+
+
+@router.get(
+    "/key",
+    operation_id="getLogKey",
+    summary="The log's verifier key",
+    response_class=PlainTextResponse,
+    responses={**_text_responses("`<name>+<key id hex>+<base64(0x01 || public key)>`"),
+               **problem_responses(401, 429, 503)},
+)
+async def get_log_key(key: CurrentKey, services: ServicesDep) -> PlainTextResponse:
+    return PlainTextResponse(services.ledger.key.verifier_key + "\n", media_type=NOTE_MEDIA_TYPE)
+
+
+@router.get(
+    "/checkpoint",
+    operation_id="getCheckpoint",
+    summary="The latest signed checkpoint",
+    response_class=PlainTextResponse,
+    responses={**_text_responses("C2SP signed note: origin, size, base64 root, signature"),
+               **problem_responses(401, 429, 503)},
+)
+async def get_checkpoint(key: CurrentKey, services: ServicesDep) -> PlainTextResponse:
+    """Never older than one second of appends: if the log grew, it is signed before answering."""
+    checkpoint = await services.checkpointer.fresh()
+    return PlainTextResponse(checkpoint.note.decode("utf-8"), media_type=NOTE_MEDIA_TYPE)
+
+
+@router.post(
+    "/checkpoint",
+    operation_id="signCheckpoint",
+    summary="Sign a checkpoint now (if the log grew)",
+    response_class=PlainTextResponse,
+    responses={**_text_responses("The latest checkpoint, as GET"),
+               **problem_responses(401, 403, 429, 503)},
+)
+async def sign_checkpoint(key: Signer, services: ServicesDep) -> PlainTextResponse:
+    checkpoint = await services.checkpointer.sign_now()
+    return PlainTextResponse(checkpoint.note.decode("utf-8"), media_type=NOTE_MEDIA_TYPE)
+
+
+@router.get(
+    "/checkpoints",
+    operation_id="listCheckpoints",
+    summary="Stored checkpoints with size > after, oldest first",
+    response_model=list[CheckpointItem],
+    responses=problem_responses(401, 422, 429, 503),
+)
+async def list_checkpoints(
+    key: CurrentKey,
+    services: ServicesDep,
+    after: Annotated[
+        int, Exact, Query(ge=-1, le=MAX_INDEX, description="Only checkpoints of size > after")
+    ] = -1,
+    limit: Annotated[int, Exact, Query(ge=1, le=MAX_CHECKPOINTS,
+                                description="At most this many")] = MAX_CHECKPOINTS,
+) -> list[dict[str, Any]]:
+    """Page through the history with `after` = the last size received."""
+    found = await to_thread.run_sync(services.ledger.store.checkpoints, after, limit)
+    return [{"size": c.size, "note": c.note.decode("utf-8")} for c in found]
+
+
+def _entry(services: Services, index: int) -> tuple[bytes, bytes] | None:
+    row = services.ledger.store.leaf(index)
+    if row is None:
+        return None
+    if row.entry is None:
+        raise ProblemError(
+            500, f"leaf {index} has no stored entry: the log is damaged; run 'temoin verify'",
+            slug="log-damaged",
+        )
+    return row.leaf_hash, row.entry
+
+
+@router.get(
+    "/entries/{index}",
+    operation_id="getLogEntry",
+    summary="One entry of the log, by leaf index (own tenant's entries)",
+    response_model=LogEntry,
+    responses=problem_responses(401, 403, 404, 422, 429, 503),
+)
+async def get_log_entry(
+    index: Annotated[int, Exact, Path(ge=0, le=MAX_INDEX, description="Leaf index")],
+    key: CurrentKey,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    found = await to_thread.run_sync(_entry, services, index)
+    not_found = ProblemError(
+        404, f"no entry {index} in the log for your tenant", slug="entry-not-found"
+    )
+    if found is None:
+        raise not_found
+    leaf_hash, raw = found
+    entry = parse_entry(raw)
+    if not sees_case(key, entry.tenant, entry.case):
+        raise not_found
+    require_role(key, ENTRY_READERS, "read log entries by index")
+    return {"index": index, "leaf_hash": leaf_hash.hex(), "entry": raw.decode("utf-8")}
+
+
+def _inclusion(services: Services, index: int, size: int) -> dict[str, Any]:
+    if index >= size:
+        raise _out_of_range("index", f"index must be below size: got index {index}, size {size}")
+    ledger = services.ledger
+    tree = ledger.tree_size()
+    if index >= tree:
+        raise ProblemError(
+            404, f"no entry {index} in the log yet (the log has {tree} entries)",
+            slug="entry-not-found",
+        )
+    if size > tree:
+        raise _out_of_range(
+            "size", f"size {size} is beyond the tree: the log has {tree} entries"
+        )
+    row = ledger.store.leaf(index)
+    if row is None:  # index < tree size, so only damage can cause this
+        raise ProblemError(500, f"leaf {index} is missing: run 'temoin verify'",
+                           slug="log-damaged")
+    proof = ledger.inclusion_proof(index, size)
+    return {"index": index, "size": size, "leaf_hash": row.leaf_hash.hex(),
+            "proof": [h.hex() for h in proof]}
+
+
+@router.get(
+    "/proofs/inclusion",
+    operation_id="getInclusionProof",
+    summary="RFC 9162 inclusion proof of a leaf in a tree size",
+    response_model=InclusionProof,
+    responses=problem_responses(401, 404, 422, 429, 503),
+)
+async def get_inclusion_proof(
+    index: Index, size: Size, key: CurrentKey, services: ServicesDep
+) -> dict[str, Any]:
+    """Verify with RFC 9162 §2.1.3.2 against the root of a checkpoint of that size."""
+    return await to_thread.run_sync(_inclusion, services, index, size)
+
+
+def _consistency(services: Services, first: int, second: int) -> dict[str, Any]:
+    if first > second:
+        raise _out_of_range("from", f"from must not exceed to: got from {first}, to {second}")
+    tree = services.ledger.tree_size()
+    if second > tree:
+        raise _out_of_range("to", f"to {second} is beyond the tree: the log has {tree} entries")
+    if first == 0 and second > 0:
+        raise _out_of_range(
+            "from", "from must be at least 1: every tree is consistent with the empty one, "
+            "RFC 9162 defines no proof for it",
+        )
+    proof = [] if first == second else services.ledger.consistency_proof(first, second)
+    return {"from": first, "to": second, "proof": [h.hex() for h in proof]}
+
+
+@router.get(
+    "/proofs/consistency",
+    operation_id="getConsistencyProof",
+    summary="RFC 9162 consistency proof between two tree sizes",
+    response_model=ConsistencyProof,
+    responses=problem_responses(401, 422, 429, 503),
+)
+async def get_consistency_proof(
+    first: Annotated[int, Exact, Query(alias="from", ge=0, le=MAX_INDEX, description="Older size")],
+    second: Annotated[int, Exact, Query(alias="to", ge=0, le=MAX_INDEX, description="Newer size")],
+    key: CurrentKey,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    """Verify with RFC 9162 §2.1.4.2 between the roots of two checkpoints."""
+    return await to_thread.run_sync(_consistency, services, first, second)

@@ -1,0 +1,199 @@
+"""Response models, and the request-body schemas published in the OpenAPI document.
+
+Request bodies are parsed by `api.strict_json` and validated by `ledger.events`, never by these
+models: the models only document. The event schemas are generated from the one table of event
+types (`ledger.events.types.json_schema`), so the documentation cannot drift from validation.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ledger.apikeys import ROLES
+from ledger.events.clock import RFC3339_SCHEMA_PATTERN
+from ledger.events.fields import CASE_ID, MAX_ROLE_LENGTH
+from ledger.events.types import EVENT_TYPES, json_schema
+
+HEX64 = r"^[0-9a-f]{64}$"
+
+
+# -- responses -----------------------------------------------------------------------------
+
+class Receipt(BaseModel):
+    case: str
+    case_seq: int = Field(description="1-based position of the entry in its case")
+    index: int = Field(description="Leaf index in the log; final, provable at once")
+    leaf_hash: str = Field(pattern=HEX64, description="SHA-256(0x00 || entry), lowercase hex")
+    recorded_at: str = Field(description="Ledger time of the append, RFC 3339 UTC")
+
+
+class BatchResults(BaseModel):
+    results: list[Receipt] = Field(description="One receipt per event, in request order")
+
+
+class EvidenceInfo(BaseModel):
+    sha256: str = Field(pattern=HEX64)
+    size: int
+    media_type: str
+
+
+class CaseSummary(BaseModel):
+    case: str
+    tenant: str
+    status: str = Field(description="`open` or `closed`")
+    entries: int = Field(description="Number of entries of the case")
+    last_seq: int = Field(description="case_seq of the last entry (use it as expected_seq)")
+    opened_at: str
+    closed_at: str | None = Field(default=None, description="Present once the case is closed")
+
+
+class LogEntry(BaseModel):
+    index: int
+    leaf_hash: str = Field(pattern=HEX64)
+    entry: str = Field(description="The verbatim stored entry (canonical JSON text)")
+
+
+class CheckpointItem(BaseModel):
+    size: int
+    note: str = Field(description="The C2SP signed note")
+
+
+class InclusionProof(BaseModel):
+    index: int
+    size: int
+    leaf_hash: str = Field(pattern=HEX64)
+    proof: list[str] = Field(description="RFC 9162 audit path, leaf to root, lowercase hex")
+
+
+class ConsistencyProof(BaseModel):
+    from_: int = Field(alias="from")
+    to: int
+    proof: list[str] = Field(description="RFC 9162 consistency proof, lowercase hex")
+
+
+class KeyRequest(BaseModel):
+    """Body of POST /v1/keys (documentation only)."""
+
+    role: str = Field(json_schema_extra={"enum": list(ROLES)})
+    tenant: str | None = Field(
+        default=None, description="Defaults to the admin's tenant, and may only be that tenant"
+    )
+    cases: list[str] | None = Field(
+        default=None, description="The cases a lawyer key may read (lawyer keys only, required)"
+    )
+
+
+class KeyCreated(BaseModel):
+    id: str = Field(description="Public key id, recorded as `source` in entries")
+    token: str = Field(description="The secret bearer token; shown only once")
+    role: str
+    tenant: str
+    cases: list[str] | None = None
+
+
+class Health(BaseModel):
+    status: str
+    tree_size: int
+
+
+# -- request bodies --------------------------------------------------------------------------
+
+def _strip_dialect(schema: dict[str, Any]) -> dict[str, Any]:
+    # The schemas are draft 2020-12, which OpenAPI 3.1 uses anyway; a nested `$schema` only
+    # confuses some tools.
+    schema = copy.deepcopy(schema)
+    schema.pop("$schema", None)
+    return schema
+
+
+EVIDENCE_REFERENCE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "sha256": {"type": "string", "pattern": HEX64,
+                   "description": "Hash of a file uploaded to POST /v1/evidence"},
+        "role": {"type": "string", "maxLength": MAX_ROLE_LENGTH,
+                 "description": "What the file is for the event, e.g. `document`, `photo`"},
+    },
+    "required": ["sha256", "role"],
+    "additionalProperties": False,
+}
+
+EXPECTED_SEQ: dict[str, Any] = {
+    "type": "integer",
+    "minimum": 0,
+    "description": "Append only if the case's last case_seq equals this (0: the case must not "
+    "exist yet); else 409",
+}
+
+
+def event_variant(type_name: str, *, with_case: bool) -> dict[str, Any]:
+    event_type = EVENT_TYPES[type_name]
+    schemas = json_schema(event_type)
+    properties: dict[str, Any] = {}
+    if with_case:
+        properties["case"] = dict(CASE_ID.schema)
+    properties |= {
+        "type": {"const": type_name},
+        "occurred_at": {"type": "string", "pattern": RFC3339_SCHEMA_PATTERN,
+                        "description": "RFC 3339 with Z or an offset; at most 5 minutes ahead"},
+        "data": _strip_dialect(schemas["data"]),
+        "personal": _strip_dialect(schemas["personal"]),
+        "evidence": {"type": "array", "items": {"$ref": "#/components/schemas/EvidenceReference"},
+                     "maxItems": 32},
+        "expected_seq": EXPECTED_SEQ,
+    }
+    required = ["case", "type", "occurred_at", "data"] if with_case else [
+        "type", "occurred_at", "data"]
+    return {
+        "title": type_name,
+        "description": event_type.description,
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+def body_schemas(max_batch_events: int) -> dict[str, Any]:
+    """Components: one schema per event type (alone and in a batch) and the two unions."""
+    components: dict[str, Any] = {"EvidenceReference": EVIDENCE_REFERENCE}
+    single, batch = {}, {}
+    for name in EVENT_TYPES:
+        components[f"{name}Event"] = event_variant(name, with_case=False)
+        components[f"{name}BatchEvent"] = event_variant(name, with_case=True)
+        single[name] = f"#/components/schemas/{name}Event"
+        batch[name] = f"#/components/schemas/{name}BatchEvent"
+    components["AppendEvent"] = {
+        "oneOf": [{"$ref": ref} for ref in single.values()],
+        "discriminator": {"propertyName": "type", "mapping": single},
+    }
+    components["BatchEvent"] = {
+        "oneOf": [{"$ref": ref} for ref in batch.values()],
+        "discriminator": {"propertyName": "type", "mapping": batch},
+    }
+    components["Batch"] = {
+        "type": "object",
+        "properties": {
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/BatchEvent"},
+                       "minItems": 1, "maxItems": max_batch_events},
+        },
+        "required": ["events"],
+        "additionalProperties": False,
+    }
+    return components
+
+
+def json_body(schema_name: str, description: str) -> dict[str, Any]:
+    """`openapi_extra` documenting a JSON request body that the route parses itself."""
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}
+            },
+        }
+    }
