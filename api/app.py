@@ -17,15 +17,18 @@ from fastapi import FastAPI
 
 from api.checkpointer import Checkpointer, signed_at
 from api.deps import RateLimiter, Services
+from api.follower import ProjectionFollower
 from api.limits import Limits
 from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
 from api.problems import InternalErrorMiddleware, install_exception_handlers
-from api.routes import batches, cases, evidence, health, keys, log
+from api.routes import batches, case_views, cases, evidence, health, keys, log
+from ledger.access import AccessJournal
 from ledger.config import Settings
 from ledger.ledger import Ledger
 from ledger.sequencer import Sequencer
 from ledger.store.base import StoredCheckpoint
+from projections.runner import ProjectionRunner
 
 logger = logging.getLogger("temoin.api")
 
@@ -59,9 +62,12 @@ def create_app(settings: Settings | None = None, *, limits: Limits | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Opening creates the tables, the data folder and the keys on first start.
         ledger = await to_thread.run_sync(Ledger, settings)
+        journal = await to_thread.run_sync(AccessJournal, settings)
         sequencer: Sequencer | None = None
         checkpointer: Checkpointer | None = None
+        follower = ProjectionFollower(ProjectionRunner(ledger.store))
         try:
+            await follower.start()
             sequencer = Sequencer(ledger, max_events=limits.max_batch_events)
             checkpointer = Checkpointer(
                 ledger, interval=limits.checkpoint_interval, on_signed=on_signed
@@ -73,17 +79,20 @@ def create_app(settings: Settings | None = None, *, limits: Limits | None = None
                 checkpointer=checkpointer,
                 metrics=metrics,
                 limits=limits,
+                journal=journal,
                 rate_limiter=RateLimiter(limits.rate_limit) if limits.rate_limit else None,
             )
             logger.info("log %s ready; verifier key %s", ledger.origin, ledger.key.verifier_key)
             yield
         finally:
             app.state.services = None
+            await follower.stop()
             if checkpointer is not None:
                 await checkpointer.stop()
             if sequencer is not None:
                 # Commits what is queued and waits for it: no accepted append is dropped.
                 await to_thread.run_sync(sequencer.close)
+            await to_thread.run_sync(journal.close)
             await to_thread.run_sync(ledger.close)
 
     app = FastAPI(
@@ -94,7 +103,7 @@ def create_app(settings: Settings | None = None, *, limits: Limits | None = None
     )
     app.state.services = None
     install_exception_handlers(app)
-    for module in (cases, batches, evidence, log, keys, health):
+    for module in (cases, case_views, batches, evidence, log, keys, health):
         app.include_router(module.router)
     # Added last = outermost: metrics see the final status, including 500s made inside.
     app.add_middleware(InternalErrorMiddleware)

@@ -15,6 +15,7 @@ from api.idempotency import KeyLocks
 from api.limits import Limits
 from api.metrics import Metrics
 from api.problems import ProblemError
+from ledger.access import AccessJournal
 from ledger.apikeys import ApiKey
 from ledger.ledger import Ledger
 from ledger.sequencer import Sequencer
@@ -70,6 +71,7 @@ class Services:
     checkpointer: Checkpointer
     metrics: Metrics
     limits: Limits
+    journal: AccessJournal
     idempotency_locks: KeyLocks = field(default_factory=KeyLocks)
     keys: KeyCache = field(default_factory=KeyCache)
     rate_limiter: RateLimiter | None = None

@@ -75,6 +75,9 @@ TABLE = {
     ("POST", "batches"): {"appender": 201, "auditor": 403, "lawyer": 403, "admin": 201},
     ("GET", "case"): {"appender": 200, "auditor": 200, "lawyer": 200, "admin": 200},
     ("GET", "entries"): {"appender": 200, "auditor": 200, "lawyer": 200, "admin": 200},
+    ("GET", "timeline"): {"appender": 200, "auditor": 200, "lawyer": 200, "admin": 200},
+    ("GET", "report"): {"appender": 403, "auditor": 200, "lawyer": 200, "admin": 200},
+    ("GET", "bundle"): {"appender": 403, "auditor": 200, "lawyer": 200, "admin": 200},
     ("GET", "evidence"): {"appender": 403, "auditor": 200, "lawyer": 200, "admin": 200},
     ("GET", "log/key"): {"appender": 200, "auditor": 200, "lawyer": 200, "admin": 200},
     ("GET", "log/checkpoint"): {"appender": 200, "auditor": 200, "lawyer": 200, "admin": 200},
@@ -99,8 +102,8 @@ def _call(w: World, role: str, method: str, what: str) -> int:
                                                         **example("CaseOpened")}]})
         elif what == "case":
             r = c.get(f"/v1/cases/{w.case}")
-        elif what == "entries":
-            r = c.get(f"/v1/cases/{w.case}/entries")
+        elif what in ("entries", "timeline", "report", "bundle"):
+            r = c.get(f"/v1/cases/{w.case}/{what}")
         elif (method, what) == ("GET", "evidence"):
             r = c.get(f"/v1/evidence/{w.sha256}")
         elif what == "proofs/inclusion":
@@ -128,6 +131,8 @@ def test_route_table(world: World, method: str, what: str) -> None:
 def test_another_tenants_things_do_not_exist(world: World, role: str) -> None:
     with world.api.client(world.tokens[role]) as c:
         for path in (f"/v1/cases/{world.foreign}", f"/v1/cases/{world.foreign}/entries",
+                     f"/v1/cases/{world.foreign}/timeline", f"/v1/cases/{world.foreign}/report",
+                     f"/v1/cases/{world.foreign}/bundle",
                      f"/v1/evidence/{world.foreign_sha256}",
                      f"/v1/log/entries/{world.foreign_index}"):
             assert is_problem(c.get(path), 404), path
@@ -136,6 +141,8 @@ def test_another_tenants_things_do_not_exist(world: World, role: str) -> None:
 def test_a_lawyer_sees_only_its_cases(world: World) -> None:
     with world.api.client(world.tokens["lawyer"]) as c:
         for path in (f"/v1/cases/{world.unlisted}", f"/v1/cases/{world.unlisted}/entries",
+                     f"/v1/cases/{world.unlisted}/timeline", f"/v1/cases/{world.unlisted}/report",
+                     f"/v1/cases/{world.unlisted}/bundle",
                      f"/v1/log/entries/{world.unlisted_index}"):
             assert is_problem(c.get(path), 404), path
         assert c.get(f"/v1/cases/{world.case}").status_code == 200

@@ -99,6 +99,8 @@ async def get_case(case: CaseId, key: CurrentKey, services: ServicesDep) -> dict
     found = await to_thread.run_sync(services.ledger.case, key.tenant, case)
     if found is None:
         raise case_not_found(case)
+    await to_thread.run_sync(lambda: services.journal.record(
+        tenant=key.tenant, case=case, who=key.id, role=key.role, action="read_case"))
     summary: dict[str, Any] = {
         "case": found.case,
         "tenant": found.tenant,
@@ -127,6 +129,8 @@ async def list_case_entries(
     entries = await to_thread.run_sync(services.ledger.case_entries, key.tenant, case)
     if not entries:
         raise case_not_found(case)
+    await to_thread.run_sync(lambda: services.journal.record(
+        tenant=key.tenant, case=case, who=key.id, role=key.role, action="read_entries"))
     return [
         {"index": e.index, "leaf_hash": e.leaf_hash.hex(), "entry": e.entry.raw.decode("utf-8")}
         for e in entries

@@ -1,0 +1,139 @@
+"""What auditors and lawyers read: the timeline, the integrity report and the evidence bundle.
+
+Every read is recorded in the access journal (a second Merkle log) before it is answered.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Query, Request, Response
+
+from api.auth import ADMIN, APPENDER, AUDITOR, LAWYER, CurrentKey, require_role
+from api.deps import Services, ServicesDep
+from api.problems import ProblemError, problem_responses
+from api.routes.cases import CaseId, case_not_found, checked_case
+from ledger.apikeys import ApiKey
+from ledger.ledger import Ledger
+from projections.bundle import build_bundle
+from projections.pdf import render_report_pdf, render_timeline_pdf
+from projections.report import integrity_report
+from projections.views import SizeOutOfRangeError, UnknownCaseError, timeline
+
+router = APIRouter(prefix="/v1/cases", tags=["cases"])
+
+READERS = frozenset({APPENDER, AUDITOR, LAWYER, ADMIN})
+EXAMINERS = frozenset({AUDITOR, LAWYER, ADMIN})
+PDF = "application/pdf"
+
+
+async def existing_case(services: Services, key: ApiKey, case: str) -> str:
+    """Scope before role (API.md): a case that does not exist for this key is 404 for all."""
+    case = checked_case(key, case)
+    if await to_thread.run_sync(services.ledger.case, key.tenant, case) is None:
+        raise case_not_found(case)
+    return case
+
+
+def record(services: Services, key: ApiKey, case: str, action: str) -> None:
+    services.journal.record(tenant=key.tenant, case=case, who=key.id, role=key.role,
+                            action=action)
+
+
+def _report(ledger: Ledger, services: Services, key: ApiKey, case: str,
+            checkpoint: Any = None) -> dict[str, Any]:
+    journal = services.journal.journal(key.tenant, case)
+    report = integrity_report(ledger, key.tenant, case, checkpoint=checkpoint,
+                              access_journal=journal)
+    if report is None:
+        raise case_not_found(case)
+    return report
+
+
+@router.get(
+    "/{case}/timeline",
+    operation_id="getCaseTimeline",
+    summary="The case timeline with its legal clocks, as of a tree size",
+    responses=problem_responses(401, 403, 404, 422, 429, 503),
+)
+async def get_timeline(
+    case: CaseId,
+    key: CurrentKey,
+    services: ServicesDep,
+    size: Annotated[int | None, Query(ge=0, description="Tree size to replay at "
+                                                         "(default: latest)")] = None,
+) -> dict[str, Any]:
+    """`temoin.timeline/v1`: only entries with index < size; clocks met / missed / running."""
+    case = checked_case(key, case)
+    require_role(key, READERS, "read a timeline")
+
+    def work() -> dict[str, Any]:
+        view = timeline(services.ledger, key.tenant, case, size=size)
+        record(services, key, case, "read_timeline")
+        return view
+
+    try:
+        return await to_thread.run_sync(work)
+    except UnknownCaseError:
+        raise case_not_found(case) from None
+    except SizeOutOfRangeError as exc:
+        raise ProblemError(422, str(exc), slug="size-out-of-range") from None
+
+
+@router.get(
+    "/{case}/report",
+    operation_id="getCaseReport",
+    summary="The integrity report of a case (JSON, or PDF with Accept: application/pdf)",
+    responses={
+        200: {"content": {"application/json": {}, PDF: {}}},
+        **problem_responses(401, 403, 404, 422, 429, 503),
+    },
+)
+async def get_report(case: CaseId, request: Request, key: CurrentKey,
+                     services: ServicesDep) -> Response:
+    case = await existing_case(services, key, case)
+    require_role(key, EXAMINERS, "read an integrity report")
+    wants_pdf = PDF in request.headers.get("accept", "")
+
+    def work() -> Response:
+        record(services, key, case, "read_report")
+        report = _report(services.ledger, services, key, case)
+        if wants_pdf:
+            return Response(render_report_pdf(report), media_type=PDF, headers={
+                "Content-Disposition": f'attachment; filename="report-{case}.pdf"'})
+        return Response(json.dumps(report, ensure_ascii=False), media_type="application/json")
+
+    return await to_thread.run_sync(work)
+
+
+@router.get(
+    "/{case}/bundle",
+    operation_id="getCaseBundle",
+    summary="The evidence bundle (temoin.bundle/v1), verifiable offline",
+    responses={
+        200: {"content": {"application/zip": {}}},
+        **problem_responses(401, 403, 404, 422, 429, 503),
+    },
+)
+async def get_bundle(case: CaseId, key: CurrentKey, services: ServicesDep) -> Response:
+    case = await existing_case(services, key, case)
+    require_role(key, EXAMINERS, "download an evidence bundle")
+
+    def work() -> Response:
+        ledger = services.ledger
+        record(services, key, case, "download_bundle")
+        checkpoint = ledger.sign_checkpoint()
+        report = _report(ledger, services, key, case, checkpoint)
+        view = timeline(ledger, key.tenant, case, size=checkpoint.size)
+        data = build_bundle(
+            ledger, tenant=key.tenant, case=case, checkpoint=checkpoint,
+            include_openings=key.role in EXAMINERS,
+            timeline_pdf=render_timeline_pdf(view), report_pdf=render_report_pdf(report),
+            report_json=json.dumps(report, ensure_ascii=False, indent=2).encode(),
+        )
+        return Response(data, media_type="application/zip", headers={
+            "Content-Disposition": f'attachment; filename="bundle-{case}-{checkpoint.size}.zip"'})
+
+    return await to_thread.run_sync(work)
