@@ -21,6 +21,7 @@ class Settings:
     origin: str = DEFAULT_ORIGIN
     max_skew_seconds: int = 300
     pool_size: int = 2
+    pg_connect_timeout: str = "2"
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -34,6 +35,7 @@ class Settings:
                 f"TEMOIN_LOG_ORIGIN must be a non-empty name without spaces or '+', got {origin!r}"
             )
         return cls(
+            pg_connect_timeout=env.get("TEMOIN_PG_CONNECT_TIMEOUT", "2"),
             database_url=env.get("TEMOIN_DATABASE_URL", default_url),
             data_dir=data_dir,
             origin=origin,
@@ -77,7 +79,7 @@ class Settings:
                 "POSTGRES_PASSWORD": unquote(parts.password or ""),
                 "POSTGRES_POOL_SIZE": str(self.pool_size),
                 "POSTGRES_MAX_OVERFLOW": "6",
-                "POSTGRES_CONNECT_TIMEOUT": "5",
+                "POSTGRES_CONNECT_TIMEOUT": self.pg_connect_timeout,
                 "POSTGRES_LOCK_TIMEOUT": "30",
             }
         else:

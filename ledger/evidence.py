@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,22 +63,6 @@ class EvidenceFiles:
         digest, size = hashlib.sha256(), 0
         try:
             for chunk in chunks:
-                size += len(chunk)
-                if size > max_size:
-                    raise EvidenceTooLargeError(max_size)
-                digest.update(chunk)
-                os.write(fd, chunk)
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp)
-            raise
-        return self._commit(fd, tmp, digest, size)
-
-    async def put_async(self, chunks: AsyncIterator[bytes], *, max_size: int) -> StoredFile:
-        fd, tmp = self._begin()
-        digest, size = hashlib.sha256(), 0
-        try:
-            async for chunk in chunks:
                 size += len(chunk)
                 if size > max_size:
                     raise EvidenceTooLargeError(max_size)

@@ -9,6 +9,7 @@ half-written append.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
@@ -59,6 +60,11 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         self._lock_sql = SQL("LOCK TABLE {t} IN EXCLUSIVE MODE").format(
             t=Identifier(self.events_table_name)
         )
+
+    # eventsourcing retries reads ten times, waiting for a connection each time: during an
+    # outage a client would wait ~half a minute. We fail fast instead and let the API answer
+    # 503 with Retry-After; clients retry (with their Idempotency-Key for appends).
+    select_events = PostgresApplicationRecorder.select_events.__wrapped__  # type: ignore[attr-defined]
 
     def create_table(self) -> None:
         # Several processes starting at once would race on eventsourcing's CREATE OR REPLACE
@@ -166,9 +172,10 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
             for s in stored_events
         ]
         try:
-            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(
-                row_factory=psycopg.rows.tuple_row
-            ) as cur:
+            # Pipeline mode: the statements of one append travel together, so an append costs
+            # two round trips (up to the head read, then the rest and COMMIT), not one each.
+            with self.datastore.get_connection() as conn, contextlib.nullcontext(), \
+                    conn.transaction(), conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
                 cur.execute(self._lock_sql)
                 cur.execute(self.insert_events_statement, (pg_events,))
                 size, frontier = self._tree_head(cur)
