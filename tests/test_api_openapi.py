@@ -15,8 +15,7 @@ from tests.api_server import ApiServer  # noqa: E402
 
 pytest_plugins = ("tests.api_server",)
 
-# Every route of API.md served by this service. The timeline, report and bundle routes come
-# with the projections (their own issue) and are added here with them.
+# Every route of API.md served by this service.
 API_ROUTES = {
     ("post", "/v1/evidence"): "uploadEvidence",
     ("get", "/v1/evidence/{sha256}"): "getEvidence",
@@ -24,6 +23,9 @@ API_ROUTES = {
     ("post", "/v1/batches"): "appendBatch",
     ("get", "/v1/cases/{case}"): "getCase",
     ("get", "/v1/cases/{case}/entries"): "listCaseEntries",
+    ("get", "/v1/cases/{case}/timeline"): "getCaseTimeline",
+    ("get", "/v1/cases/{case}/report"): "getCaseReport",
+    ("get", "/v1/cases/{case}/bundle"): "getCaseBundle",
     ("get", "/v1/log/key"): "getLogKey",
     ("get", "/v1/log/checkpoint"): "getCheckpoint",
     ("post", "/v1/log/checkpoint"): "signCheckpoint",
