@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,8 +74,9 @@ class MasterKey:
             return cls(data)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = AESGCM.generate_key(bit_length=256)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        # A private temporary name per process (mkstemp: O_EXCL, mode 0600), then link():
+        # several processes starting at once all end up with the one key that won the race.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".vault-key-")
         try:
             os.write(fd, key.hex().encode() + b"\n")
             os.fsync(fd)
@@ -83,9 +85,9 @@ class MasterKey:
         try:
             os.link(tmp, path)  # never overwrite a key another process created meanwhile
         except FileExistsError:
-            os.unlink(tmp)
             return cls.load_or_create(path)
-        os.unlink(tmp)
+        finally:
+            os.unlink(tmp)
         return cls(key)
 
     def wrap(self, case_key: CaseKey) -> bytes:
