@@ -159,7 +159,18 @@ def main(settings: Settings) -> int:
         print(f"  - {case}")
     print(f"database: {settings.database_url}")
     print("(the demo back-fills past events: reports flag them as late arrivals, as they should)")
-    print("verify the whole log:   temoin verify")
-    print("integrity report:       temoin report DEMO-DELIVERY-004 --pdf report.pdf")
-    print("replay a case:          temoin replay DEMO-LRE-OTP-002")
+    print()
+    print("look at them over HTTP once `temoin serve` runs (http://127.0.0.1:8000, docs at /docs):")
+    print(f"  TOKEN=$(temoin keys create --role auditor --tenant {TENANT})")
+    base = "http://127.0.0.1:8000/v1/cases"
+    print(f'  curl -H "Authorization: Bearer $TOKEN" {base}/DEMO-LRE-OTP-002/timeline')
+    print(f'  curl -H "Authorization: Bearer $TOKEN" -H "Accept: application/pdf" '
+          f"-o report.pdf {base}/DEMO-DELIVERY-004/report")
+    print(f'  curl -H "Authorization: Bearer $TOKEN" -o bundle.zip {base}/DEMO-DELIVERY-004/bundle')
+    print("  temoin verify bundle.zip --key \"$(curl -s http://127.0.0.1:8000/v1/log/key "
+          '-H "Authorization: Bearer $TOKEN")\"')
+    print("or from the shell:")
+    print("  temoin verify                                    # the whole log")
+    print("  temoin replay DEMO-LRE-OTP-002 --size 8          # a case as of tree size 8")
+    print("  temoin report DEMO-DELIVERY-004 --pdf report.pdf # the integrity report")
     return 0
