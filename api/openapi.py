@@ -10,11 +10,19 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from api.idempotency import MAX_LENGTH as IDEMPOTENCY_MAX_LENGTH
 from api.problems import PROBLEM_MEDIA_TYPE, Problem
-from api.schemas import KeyRequest, body_schemas
+from api.schemas import KEY_REQUEST, body_schemas
 from ledger.events.examples import EXAMPLES
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+# What `api.idempotency.check_key` accepts once on the wire (HTTP drops a header value's outer
+# white space); FastAPI alone can only say "a string or null".
+_IDEMPOTENCY_KEY_SCHEMA = {
+    "type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_MAX_LENGTH,
+    "pattern": "^[!-~][ -~]*$",
+}
 
 
 def _model_schemas(*models: type[Any]) -> dict[str, Any]:
@@ -33,10 +41,14 @@ def build_openapi(app: FastAPI, max_batch_events: int) -> dict[str, Any]:
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
-    schemas.update(_model_schemas(Problem, KeyRequest))
+    schemas.update(_model_schemas(Problem))
+    schemas["KeyRequest"] = copy.deepcopy(KEY_REQUEST)
     schemas.update(body_schemas(max_batch_events))
     for path_item in doc.get("paths", {}).values():
         for operation in path_item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "header" and parameter["name"] == IDEMPOTENCY_HEADER:
+                    parameter["schema"] = dict(_IDEMPOTENCY_KEY_SCHEMA)
             for status, response in operation.get("responses", {}).items():
                 if status[0] in "45":
                     # Every failure is a problem document, including FastAPI's automatic 422.

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.errors import (
@@ -233,25 +234,49 @@ def _from_pydantic(errors: Sequence[Any]) -> list[FieldError]:
     return result
 
 
+def _path(request: Request) -> str:
+    """The path as the server routed it. `request.url.path` goes through urlsplit, which
+    silently drops tabs and newlines, so a problem about case "A\\nB" named case "AB"."""
+    path: str = request.scope["path"]
+    return path
+
+
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
     return problem_response(
-        request.url.path, exc.status, exc.detail, slug=exc.slug, title=exc.title,
+        _path(request), exc.status, exc.detail, slug=exc.slug, title=exc.title,
         errors=exc.errors, position=exc.position, headers=exc.headers,
     )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method some route serves at this path. The router's own 405 names only the first
+    route's, so a path with one route per method (GET and POST /v1/log/checkpoint) lost some."""
+    allowed = []
+    for method in _METHODS:
+        scope = {"type": "http", "path": request.scope["path"], "method": method,
+                 "root_path": request.scope.get("root_path", "")}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed) or None
+
+
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(getattr(exc, "headers", None) or {})
     if exc.status_code == 404:
-        detail = f"no route {request.url.path}; see /docs for the routes of this API"
+        detail = f"no route {_path(request)}; see /docs for the routes of this API"
     elif exc.status_code == 405:
-        detail = f"{request.method} is not allowed on {request.url.path}"
+        detail = f"{request.method} is not allowed on {_path(request)}"
+        allowed = _allowed_methods(request)
+        if allowed is not None:
+            headers["Allow"] = allowed
     else:
         detail = str(exc.detail)
-    return problem_response(
-        request.url.path, exc.status_code, detail, headers=getattr(exc, "headers", None)
-    )
+    return problem_response(_path(request), exc.status_code, detail, headers=headers)
 
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -259,7 +284,7 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     errors = _from_pydantic(exc.errors())
     where = ", ".join(".".join(str(p) for p in e.loc) for e in errors)
     return problem_response(
-        request.url.path, 422, f"invalid request parameters: {where}", errors=errors
+        _path(request), 422, f"invalid request parameters: {where}", errors=errors
     )
 
 
@@ -270,9 +295,9 @@ async def _on_ledger(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_database(request: Request, exc: Exception) -> JSONResponse:
     # The cause goes to the log, not to the client: it can name hosts and users.
-    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    log.warning("database unavailable on %s %s: %s", request.method, _path(request), exc)
     return problem_response(
-        request.url.path, 503,
+        _path(request), 503,
         "the database is unavailable or overloaded; nothing was stored, retry later",
         headers={"Retry-After": RETRY_AFTER_DB_DOWN},
     )
@@ -281,13 +306,13 @@ async def _on_database(request: Request, exc: Exception) -> JSONResponse:
 async def _on_disconnect(request: Request, exc: Exception) -> JSONResponse:
     # Nobody will read this answer; it only keeps the disconnect out of the error log.
     log.info("client left during %s %s before sending its whole body", request.method,
-             request.url.path)
-    return problem_response(request.url.path, 400, "the request body was cut short")
+             _path(request))
+    return problem_response(_path(request), 400, "the request body was cut short")
 
 
 async def _on_shutdown(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(
-        request.url.path, 503, "the service is shutting down; nothing was stored, retry shortly",
+        _path(request), 503, "the service is shutting down; nothing was stored, retry shortly",
         headers={"Retry-After": RETRY_AFTER_DB_DOWN},
     )
 

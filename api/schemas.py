@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ledger.apikeys import ROLES
+from ledger.apikeys import MAX_LAWYER_CASES, ROLES
 from ledger.events.clock import RFC3339_SCHEMA_PATTERN
 from ledger.events.fields import CASE_ID, MAX_ROLE_LENGTH
 from ledger.events.types import EVENT_TYPES, json_schema
@@ -74,18 +74,6 @@ class ConsistencyProof(BaseModel):
     proof: list[str] = Field(description="RFC 9162 consistency proof, lowercase hex")
 
 
-class KeyRequest(BaseModel):
-    """Body of POST /v1/keys (documentation only)."""
-
-    role: str = Field(json_schema_extra={"enum": list(ROLES)})
-    tenant: str | None = Field(
-        default=None, description="Defaults to the admin's tenant, and may only be that tenant"
-    )
-    cases: list[str] | None = Field(
-        default=None, description="The cases a lawyer key may read (lawyer keys only, required)"
-    )
-
-
 class KeyCreated(BaseModel):
     id: str = Field(description="Public key id, recorded as `source` in entries")
     token: str = Field(description="The secret bearer token; shown only once")
@@ -121,6 +109,43 @@ EVIDENCE_REFERENCE: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+def _key_request_variant(roles: list[str], cases: dict[str, Any], *,
+                         cases_required: bool) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "role": {"enum": roles},
+            "tenant": {**CASE_ID.schema,
+                       "description": "Defaults to the admin's tenant, and may only be that tenant "
+                       "(another tenant: 403)"},
+            "cases": cases,
+        },
+        "required": ["role", "cases"] if cases_required else ["role"],
+        "additionalProperties": False,
+    }
+
+
+# Body of POST /v1/keys, as `ledger.apikeys.check_key_request` accepts it: a lawyer key names
+# 1 to MAX_LAWYER_CASES cases, any other role none.
+KEY_REQUEST: dict[str, Any] = {
+    "title": "KeyRequest",
+    "description": "Body of POST /v1/keys",
+    "oneOf": [
+        _key_request_variant(
+            [r for r in ROLES if r != "lawyer"],
+            {"anyOf": [{"type": "array", "maxItems": 0}, {"type": "null"}],
+             "description": "Only lawyer keys are limited to cases"},
+            cases_required=False,
+        ),
+        _key_request_variant(
+            ["lawyer"],
+            {"type": "array", "items": dict(CASE_ID.schema), "minItems": 1,
+             "maxItems": MAX_LAWYER_CASES, "description": "The cases the lawyer key may read"},
+            cases_required=True,
+        ),
+    ],
+}
+
 EXPECTED_SEQ: dict[str, Any] = {
     "type": "integer",
     "minimum": 0,
@@ -137,7 +162,7 @@ def event_variant(type_name: str, *, with_case: bool) -> dict[str, Any]:
         properties["case"] = dict(CASE_ID.schema)
     properties |= {
         "type": {"const": type_name},
-        "occurred_at": {"type": "string", "pattern": RFC3339_SCHEMA_PATTERN,
+        "occurred_at": {"type": "string", "format": "date-time", "pattern": RFC3339_SCHEMA_PATTERN,
                         "description": "RFC 3339 with Z or an offset; at most 5 minutes ahead"},
         "data": _strip_dialect(schemas["data"]),
         "personal": _strip_dialect(schemas["personal"]),

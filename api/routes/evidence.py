@@ -93,7 +93,9 @@ def _register(services: Services, key: ApiKey, sha256: str, size: int,
         "requestBody": {
             "required": True,
             "description": "The file's bytes; Content-Type is its media type",
-            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            # An empty body is refused (422): it proves nothing.
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary",
+                                           "minLength": 1}}},
         }
     },
 )
@@ -110,6 +112,10 @@ async def upload_evidence(request: Request, key: Writer, services: ServicesDep) 
         raise too_large("evidence file", limit) from None
     if stored.size == 0:
         # The empty file proves nothing; refusing it catches clients that lost the body.
+        # It was already written under its hash: remove it, a refused request stores nothing
+        # (no row can name it, since every empty upload is refused).
+        empty = services.ledger.files.path(stored.sha256)
+        await to_thread.run_sync(lambda: empty.unlink(missing_ok=True))
         msg = "the evidence file is empty: send the file's bytes as the request body"
         raise ProblemError(422, msg, errors=[FieldError(("body",), msg, "empty")])
     new, body = await to_thread.run_sync(

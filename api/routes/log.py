@@ -41,9 +41,11 @@ def _decimal(value: Any) -> Any:
     return value
 
 
+# After the Query/Path: placed before it, pydantic publishes the bounds as "ge"/"le" (not JSON
+# Schema) instead of minimum/maximum, and the OpenAPI document loses them.
 Exact = BeforeValidator(_decimal)
-Index = Annotated[int, Exact, Query(ge=0, le=MAX_INDEX, description="Leaf index")]
-Size = Annotated[int, Exact, Query(ge=0, le=MAX_INDEX, description="Tree size")]
+Index = Annotated[int, Query(ge=0, le=MAX_INDEX, description="Leaf index"), Exact]
+Size = Annotated[int, Query(ge=0, le=MAX_INDEX, description="Tree size"), Exact]
 
 
 def _text_responses(description: str) -> dict[int | str, dict[str, Any]]:
@@ -107,10 +109,10 @@ async def list_checkpoints(
     key: CurrentKey,
     services: ServicesDep,
     after: Annotated[
-        int, Exact, Query(ge=-1, le=MAX_INDEX, description="Only checkpoints of size > after")
+        int, Query(ge=-1, le=MAX_INDEX, description="Only checkpoints of size > after"), Exact
     ] = -1,
-    limit: Annotated[int, Exact, Query(ge=1, le=MAX_CHECKPOINTS,
-                                description="At most this many")] = MAX_CHECKPOINTS,
+    limit: Annotated[int, Query(ge=1, le=MAX_CHECKPOINTS,
+                                description="At most this many"), Exact] = MAX_CHECKPOINTS,
 ) -> list[dict[str, Any]]:
     """Page through the history with `after` = the last size received."""
     found = await to_thread.run_sync(services.ledger.store.checkpoints, after, limit)
@@ -137,7 +139,7 @@ def _entry(services: Services, index: int) -> tuple[bytes, bytes] | None:
     responses=problem_responses(401, 403, 404, 422, 429, 503),
 )
 async def get_log_entry(
-    index: Annotated[int, Exact, Path(ge=0, le=MAX_INDEX, description="Leaf index")],
+    index: Annotated[int, Path(ge=0, le=MAX_INDEX, description="Leaf index"), Exact],
     key: CurrentKey,
     services: ServicesDep,
 ) -> dict[str, Any]:
@@ -215,8 +217,8 @@ def _consistency(services: Services, first: int, second: int) -> dict[str, Any]:
     responses=problem_responses(401, 422, 429, 503),
 )
 async def get_consistency_proof(
-    first: Annotated[int, Exact, Query(alias="from", ge=0, le=MAX_INDEX, description="Older size")],
-    second: Annotated[int, Exact, Query(alias="to", ge=0, le=MAX_INDEX, description="Newer size")],
+    first: Annotated[int, Query(alias="from", ge=0, le=MAX_INDEX, description="Older size"), Exact],
+    second: Annotated[int, Query(alias="to", ge=0, le=MAX_INDEX, description="Newer size"), Exact],
     key: CurrentKey,
     services: ServicesDep,
 ) -> dict[str, Any]:
