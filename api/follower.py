@@ -36,5 +36,6 @@ class ProjectionFollower:
             await asyncio.sleep(self.interval)
             try:
                 await to_thread.run_sync(self.runner.catch_up)
-            except Exception:  # a database hiccup must not end the follower; retry next tick
-                log.exception("projection catch-up failed; retrying")
+            except Exception as exc:  # a database hiccup must not end the follower
+                # One line per failure, not a traceback every half second during an outage.
+                log.warning("projection catch-up failed (%s); retrying", exc)
