@@ -39,7 +39,7 @@ from scripts import cli
 from scripts.verify_bundle import main as verify_main
 from tests.conftest import BACKENDS, RawDB, pg_database
 from tests.helpers import request
-from tests.interop.go_tool import DEFAULT_GOPATH, build_go_tool, go_unavailable_reason, run_go
+from tests.interop.go_tool import DEFAULT_GOPATH, run_go
 
 ROOT = Path(__file__).resolve().parent.parent
 TENANT = "shop-1"
@@ -510,16 +510,6 @@ def test_declared_sizes_are_bounded_before_decompressing(declared: int, place: s
 
 
 # --------------------------------------------------------------------------- independent tools
-
-
-@pytest.fixture(scope="session")
-def go_tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    reason = go_unavailable_reason()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Go interop oracle unavailable under CI: {reason}", pytrace=False)
-        pytest.skip(f"Go interop oracle unavailable: {reason}")
-    return build_go_tool(tmp_path_factory.mktemp("go-bundle"))
 
 
 def test_checkpoint_and_proofs_verify_with_go(shared: Built, go_tool: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,36 +26,10 @@ from ledger.signing import (
     sign_checkpoint,
     verify_checkpoint,
 )
-
-try:  # tests/ as rootdir-relative package, or tests/ itself on sys.path
-    from tests.interop.go_tool import (
-        build_go_tool,
-        check_consistency,
-        check_inclusion,
-        go_unavailable_reason,
-        run_go,
-    )
-except ImportError:
-    from interop.go_tool import (  # type: ignore[no-redef]
-        build_go_tool,
-        check_consistency,
-        check_inclusion,
-        go_unavailable_reason,
-        run_go,
-    )
+from tests.interop.go_tool import check_consistency, check_inclusion, run_go
 
 ORIGIN = "example.com/log"
 GOLDEN_SEED = bytes(range(32))
-
-
-@pytest.fixture(scope="session")
-def go_tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    reason = go_unavailable_reason()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Go interop oracle unavailable under CI: {reason}", pytrace=False)
-        pytest.skip(f"Go interop oracle unavailable: {reason}")
-    return build_go_tool(tmp_path_factory.mktemp("go-interop"))
 
 
 def go_verify(go_tool: Path, vkey: str, note: bytes) -> dict[str, Any]:
