@@ -7,11 +7,13 @@ The projections follow the leaf order of the log and remember the next leaf inde
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from ledger.entry import parse_entry
+import orjson
+
+from ledger.entry import FIELDS_V1, FORMAT_V1, Entry, parse_entry
 from ledger.store.base import MerkleStore, StoreError
 from ledger.store.projection_tables import CaseIndexRow, TimelineRow
 from projections.timeline import timeline_row
@@ -35,7 +37,76 @@ class _CaseDelta:
 
 
 def _json(obj: object) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # The canonical encoding (sorted keys, no white space, UTF-8 kept): orjson writes the same
+    # text as json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False) ~10x faster.
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode()
+
+
+_HEX = frozenset("0123456789abcdef")
+_TEXT_FIELDS = ("log", "tenant", "case", "type", "occurred_at", "recorded_at", "source")
+
+
+def _entry(raw: bytes) -> Entry:
+    """parse_entry for the log's own bytes, without its cost of re-encoding to prove them
+    canonical with the json module (half of a rebuild's time in the profile).
+
+    orjson parses; encoding the result back with sorted keys and getting the same bytes
+    proves them canonical, and the v1 shape is checked as parse_entry checks it. Anything
+    else (including floats, which orjson would accept) is left to parse_entry, whose error
+    names the problem.
+    """
+    try:
+        obj: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return parse_entry(raw)
+    if (
+        type(obj) is not dict
+        or obj.keys() != FIELDS_V1
+        or obj["format"] != FORMAT_V1
+        or type(obj["case_seq"]) is not int
+        or obj["case_seq"] < 1
+        or not (obj["prev"] is None or (
+            type(obj["prev"]) is str and len(obj["prev"]) == 64 and _HEX.issuperset(obj["prev"])
+        ))
+        or any(type(obj[name]) is not str for name in _TEXT_FIELDS)
+        or type(obj["data"]) is not dict
+        or type(obj["personal"]) is not dict
+        or type(obj["evidence"]) is not list
+        or _has_float(obj["data"])
+        or orjson.dumps(obj, option=orjson.OPT_SORT_KEYS) != raw
+    ):
+        return parse_entry(raw)
+    return _Parsed(obj)  # type: ignore[return-value]
+
+
+class _Parsed:
+    """What the projections read of an Entry, without a frozen dataclass's slow __init__."""
+
+    __slots__ = ("case", "case_seq", "data", "evidence", "occurred_at", "personal",
+                 "recorded_at", "source", "tenant", "type")
+
+    def __init__(self, obj: dict[str, Any]) -> None:
+        self.tenant = obj["tenant"]
+        self.case = obj["case"]
+        self.case_seq = obj["case_seq"]
+        self.type = obj["type"]
+        self.occurred_at = obj["occurred_at"]
+        self.recorded_at = obj["recorded_at"]
+        self.source = obj["source"]
+        self.data = obj["data"]
+        self.personal = obj["personal"]
+        self.evidence = obj["evidence"]
+
+
+def _has_float(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return True
+    if kind is dict:
+        return any(_has_float(v) for v in value.values())
+    if kind is list:
+        return any(_has_float(v) for v in value)
+    return False
 
 
 class ProjectionRunner:
@@ -52,29 +123,31 @@ class ProjectionRunner:
         cases: dict[tuple[str, str], _CaseDelta] = {}
         timeline: list[TimelineRow] = []
         end = start
-        for row in self.store.iter_leaves(start, start + self.chunk):
-            if row.index != end:
+        for index, leaf, _id, _version, raw in self.store.iter_leaf_tuples(
+            start, start + self.chunk
+        ):
+            if index != end:
                 raise StoreError(f"projection stops before index {end}: the leaf is missing")
-            if row.entry is None:
-                raise StoreError(f"projection stops at index {row.index}: its entry is missing")
-            entry = parse_entry(row.entry)
+            if raw is None:
+                raise StoreError(f"projection stops at index {index}: its entry is missing")
+            entry = _entry(bytes(raw))
             key = (entry.tenant, entry.case)
             delta = cases.get(key)
             if delta is None:
                 delta = cases[key] = _CaseDelta(entry.tenant, entry.case, None, 0, 0, None, None,
-                                                row.index, row.index)
+                                                index, index)
             delta.entries += 1
             delta.last_seq = entry.case_seq
-            delta.last_index = row.index
+            delta.last_index = index
             if entry.type == "CaseOpened":
                 delta.status, delta.opened_at = "open", entry.occurred_at
             elif entry.type == "CaseClosed":
                 delta.status, delta.closed_at = "closed", entry.occurred_at
             timeline.append(TimelineRow(
-                row.index, entry.tenant, entry.case, entry.case_seq,
-                _json(timeline_row(row.index, row.leaf_hash, entry)),
+                index, entry.tenant, entry.case, entry.case_seq,
+                _json(timeline_row(index, bytes(leaf), entry)),
             ))
-            end = row.index + 1
+            end = index + 1
         if end == start:
             return 0
         rows = [CaseIndexRow(**vars(d)) for d in cases.values()]

@@ -181,7 +181,8 @@ def root_from_frontier(frontier: Sequence[bytes]) -> bytes:
 
 
 def append_leaves(
-    size: int, frontier: Sequence[bytes], new_leaf_hashes: Sequence[bytes]
+    size: int, frontier: Sequence[bytes], new_leaf_hashes: Sequence[bytes],
+    *, leaves: bool = True,
 ) -> tuple[list[tuple[NodeID, bytes]], list[bytes]]:
     """Append leaf hashes to a tree of ``size`` leaves known only by its frontier.
 
@@ -189,7 +190,8 @@ def append_leaves(
     children always before parents) and the frontier of the grown tree. The frontier is a
     stack with one entry per set bit of the size, so a leaf at index ``i`` completes one
     parent per trailing one bit of ``i``, each merging with the top of the stack; that is
-    amortised O(1) hashing per leaf.
+    amortised O(1) hashing per leaf. With ``leaves=False`` only interior nodes are returned
+    (what a verifier compares with the stored ones).
     """
     _check_size("size", size)
     if len(frontier) != size.bit_count():
@@ -205,7 +207,8 @@ def append_leaves(
     for h in new_leaf_hashes:
         if len(h) != HASH_SIZE:
             raise BadHashSizeError(f"leaf hash {index}", len(h), HASH_SIZE)
-        emit((new(NodeID, (0, index)), h))
+        if leaves:
+            emit((new(NodeID, (0, index)), h))
         i = index
         level = 0
         while i & 1:

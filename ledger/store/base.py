@@ -215,6 +215,19 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin):
         for row in self._stream(sql, params):
             yield self._leaf_row(row)
 
+    def iter_leaf_tuples(
+        self, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[Any, ...]]:
+        """`iter_leaves` without the per-row conversion, for whole-log scans: raw rows of
+        (index, leaf hash, originator id as the driver gives it, version, entry or None)."""
+        return self._stream(
+            f"SELECT l.idx, l.hash, l.originator_id, l.originator_version, e.state "
+            f"FROM {self.leaves_table} l LEFT JOIN {self.events_table_name} e "
+            f"ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
+            f"WHERE l.idx >= ? AND l.idx < ? ORDER BY l.idx",
+            (start, 2**62 if stop is None else stop),
+        )
+
     def case_leaves(self, originator_id: Any, below: int | None = None) -> list[LeafRow]:
         sql = (
             f"SELECT l.idx, l.hash, l.originator_id, l.originator_version, e.state "
@@ -240,6 +253,19 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin):
 
     def _id_param(self, originator_id: Any) -> Any:
         return originator_id
+
+    def existing_aggregates(self, originator_ids: Sequence[Any]) -> set[str]:
+        """Which of these aggregates have at least one stored event (ids as hex)."""
+        found: set[str] = set()
+        for start in range(0, len(originator_ids), 500):
+            chunk = originator_ids[start : start + 500]
+            rows = self._query(
+                f"SELECT DISTINCT originator_id FROM {self.events_table_name} "
+                f"WHERE originator_id IN ({','.join('?' * len(chunk))})",
+                [self._id_param(i) for i in chunk],
+            )
+            found.update(self._id_text(r[0]) for r in rows)
+        return found
 
     def iter_events_without_leaf(self) -> Iterator[tuple[str, int, bytes]]:
         sql = (
@@ -320,6 +346,14 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin):
             "SELECT case_id, case_seq, field, sealed FROM vault_openings ORDER BY case_id, case_seq"
         ):
             yield r[0], r[1], r[2], bytes(r[3])
+
+    def iter_openings_with_keys(self) -> Iterator[tuple[str, int, str, bytes, bytes | None]]:
+        """Every sealed opening with its case's wrapped key (None once erased), by case."""
+        for r in self._stream(
+            "SELECT o.case_id, o.case_seq, o.field, o.sealed, k.wrapped FROM vault_openings o "
+            "LEFT JOIN vault_keys k ON k.case_id = o.case_id ORDER BY o.case_id, o.case_seq"
+        ):
+            yield r[0], r[1], r[2], bytes(r[3]), None if r[4] is None else bytes(r[4])
 
     # -- evidence -------------------------------------------------------------------------
     def register_evidence(self, tenant: str, sha256: str, media_type: str, size: int,

@@ -9,7 +9,6 @@ half-written append.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
@@ -60,6 +59,10 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         self._lock_sql = SQL("LOCK TABLE {t} IN EXCLUSIVE MODE").format(
             t=Identifier(self.events_table_name)
         )
+        self._insert_sql = SQL(
+            "INSERT INTO {t} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
+        ).format(t=Identifier(self.events_table_name))
 
     # eventsourcing retries reads ten times, waiting for a connection each time: during an
     # outage a client would wait ~half a minute. We fail fast instead and let the API answer
@@ -110,6 +113,16 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
             return False
         except psycopg.Error as exc:
             raise _translate(exc) from exc
+
+    def _bulk(self, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]],
+              tail: str = "") -> tuple[str, Sequence[Sequence[Any]]]:
+        # All the rows in one statement, one array per column: a projection chunk of 5,000
+        # timeline rows was 5,000 executions (pipelined) before.
+        if not rows:
+            return head, []
+        arrays = [list(column) for column in zip(*rows, strict=True)]
+        unnest = ", ".join(f"%s::{t}[]" for t in types)
+        return f"{head} SELECT * FROM unnest({unnest}){tail}", [arrays]
 
     def _stream(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[Any]:
         # A named (server-side) cursor keeps memory flat when verifying millions of leaves.
@@ -165,33 +178,36 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         batch: AppendBatch | None = kwargs.get("append")
         leaves = self._leaf_hashes(stored_events)
-        pg_events = [
-            self.construct_pg_stored_event(
-                s.originator_id, s.originator_version, s.topic, s.state
-            )
-            for s in stored_events
-        ]
+        # One typed array per column, sent in binary: eventsourcing's own statement sends an
+        # array of its composite type, which psycopg dumps as escaped text field by field
+        # (a tenth of the sequencer thread's time in the profile, at 64 appenders).
+        columns = (
+            [self._id_param(s.originator_id) for s in stored_events],
+            [s.originator_version for s in stored_events],
+            [s.topic for s in stored_events],
+            [s.state for s in stored_events],
+        )
         try:
             # Pipeline mode: the statements of one append travel together, so an append costs
             # two round trips (up to the head read, then the rest and COMMIT), not one each.
-            with self.datastore.get_connection() as conn, contextlib.nullcontext(), \
+            with self.datastore.get_connection() as conn, conn.pipeline(), \
                     conn.transaction(), conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
                 cur.execute(self._lock_sql)
-                cur.execute(self.insert_events_statement, (pg_events,))
+                cur.execute(self._insert_sql, columns)
                 size, frontier = self._tree_head(cur)
                 leaf_rows, node_rows, new_frontier = self._merkle_rows(
                     size, frontier, stored_events, leaves
                 )
                 cur.execute(
                     f"INSERT INTO {self.leaves_table} (idx, hash, originator_id, "
-                    f"originator_version) SELECT * FROM unnest(%s::bigint[], %s::bytea[], "
-                    f"%s::uuid[], %s::bigint[])",
+                    f"originator_version) SELECT * FROM unnest(%b::bigint[], %b::bytea[], "
+                    f"%b::uuid[], %b::bigint[])",
                     [list(col) for col in zip(*leaf_rows, strict=True)],
                 )
                 if node_rows:
                     cur.execute(
                         f"INSERT INTO {self.nodes_table} (level, idx, hash) SELECT * FROM "
-                        f"unnest(%s::smallint[], %s::bigint[], %s::bytea[])",
+                        f"unnest(%b::smallint[], %b::bigint[], %b::bytea[])",
                         [list(col) for col in zip(*node_rows, strict=True)],
                     )
                 if batch is not None:

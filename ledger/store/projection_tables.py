@@ -46,10 +46,15 @@ PROJECTION_DDL = [
     "CREATE INDEX IF NOT EXISTS timeline_rows_case ON timeline_rows (tenant, case_id, idx)",
 ]
 
-_UPSERT_CASE = (
+_CASE_COLUMNS = (
     "INSERT INTO case_index (tenant, case_id, status, entries, last_seq, opened_at, closed_at, "
-    "first_index, last_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (tenant, case_id) DO UPDATE SET "
+    "first_index, last_index)"
+)
+_CASE_TYPES = ("text", "text", "text", "bigint", "bigint", "text", "text", "bigint", "bigint")
+_TIMELINE_COLUMNS = "INSERT INTO timeline_rows (idx, tenant, case_id, case_seq, row_json)"
+_TIMELINE_TYPES = ("bigint", "text", "text", "bigint", "text")
+_ON_CONFLICT_CASE = (
+    " ON CONFLICT (tenant, case_id) DO UPDATE SET "
     "status = COALESCE(excluded.status, case_index.status), "
     "entries = case_index.entries + excluded.entries, "
     "last_seq = excluded.last_seq, opened_at = COALESCE(case_index.opened_at, excluded.opened_at), "
@@ -69,6 +74,12 @@ class ProjectionTablesMixin:
                      guard: tuple[str, Sequence[Any]] | None = None) -> bool:
         raise NotImplementedError
 
+    def _bulk(self, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]],
+              tail: str = "") -> tuple[str, Sequence[Sequence[Any]]]:
+        """A multi-row INSERT for `_transaction`: one execution per row here; a backend can
+        send all the rows in one statement instead (PostgreSQL: arrays and unnest)."""
+        return f"{head} VALUES ({', '.join('?' * len(types))}){tail}", rows
+
     def projection_position(self, name: str) -> int:
         rows = self._query("SELECT position FROM projection_positions WHERE name = ?", (name,))
         if rows:
@@ -85,13 +96,12 @@ class ProjectionTablesMixin:
         """Apply one chunk; False (nothing written) if another runner moved the position."""
         return self._transaction(
             [
-                (_UPSERT_CASE, [
+                self._bulk(_CASE_COLUMNS, _CASE_TYPES, [
                     (c.tenant, c.case, c.status, c.entries, c.last_seq, c.opened_at,
                      c.closed_at, c.first_index, c.last_index) for c in cases
-                ]),
-                ("INSERT INTO timeline_rows (idx, tenant, case_id, case_seq, row_json) "
-                 "VALUES (?, ?, ?, ?, ?)",
-                 [(t.index, t.tenant, t.case, t.case_seq, t.row) for t in timeline]),
+                ], _ON_CONFLICT_CASE),
+                self._bulk(_TIMELINE_COLUMNS, _TIMELINE_TYPES,
+                           [(t.index, t.tenant, t.case, t.case_seq, t.row) for t in timeline]),
             ],
             guard=("UPDATE projection_positions SET position = ? WHERE name = ? AND position = ?",
                    (new, name, old)),

@@ -81,6 +81,9 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
 
     def _stream(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[Any]:
         with self.datastore.transaction(commit=False) as c:
+            # Plain tuples: building a sqlite3.Row per row costs more than the row itself
+            # when a whole log is scanned (callers index rows by position).
+            c.sqlite_cursor.row_factory = None
             c.execute(sql, params)
             while True:
                 rows = c.sqlite_cursor.fetchmany(size)
@@ -112,9 +115,11 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
             )
             params.extend(leaves)
         if inner:
+            # Point lookups joined by OR: SQLite plans `(level, idx) IN (VALUES ...)` as a
+            # scan of the whole table (milliseconds at 10^5 nodes, growing with the log).
             parts.append(
-                f"SELECT level, idx, hash FROM {self.nodes_table} WHERE (level, idx) IN "
-                f"(VALUES {','.join('(?,?)' * 1 for _ in inner)})"
+                f"SELECT level, idx, hash FROM {self.nodes_table} WHERE "
+                + " OR ".join(["(level = ? AND idx = ?)"] * len(inner))
             )
             for n in inner:
                 params.extend((n.level, n.index))
