@@ -14,13 +14,13 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper
 
-from ledger.checkpoint import Checkpoint
+from ledger.checkpointing import sign_if_grown
 from ledger.config import Settings
 from ledger.domain.access import AccessTrail, trail_uuid
 from ledger.entry import parse_entry
 from ledger.mapper import EntryMapper
 from ledger.merkle import leaf_hash
-from ledger.signing import LogKey, sign_checkpoint
+from ledger.signing import LogKey
 from ledger.store.base import MerkleStore, StoredCheckpoint
 from ledger.store.batch import AppendBatch
 
@@ -96,13 +96,4 @@ class AccessJournal:
 
     def sign_checkpoint(self) -> StoredCheckpoint:
         with self._lock:
-            size = self.store.tree_size()
-            latest = self.store.latest_checkpoint()
-            if latest is not None and latest.size >= size:
-                return latest
-            root = self.store.root(size)
-            note = sign_checkpoint(self.key, Checkpoint(self.origin, size, root))
-            self.store.store_checkpoint(size, root, note, _now_text(datetime.now(UTC)))
-            stored = self.store.checkpoint(size)
-            assert stored is not None
-            return stored
+            return sign_if_grown(self.store, self.key, self.origin)

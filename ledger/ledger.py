@@ -22,7 +22,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from ledger.application import CaseLog
-from ledger.checkpoint import Checkpoint
+from ledger.checkpointing import sign_if_grown
 from ledger.config import Settings
 from ledger.domain import Case, CaseClosedError, CaseExistsError, case_uuid
 from ledger.entry import Entry, parse_entry
@@ -38,7 +38,7 @@ from ledger.errors import (
 from ledger.events.validate import ValidEvent
 from ledger.evidence import EvidenceFiles, StoredFile
 from ledger.merkle import consistency_plan, inclusion_plan, leaf_hash
-from ledger.signing import LogKey, sign_checkpoint
+from ledger.signing import LogKey
 from ledger.store.base import MerkleStore, StoredCheckpoint
 from ledger.store.batch import AppendBatch, IdempotencyRecord, SealedOpening
 from ledger.vault import CaseKey, MasterKey, Opening, new_opening
@@ -532,13 +532,4 @@ class Ledger:
     def sign_checkpoint(self) -> StoredCheckpoint:
         """Sign the current tree head unless the latest checkpoint already covers it."""
         with self._sign_lock:
-            size = self.store.tree_size()
-            latest = self.store.latest_checkpoint()
-            if latest is not None and latest.size >= size:
-                return latest
-            root = self.store.root(size)
-            note = sign_checkpoint(self.key, Checkpoint(self.origin, size, root))
-            self.store.store_checkpoint(size, root, note, format_recorded_at(utc_now()))
-            stored = self.store.checkpoint(size)
-            assert stored is not None
-            return stored
+            return sign_if_grown(self.store, self.key, self.origin)
