@@ -1,8 +1,11 @@
 """Group commit for concurrent callers (DESIGN §4): one writer thread, many waiting clients.
 
-Callers hand over one group (one HTTP request's events); the writer takes whatever is queued,
-waits at most `max_wait` for more (or until `max_events`), and commits all of it in one
-transaction. A caller's future resolves only after that transaction committed, so an answer is
+Callers hand over one group (one HTTP request's events); the writer takes whatever is queued
+(waiting at most `max_wait` for more, 0 by default, or until `max_events`) and commits all of it
+in one transaction. No wait is needed for batching: while one transaction commits, the next
+callers queue up and form the next batch, and a lone caller is not delayed (the benchmark
+measured a fixed 2 ms wait costing a single appender 80% of its rate).
+A caller's future resolves only after that transaction committed, so an answer is
 never sent for an append that could still be lost.
 """
 
@@ -35,7 +38,7 @@ class Sequencer:
         self,
         ledger: Ledger,
         *,
-        max_wait: float = 0.002,
+        max_wait: float = 0.0,
         max_events: int = 1000,
         on_commit: Callable[[int, float], None] | None = None,
     ) -> None:

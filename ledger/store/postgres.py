@@ -114,16 +114,6 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         except psycopg.Error as exc:
             raise _translate(exc) from exc
 
-    def _bulk(self, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]],
-              tail: str = "") -> tuple[str, Sequence[Sequence[Any]]]:
-        # All the rows in one statement, one array per column: a projection chunk of 5,000
-        # timeline rows was 5,000 executions (pipelined) before.
-        if not rows:
-            return head, []
-        arrays = [list(column) for column in zip(*rows, strict=True)]
-        unnest = ", ".join(f"%s::{t}[]" for t in types)
-        return f"{head} SELECT * FROM unnest({unnest}){tail}", [arrays]
-
     def _stream(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[Any]:
         # A named (server-side) cursor keeps memory flat when verifying millions of leaves.
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(

@@ -76,8 +76,9 @@ class ProjectionTablesMixin:
 
     def _bulk(self, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]],
               tail: str = "") -> tuple[str, Sequence[Sequence[Any]]]:
-        """A multi-row INSERT for `_transaction`: one execution per row here; a backend can
-        send all the rows in one statement instead (PostgreSQL: arrays and unnest)."""
+        """A multi-row INSERT for `_transaction` (executemany). Sending PostgreSQL one
+        statement of unnest()ed text arrays instead was measured 1.5-2x slower for a
+        5,000-row projection chunk (psycopg escapes every JSON row into the array literal)."""
         return f"{head} VALUES ({', '.join('?' * len(types))}){tail}", rows
 
     def projection_position(self, name: str) -> int:
