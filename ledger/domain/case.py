@@ -39,7 +39,7 @@ class CaseEvent(Aggregate.Event):
     entry: bytes
 
     def apply(self, aggregate: Case) -> None:
-        aggregate._apply_entry(parse_entry(self.entry))
+        aggregate._apply_entry(parse_entry(self.entry, trusted=True))
 
 
 class CaseCreated(CaseEvent, Aggregate.Created):
