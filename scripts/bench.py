@@ -9,7 +9,7 @@ and on PostgreSQL (a fresh database per scenario, dropped afterwards):
 
   1  library append vs a plain eventsourcing Application, one case command at a time
   2  group commit: concurrent appenders through the Sequencer vs threads calling save()
-  3  HTTP: not measured here yet
+  3  HTTP: a real `temoin serve` under load (single-event appends, 500-event batches)
   4  growth: group-commit append rate and server-side proof latency at 10^4, 10^5, 10^6
   5  verification (`temoin verify`) rate vs the bare SHA-256 rate of the same entry bytes
   6  projection rebuild vs eventsourcing's own projection runner
@@ -32,8 +32,10 @@ import platform
 import random
 import shlex
 import shutil
+import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -529,6 +531,288 @@ def scenario_2(backend: str, prof: Profile, out: Results, workdir: Path) -> None
             seq.close()
             ledger.close()
             plain.close()
+
+
+# -- scenario 3: HTTP -----------------------------------------------------------------------
+HTTP_CASES = 64  # scenario 3 (a) spreads its appends over this many open cases
+HTTP_PROCS = 2  # load generator processes (asyncio + httpx, keep-alive connections)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (and its reaped children) from /proc, in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds used so far by every process named postgres (the local server)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += _cpu_seconds(int(entry.name))
+    return total
+
+
+def _http_worker(spec: dict[str, Any], queue: Any) -> None:
+    """One load generator process: `spec["conns"]` coroutines, each with its own keep-alive
+    connection, send requests back to back until `spec["end"]` (wall clock); only requests
+    started at or after `spec["start"]` are counted."""
+    import asyncio
+    import resource
+
+    import httpx
+
+    kind, conns, proc = spec["kind"], spec["conns"], spec["proc"]
+    story = bodies()
+    later = [story[t] for t in LATER]
+
+    def payload(conn: int, n: int) -> tuple[str, str, bytes | None]:
+        if kind == "key":
+            return "GET", "/v1/log/key", None
+        if kind == "event":
+            case = spec["cases"][(proc * conns + conn) % len(spec["cases"])]
+            return "POST", f"/v1/cases/{case}/events", json.dumps(later[n % len(later)]).encode()
+        prefix = f"{spec['tag']}-{proc}-{conn}-{n}"
+        events = [{"case": f"{prefix}-{c}", **story[t]}
+                  for c in range(spec["batch"] // len(STORY)) for t in STORY]
+        return "POST", "/v1/batches", json.dumps({"events": events}).encode()
+
+    async def run() -> tuple[list[float], int, dict[int, int], str]:
+        latencies: list[float] = []
+        statuses: dict[int, int] = {}
+        ok, first_error = 0, ""
+        expected = 200 if kind == "key" else 201
+        limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns)
+        headers = {"Authorization": f"Bearer {spec['token']}",
+                   "Content-Type": "application/json"}
+        async with httpx.AsyncClient(base_url=spec["base_url"], headers=headers, limits=limits,
+                                     timeout=120) as client:
+            async def one(conn: int) -> None:
+                nonlocal ok, first_error
+                n, clock = 0, time.perf_counter
+                # Each batch body is built once per request before timing it.
+                while time.time() < spec["end"]:
+                    method, url, content = payload(conn, n)
+                    n += 1
+                    counted = time.time() >= spec["start"]
+                    t0 = clock()
+                    try:
+                        r = await client.request(method, url, content=content)
+                        status = r.status_code
+                        if status != expected and not first_error:
+                            first_error = f"{status} {r.text[:300]}"
+                    except httpx.HTTPError as exc:
+                        status = 0
+                        first_error = first_error or repr(exc)
+                    elapsed = clock() - t0
+                    if counted and time.time() <= spec["end"] + 0.001:
+                        statuses[status] = statuses.get(status, 0) + 1
+                        if status == expected:
+                            ok += 1
+                            latencies.append(elapsed)
+
+            await asyncio.gather(*(one(i) for i in range(conns)))
+        return latencies, ok, statuses, first_error
+
+    latencies, ok, statuses, first_error = asyncio.run(run())
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    queue.put({"latencies": latencies, "ok": ok, "statuses": statuses, "error": first_error,
+               "cpu": usage.ru_utime + usage.ru_stime})
+
+
+@dataclass
+class HttpRun:
+    rate: float  # successful requests per second
+    latencies: list[float]
+    errors: int
+    first_error: str
+    server_cpu: float  # share of one core used by the server process during the window
+    loadgen_cpu: float  # share of one core used by all load generator processes
+    db_cpu: float  # share of one core used by PostgreSQL processes (0 on SQLite)
+
+
+def http_load(base_url: str, token: str, kind: str, conns: int, seconds: float,
+              server_pid: int, backend: str, **extra: Any) -> HttpRun:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    warmup = 2.0  # process start (imports) and connection set-up, not counted
+    start = time.time() + warmup
+    per = max(1, conns // HTTP_PROCS)
+    procs = [ctx.Process(target=_http_worker, args=({
+        "kind": kind, "conns": per, "proc": p, "base_url": base_url, "token": token,
+        "start": start, "end": start + seconds, **extra}, queue), daemon=True)
+        for p in range(HTTP_PROCS)]
+    for p in procs:
+        p.start()
+    time.sleep(max(0.0, start - time.time()))
+    cpu0, db0, t0 = _cpu_seconds(server_pid), _postgres_cpu() if backend == "postgres" else 0, \
+        time.perf_counter()
+    time.sleep(max(0.0, start + seconds - time.time()))
+    cpu1, db1, t1 = _cpu_seconds(server_pid), _postgres_cpu() if backend == "postgres" else 0, \
+        time.perf_counter()
+    results = [queue.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    latencies = [x for r in results for x in r["latencies"]]
+    statuses: dict[int, int] = {}
+    for r in results:
+        for s, n in r["statuses"].items():
+            statuses[s] = statuses.get(s, 0) + n
+    ok = sum(r["ok"] for r in results)
+    errors = sum(statuses.values()) - ok
+    window = t1 - t0
+    return HttpRun(
+        ok / seconds, latencies, errors, next((r["error"] for r in results if r["error"]), ""),
+        (cpu1 - cpu0) / window,
+        # The generators' CPU includes their start-up and warm-up: an upper bound.
+        sum(r["cpu"] for r in results) / (seconds + warmup), (db1 - db0) / window,
+    )
+
+
+@contextlib.contextmanager
+def served(settings: Settings, workdir: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """A real `temoin serve` subprocess on a free 127.0.0.1 port and an appender's token."""
+    import socket
+
+    import httpx
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMOIN_")}
+    env.update(TEMOIN_DATABASE_URL=settings.database_url, TEMOIN_DATA_DIR=str(settings.data_dir),
+               TEMOIN_LOG_ORIGIN=settings.origin, PYTHONPATH=str(ROOT))
+    cli = [sys.executable, "-m", "scripts.cli"]
+    made = subprocess.run([*cli, "keys", "create", "--role", "appender", "--tenant", TENANT,
+                           "--json"], env=env, cwd=ROOT, capture_output=True, text=True,
+                          check=True, timeout=300)
+    token = str(json.loads(made.stdout)["token"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    log = (workdir / f"serve-{port}.log").open("ab")
+    # --log-level warning: no access log line per request (uvicorn's default is one per request).
+    process = subprocess.Popen(
+        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError("temoin serve exited; see " + log.name)
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("temoin serve did not answer; see " + log.name)
+            time.sleep(0.05)
+        yield base_url, token, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
+        log.close()
+
+
+def _pcts(latencies: Sequence[float]) -> tuple[float, float, float]:
+    return tuple(percentile(latencies, q) * 1000 for q in (50, 95, 99))  # type: ignore[return-value]
+
+
+def scenario_3(backend: str, prof: Profile, out: Results, workdir: Path) -> None:
+    import httpx
+
+    runs = 1 if prof.name != "full" else prof.runs
+    seconds = {"full": 10.0, "quick": 5.0}.get(prof.name, 1.0)
+    batch = 500 if prof.name != "tiny" else 100
+    batch_clients = 4 if prof.name != "tiny" else 2
+    with database(backend, "http", workdir) as settings:
+        with served(settings, workdir) as (base_url, token, process):
+            # The cases of (a), each opened by its CaseOpened before anything is timed.
+            cases = [f"H-{n}" for n in range(HTTP_CASES)]
+            opened = bodies()["CaseOpened"]
+            with httpx.Client(base_url=base_url, timeout=60,
+                              headers={"Authorization": f"Bearer {token}"}) as client:
+                r = client.post("/v1/batches", json={"events": [{"case": c, **opened}
+                                                                 for c in cases]})
+                if r.status_code != 201:
+                    raise RuntimeError(f"opening the cases failed: {r.status_code} {r.text}")
+            common = {"server_pid": process.pid, "backend": backend}
+            key_runs, event_runs, batch_runs = [], [], []
+            for run in range(runs):
+                order = ["key", "event"] if run % 2 == 0 else ["event", "key"]
+                for kind in order:
+                    res = http_load(base_url, token, kind, HTTP_CASES, seconds, cases=cases,
+                                    **common)
+                    (key_runs if kind == "key" else event_runs).append(res)
+                    print(f"    {kind}: {res.rate:,.0f} req/s, errors {res.errors}, server CPU "
+                          f"{res.server_cpu:.0%}, load generator CPU {res.loadgen_cpu:.0%}, "
+                          f"PostgreSQL CPU {res.db_cpu:.0%}", flush=True)
+                res = http_load(base_url, token, "batch", batch_clients, seconds, batch=batch,
+                                tag=f"B{run}", **common)
+                batch_runs.append(res)
+                print(f"    batch: {res.rate * batch:,.0f} events/s, errors {res.errors}, server "
+                      f"CPU {res.server_cpu:.0%}, load generator CPU {res.loadgen_cpu:.0%}, "
+                      f"PostgreSQL CPU {res.db_cpu:.0%}", flush=True)
+        # Library baseline for (b): Ledger.append of the same 500-event batches, in-process,
+        # on the same database once the server has stopped.
+        ledger = Ledger(settings)
+        try:
+            lib_rates = []
+            for run in range(prof.runs + 1):  # run 0 warms up
+                groups = case_groups(f"L{run}", 0, batch // len(STORY))
+                requests = [r for g in groups for r in g.requests]
+                count, started = 0, time.perf_counter()
+                while count < 6 or time.perf_counter() - started < min(seconds, 2.0):
+                    ledger.append(requests if count == 0 else [
+                        dataclasses.replace(r, case=f"{r.case}-{count}") for r in requests])
+                    count += 1
+                if run:
+                    lib_rates.append(count * batch / (time.perf_counter() - started))
+        finally:
+            ledger.close()
+
+    def pick(rs: list[HttpRun]) -> HttpRun:
+        return sorted(rs, key=lambda r: r.rate)[len(rs) // 2]  # the median run
+
+    def cpu(r: HttpRun) -> str:
+        db = f", PostgreSQL {r.db_cpu:.0%}" if backend == "postgres" else ""
+        return (f"CPU (of one core; 2 cores in all): server {r.server_cpu:.0%}, "
+                f"load generators {r.loadgen_cpu:.0%}{db}")
+
+    key, ev, bt = pick(key_runs), pick(event_runs), pick(batch_runs)
+    errors = sum(r.errors for r in event_runs)
+    e50, e95, e99 = _pcts(ev.latencies)
+    k50, k95, k99 = _pcts(key.latencies)
+    err = f"; {errors} non-201 ({ev.first_error[:80]})" if errors else "; every answer 201"
+    out.add(Row(
+        3, backend, f"HTTP single-event append, {HTTP_CASES} connections", ev.rate, "req/s",
+        key.rate, "GET /v1/log/key, same load", ">= 1,000 req/s", met=ev.rate >= 1000,
+        key="s3-rate", note=f"p50/p95/p99 {e50:.1f}/{e95:.1f}/{e99:.1f} ms{err}; {cpu(ev)}",
+    ))
+    out.add(Row(
+        3, backend, f"HTTP single-event append p99, {HTTP_CASES} connections", e99, "ms",
+        k99, "GET /v1/log/key p99", "<= 50 ms", met=e99 <= 50, key="s3-p99",
+        note=f"GET /v1/log/key p50/p95/p99 {k50:.1f}/{k95:.1f}/{k99:.1f} ms",
+    ))
+    berrors = sum(r.errors for r in batch_runs)
+    b50, b95, b99 = _pcts(bt.latencies)
+    berr = f"; {berrors} non-201 ({bt.first_error[:80]})" if berrors else "; every answer 201"
+    out.add(Row(
+        3, backend, f"HTTP {batch}-event batches, {batch_clients} clients", bt.rate * batch,
+        "events/s", median(lib_rates), f"Ledger.append of {batch} events in-process",
+        ">= 10,000 events/s", met=bt.rate * batch >= 10_000, key="s3-batch",
+        note=f"per request p50/p95/p99 {b50:.0f}/{b95:.0f}/{b99:.0f} ms{berr}; {cpu(bt)}",
+    ))
 
 
 # -- scenarios 4, 5, 7: the big log ---------------------------------------------------------
@@ -1175,8 +1459,9 @@ def write_report(path: Path, out: Results, prof: Profile, command: str,
                  else f"{fmt(r.value, r.unit)} {r.unit}")
         lines.append(f"- {'met' if r.met else '**missed**'}: scenario {r.scenario}, "
                      f"{r.backend}, {r.what}: {value} (target {r.target})")
-    lines.append("- not measured yet: scenario 3 (HTTP appends through the API server); "
-                     "another change adds it.")
+    if 3 not in scenarios:
+        lines.append("- not measured in this run: scenario 3 (HTTP appends through the API "
+                     "server; `--scenario 3`).")
     missed = [r for r in targets if not r.met]
     if missed:
         lines += ["", "## Why the missed targets are missed (profiles)", ""]
@@ -1200,7 +1485,15 @@ def write_report(path: Path, out: Results, prof: Profile, command: str,
         "future (resolved after the commit) before sending the next, for a fixed window; the "
         "baseline threads call `repository.get` + `save()` per event. Latency is per event, "
         "submit to durable commit.",
-        "3. HTTP: not measured yet.",
+        "3. HTTP: a `temoin serve` subprocess (fresh database and data directory, "
+        "`--log-level warning`) on 127.0.0.1; the load generator is 2 separate processes, each "
+        "asyncio + httpx.AsyncClient with keep-alive connections, latency measured client side. "
+        "(a) 64 connections, each appending one event at a time (POST /v1/cases/{case}/events) "
+        "to its own of 64 cases opened beforehand; baseline: the same load on GET /v1/log/key "
+        "(authenticated, no database work). (b) 4 clients posting 500-event batches "
+        "(POST /v1/batches, 50 new cases of ten events); baseline: `Ledger.append` of the same "
+        "500 events in-process. Every answer must be 201; others are counted as errors. "
+        "1 run of 5 s each with --quick, median of 3 runs of 10 s in full.",
         "4. The log is built with 1,000-event `Ledger.append` batches; at each size the append "
         "rate is measured with `Ledger.commit` of 100 groups (one new case of ten events each), "
         "the group-commit path the `Sequencer` uses, and proofs are "
@@ -1232,8 +1525,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--tiny", action="store_true",
                       help="a few hundred events, SQLite only, no file written (smoke test)")
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--scenario", type=int, nargs="+", choices=(1, 2, 4, 5, 6, 7),
-                        default=[1, 2, 4, 5, 6, 7])
+    parser.add_argument("--scenario", type=int, nargs="+", choices=(1, 2, 3, 4, 5, 6, 7),
+                        default=[1, 2, 3, 4, 5, 6, 7])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "PERFORMANCE.md",
                         help="where to write the report (not with --tiny)")
     parser.add_argument("--save-json", type=Path, metavar="PATH",
@@ -1282,6 +1575,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 scenario_1(backend, prof, out, workdir)
             if 2 in scenarios:
                 scenario_2(backend, prof, out, workdir)
+            if 3 in scenarios:
+                scenario_3(backend, prof, out, workdir)
             if scenarios & {4, 5, 7}:
                 big_log(backend, prof, out, workdir, scenarios)
             if 6 in scenarios:
