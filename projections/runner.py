@@ -8,7 +8,6 @@ The projections follow the leaf order of the log and remember the next leaf inde
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,19 +20,6 @@ from projections.timeline import timeline_row
 NAME = "read-model/v1"
 CHUNK = 5000
 Progress = Callable[[int, int], None]
-
-
-@dataclass
-class _CaseDelta:
-    tenant: str
-    case: str
-    status: str | None
-    entries: int
-    last_seq: int
-    opened_at: str | None
-    closed_at: str | None
-    first_index: int
-    last_index: int
 
 
 def _json(obj: object) -> str:
@@ -120,7 +106,7 @@ class ProjectionRunner:
     def run_once(self) -> int:
         """Apply at most one chunk; returns how many entries it applied (0: caught up)."""
         start = self.position()
-        cases: dict[tuple[str, str], _CaseDelta] = {}
+        cases: dict[tuple[str, str], CaseIndexRow] = {}
         timeline: list[TimelineRow] = []
         end = start
         for index, leaf, _id, _version, raw in self.store.iter_leaf_tuples(
@@ -134,7 +120,7 @@ class ProjectionRunner:
             key = (entry.tenant, entry.case)
             delta = cases.get(key)
             if delta is None:
-                delta = cases[key] = _CaseDelta(entry.tenant, entry.case, None, 0, 0, None, None,
+                delta = cases[key] = CaseIndexRow(entry.tenant, entry.case, None, 0, 0, None, None,
                                                 index, index)
             delta.entries += 1
             delta.last_seq = entry.case_seq
@@ -150,7 +136,7 @@ class ProjectionRunner:
             end = index + 1
         if end == start:
             return 0
-        rows = [CaseIndexRow(**vars(d)) for d in cases.values()]
+        rows = list(cases.values())
         if not self.store.save_projection(NAME, start, end, rows, timeline):
             return 0  # another runner applied this chunk first; ours is discarded
         return end - start

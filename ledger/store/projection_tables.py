@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CaseIndexRow:
+    """A case's row, or (in the runner) the change one chunk brings to it: mutable for that."""
+
     tenant: str
     case: str
     status: str | None
