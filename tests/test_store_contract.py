@@ -7,6 +7,7 @@ import json
 import pytest
 
 from ledger.canonical import canonical_bytes
+from ledger.config import Settings
 from ledger.domain import case_uuid
 from ledger.entry import parse_entry
 from ledger.errors import (
@@ -212,3 +213,27 @@ def test_reopening_the_store_continues_the_same_tree(settings) -> None:  # type:
         assert second.store.root(2) == root
     finally:
         second.close()
+
+
+def test_opening_a_case_another_process_opened_is_refused_and_stores_nothing(
+    ledger: Ledger, settings: Settings
+) -> None:
+    # The other process has never seen case "A": it assumes a CaseOpened opens a new case
+    # (no read first), so the refusal must come from the database's unique keys.
+    ledger.append([request("A", "CaseOpened"), request("A", "OtpVerified")])
+    before = ledger.openings("shop-1", "A")
+    other = Ledger(settings)
+    try:
+        results = other.commit(
+            [AppendGroup([request("B", "CaseOpened")]), AppendGroup([request("A", "CaseOpened")])]
+        )
+        assert isinstance(results[1], CaseConflictError), results[1]
+        assert "already exists" in str(results[1])
+        assert isinstance(results[0], list) and results[0][0].index == 2
+        assert other.append([request("A", "RecipientNotified")])[0].case_seq == 3
+    finally:
+        other.close()
+    assert ledger.tree_size() == 4 and ledger.store.count_events() == 4
+    assert [e.entry.case_seq for e in ledger.case_entries("shop-1", "A")] == [1, 2, 3]
+    after = ledger.openings("shop-1", "A")  # the case's vault key was not replaced
+    assert before and {seq: after[seq] for seq in before} == before

@@ -383,23 +383,26 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin):
         ]
 
     # -- shared DDL -----------------------------------------------------------------------
-    def side_tables_ddl(self, blob: str, bigint: str) -> list[str]:
+    def side_tables_ddl(self, blob: str, bigint: str, keyed: str = "") -> list[str]:
+        """`keyed` ends the tables that are looked up by their primary key only: SQLite
+        passes " WITHOUT ROWID" so that each is one B-tree, not a table plus its key index
+        (one page fewer to write per table and per append, and a smaller file)."""
         return [
             f"CREATE TABLE IF NOT EXISTS {self.nodes_table} (level SMALLINT NOT NULL, "
-            f"idx {bigint} NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (level, idx))",
+            f"idx {bigint} NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (level, idx)){keyed}",
             f"CREATE TABLE IF NOT EXISTS {self.checkpoints_table} (size {bigint} PRIMARY KEY, "
             f"root {blob} NOT NULL, note TEXT NOT NULL, signed_at TEXT NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS vault_keys (case_id TEXT PRIMARY KEY, "
-            f"wrapped {blob} NOT NULL)",
+            f"wrapped {blob} NOT NULL){keyed}",
             f"CREATE TABLE IF NOT EXISTS vault_openings (case_id TEXT NOT NULL, case_seq {bigint} "
             f"NOT NULL, field TEXT NOT NULL, sealed {blob} NOT NULL, "
-            f"PRIMARY KEY (case_id, case_seq, field))",
+            f"PRIMARY KEY (case_id, case_seq, field)){keyed}",
             "CREATE TABLE IF NOT EXISTS evidence (tenant TEXT NOT NULL, sha256 TEXT NOT NULL, "
             "media_type TEXT NOT NULL, size BIGINT NOT NULL, stored_at TEXT NOT NULL, "
-            "PRIMARY KEY (tenant, sha256))",
+            f"PRIMARY KEY (tenant, sha256)){keyed}",
             "CREATE TABLE IF NOT EXISTS idempotency (tenant TEXT NOT NULL, key TEXT NOT NULL, "
             "request_hash TEXT NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL, "
-            "PRIMARY KEY (tenant, key))",
+            f"PRIMARY KEY (tenant, key)){keyed}",
             "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, "
             "role TEXT NOT NULL, tenant TEXT NOT NULL, cases TEXT NOT NULL, "
             "created_at TEXT NOT NULL)",

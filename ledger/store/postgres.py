@@ -26,6 +26,12 @@ from ledger.store.batch import AppendBatch
 _DDL_LOCK = 0x7E30_1D0C  # advisory lock id for schema creation, shared by every Témoin process
 
 
+def _quoted(name: str) -> str:
+    if not name.replace("_", "").isalnum() or not name.isascii():
+        raise ValueError(f"table name must be ASCII letters, digits and _, got {name!r}")
+    return f'"{name}"'
+
+
 def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
@@ -56,13 +62,22 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         )
         for ddl in self.side_tables_ddl("bytea", "bigint"):
             self.sql_create_statements.append(SQL(ddl))  # type: ignore[arg-type]
-        self._lock_sql = SQL("LOCK TABLE {t} IN EXCLUSIVE MODE").format(
-            t=Identifier(self.events_table_name)
-        )
-        self._insert_sql = SQL(
-            "INSERT INTO {t} (originator_id, originator_version, topic, state) "
+        # Plain strings, composed once: a psycopg `Composed` is rendered again (identifiers
+        # quoted, joined) on every execute, 2-3% of the writer's time in the profile.
+        events = _quoted(self.events_table_name)
+        self._lock_sql = f"LOCK TABLE {events} IN EXCLUSIVE MODE"
+        self._insert_sql = (
+            f"INSERT INTO {events} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
-        ).format(t=Identifier(self.events_table_name))
+        )
+        self._leaves_sql = (
+            f"INSERT INTO {self.leaves_table} (idx, hash, originator_id, originator_version) "
+            "SELECT * FROM unnest(%b::bigint[], %b::bytea[], %b::uuid[], %b::bigint[])"
+        )
+        self._nodes_sql = (
+            f"INSERT INTO {self.nodes_table} (level, idx, hash) "
+            "SELECT * FROM unnest(%b::smallint[], %b::bigint[], %b::bytea[])"
+        )
 
     # eventsourcing retries reads ten times, waiting for a connection each time: during an
     # outage a client would wait ~half a minute. We fail fast instead and let the API answer
@@ -189,16 +204,11 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
                     size, frontier, stored_events, leaves
                 )
                 cur.execute(
-                    f"INSERT INTO {self.leaves_table} (idx, hash, originator_id, "
-                    f"originator_version) SELECT * FROM unnest(%b::bigint[], %b::bytea[], "
-                    f"%b::uuid[], %b::bigint[])",
-                    [list(col) for col in zip(*leaf_rows, strict=True)],
+                    self._leaves_sql, [list(col) for col in zip(*leaf_rows, strict=True)]
                 )
                 if node_rows:
                     cur.execute(
-                        f"INSERT INTO {self.nodes_table} (level, idx, hash) SELECT * FROM "
-                        f"unnest(%b::smallint[], %b::bigint[], %b::bytea[])",
-                        [list(col) for col in zip(*node_rows, strict=True)],
+                        self._nodes_sql, [list(col) for col in zip(*node_rows, strict=True)]
                     )
                 if batch is not None:
                     self._insert_side_rows(cur, batch, size)
@@ -211,9 +221,15 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         if batch.case_keys:
             cur.executemany("INSERT INTO vault_keys VALUES (%s, %s)", batch.case_keys)
         if batch.openings:
-            cur.executemany(
-                "INSERT INTO vault_openings VALUES (%s, %s, %s, %s)",
-                [(o.case_id, o.case_seq, o.field, o.sealed) for o in batch.openings],
+            # One statement with typed arrays: executemany binds and dumps row by row.
+            openings = batch.openings
+            cur.execute(
+                "INSERT INTO vault_openings SELECT * FROM unnest(%b::text[], %b::bigint[], "
+                "%b::text[], %b::bytea[])",
+                (
+                    [o.case_id for o in openings], [o.case_seq for o in openings],
+                    [o.field for o in openings], [o.sealed for o in openings],
+                ),
             )
         if batch.idempotency:
             cur.executemany(

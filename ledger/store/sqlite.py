@@ -41,7 +41,7 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
             f"CREATE TABLE IF NOT EXISTS {self.leaves_table} (idx INTEGER PRIMARY KEY, "
             f"hash BLOB NOT NULL, originator_id TEXT NOT NULL, originator_version INTEGER "
             f"NOT NULL, UNIQUE (originator_id, originator_version))",
-            *self.side_tables_ddl("BLOB", "INTEGER"),
+            *self.side_tables_ddl("BLOB", "INTEGER", " WITHOUT ROWID"),
         ]
 
     # -- connections ----------------------------------------------------------------------

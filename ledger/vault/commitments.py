@@ -6,9 +6,8 @@ hashing all phone numbers) while the opening (value, salt) still proves what was
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
+import os
 from dataclasses import dataclass
 
 SALT_SIZE = 32
@@ -29,11 +28,11 @@ class Opening:
 def commit(value: str, salt: bytes) -> str:
     if len(salt) != SALT_SIZE:
         raise ValueError(f"salt must be {SALT_SIZE} bytes, got {len(salt)}")
-    return hmac.new(salt, value.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(salt, value.encode("utf-8"), "sha256").hex()
 
 
 def new_opening(value: str) -> Opening:
-    return Opening(value=value, salt=secrets.token_bytes(SALT_SIZE))
+    return Opening(value=value, salt=os.urandom(SALT_SIZE))
 
 
 def check_opening(opening: Opening, commitment: str) -> None:

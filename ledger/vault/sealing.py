@@ -7,13 +7,12 @@ valid while the clear values become unrecoverable.
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -26,14 +25,14 @@ class VaultError(Exception):
     """A sealed value or key could not be opened (wrong key, tampered row)."""
 
 
-def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    nonce = secrets.token_bytes(_NONCE)
-    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+def _seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(_NONCE)
+    return nonce + aead.encrypt(nonce, plaintext, aad)
 
 
-def _open(key: bytes, sealed: bytes, aad: bytes) -> bytes:
+def _open(aead: AESGCM, sealed: bytes, aad: bytes) -> bytes:
     try:
-        return AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], aad)
+        return aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], aad)
     except (InvalidTag, ValueError) as exc:
         raise VaultError(f"cannot open sealed value for {aad.decode(errors='replace')}") from exc
 
@@ -44,18 +43,25 @@ class CaseKey:
 
     case_id: str
     key: bytes
+    # One cipher object per key: building it (key schedule) cost as much as the sealing.
+    _aead: AESGCM = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_aead", AESGCM(self.key))
 
     @classmethod
     def generate(cls, case_id: str) -> CaseKey:
         return cls(case_id, AESGCM.generate_key(bit_length=256))
 
     def seal_opening(self, case_seq: int, field: str, opening: Opening) -> bytes:
-        plain = json.dumps({"value": opening.value, "salt": opening.salt.hex()}).encode()
-        return _seal(self.key, plain, f"{self.case_id}/{case_seq}/{field}".encode())
+        # The plaintext is only ever decrypted and parsed as JSON, never hashed: any JSON
+        # encoder will do (rows sealed by json.dumps, with spaces, read the same).
+        plain = orjson.dumps({"value": opening.value, "salt": opening.salt.hex()})
+        return _seal(self._aead, plain, f"{self.case_id}/{case_seq}/{field}".encode())
 
     def open_opening(self, case_seq: int, field: str, sealed: bytes) -> Opening:
-        plain = _open(self.key, sealed, f"{self.case_id}/{case_seq}/{field}".encode())
-        obj = json.loads(plain)
+        plain = _open(self._aead, sealed, f"{self.case_id}/{case_seq}/{field}".encode())
+        obj = orjson.loads(plain)
         return Opening(value=obj["value"], salt=bytes.fromhex(obj["salt"]))
 
 
@@ -91,7 +97,8 @@ class MasterKey:
         return cls(key)
 
     def wrap(self, case_key: CaseKey) -> bytes:
-        return _seal(self.key, case_key.key, f"case-key/{case_key.case_id}".encode())
+        return _seal(AESGCM(self.key), case_key.key, f"case-key/{case_key.case_id}".encode())
 
     def unwrap(self, case_id: str, wrapped: bytes) -> CaseKey:
-        return CaseKey(case_id, _open(self.key, wrapped, f"case-key/{case_id}".encode()))
+        raw = _open(AESGCM(self.key), wrapped, f"case-key/{case_id}".encode())
+        return CaseKey(case_id, raw)
