@@ -82,7 +82,9 @@ class Services:
         return timedelta(seconds=self.ledger.settings.max_skew_seconds)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async on purpose: FastAPI runs a plain `def` dependency in the thread pool, a thread
+    # hop (and GIL hand-over) on every request for what is one attribute read.
     services: Services | None = getattr(request.app.state, "services", None)
     if services is None:  # only if a request slipped in before start-up finished
         raise ProblemError(503, "the service is starting; retry in a moment",
