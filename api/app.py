@@ -8,16 +8,18 @@ within a second of appends). Routes only parse, check access and call them.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
+from typing import Literal
 
 from anyio import to_thread
 from fastapi import FastAPI
 
 from api.checkpointer import Checkpointer, signed_at
 from api.deps import RateLimiter, Services
-from api.follower import ProjectionFollower
+from api.follower import ProjectionFollower, ProjectionProcess
 from api.limits import Limits
 from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
@@ -48,8 +50,15 @@ def _version() -> str:
         return "0+unknown"
 
 
-def create_app(settings: Settings | None = None, *, limits: Limits | None = None) -> FastAPI:
-    """The ASGI app. Settings and limits default to the environment (`TEMOIN_*`)."""
+def create_app(
+    settings: Settings | None = None, *, limits: Limits | None = None,
+    projections: Literal["thread", "process"] = "thread",
+) -> FastAPI:
+    """The ASGI app. Settings and limits default to the environment (`TEMOIN_*`).
+
+    `projections="process"` keeps the read side current from a child process (what
+    `temoin serve` does) instead of a thread of this one, so that it uses another core.
+    """
     settings = settings or Settings.from_env()
     limits = limits or Limits.from_env()
     metrics = Metrics()
@@ -65,7 +74,11 @@ def create_app(settings: Settings | None = None, *, limits: Limits | None = None
         journal = await to_thread.run_sync(AccessJournal, settings)
         sequencer: Sequencer | None = None
         checkpointer: Checkpointer | None = None
-        follower = ProjectionFollower(ProjectionRunner(ledger.store))
+        runner = ProjectionRunner(ledger.store)
+        follower: ProjectionFollower | ProjectionProcess = (
+            ProjectionProcess(runner, settings) if projections == "process"
+            else ProjectionFollower(runner)
+        )
         try:
             await follower.start()
             sequencer = Sequencer(ledger, max_events=limits.max_batch_events)
@@ -110,3 +123,12 @@ def create_app(settings: Settings | None = None, *, limits: Limits | None = None
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     install_openapi(app, limits.max_batch_events)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of one `temoin serve --workers N` worker process: everything from the
+    environment, as each worker builds its own (its own ledger, sequencer and follower)."""
+    mode = os.environ.get("TEMOIN_PROJECTIONS", "process")
+    if mode not in ("thread", "process"):
+        raise ValueError(f"TEMOIN_PROJECTIONS must be 'thread' or 'process', got {mode!r}")
+    return create_app(projections="thread" if mode == "thread" else "process")

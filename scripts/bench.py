@@ -543,12 +543,22 @@ HTTP_RATE = 1000  # scenario 3 (a): the issue's target rate, offered to read its
 
 
 def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (and its reaped children) from /proc, in seconds."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    """utime + stime of a process and all its descendants (live or reaped) from /proc, in
+    seconds: `temoin serve` runs its projections, and its workers, in child processes."""
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    tree, changed = {pid}, True
+    while changed:
+        found = {p for p, f in stats.items() if int(f[1]) in tree} - tree
+        changed = bool(found)
+        tree |= found
+    ticks = sum(sum(int(x) for x in stats[p][11:15]) for p in tree if p in stats)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _postgres_cpu() -> float:
@@ -852,7 +862,8 @@ def http_load(base_url: str, token: str, kind: str, conns: int, seconds: float,
 
 
 @contextlib.contextmanager
-def served(settings: Settings, workdir: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+def served(settings: Settings, workdir: Path, workers: int = 1,
+           ) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
     """A real `temoin serve` subprocess on a free 127.0.0.1 port and an appender's token."""
     import socket
 
@@ -872,7 +883,8 @@ def served(settings: Settings, workdir: Path) -> Iterator[tuple[str, str, subpro
     log = (workdir / f"serve-{port}.log").open("ab")
     # --log-level warning: no access log line per request (uvicorn's default is one per request).
     process = subprocess.Popen(
-        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+         "--workers", str(workers)],
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"

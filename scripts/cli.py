@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -84,6 +85,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return demo(Settings.from_env())
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -101,8 +109,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     print(f"Témoin serving log {settings.origin} on http://{host}:{args.port}", flush=True)
     print(f"verifier key: {key.verifier_key}", flush=True)
     print(f"API documentation: http://{host}:{args.port}/docs", flush=True)
+    if args.workers > 1:
+        # Each worker process builds its own app from the environment; the store already
+        # serialises writers across processes (one tree, dense indices).
+        os.environ["TEMOIN_PROJECTIONS"] = args.projections
+        uvicorn.run(
+            "api.app:app_from_env", factory=True, workers=args.workers, host=args.host,
+            port=args.port, log_level=args.log_level, proxy_headers=False,
+        )
+        return 0
     uvicorn.run(
-        create_app(settings, limits=limits), host=args.host, port=args.port,
+        create_app(settings, limits=limits, projections=args.projections),
+        host=args.host, port=args.port,
         log_level=args.log_level, proxy_headers=False,
     )
     return 0
@@ -152,6 +170,12 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     p.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--workers", type=_positive, default=1,
+                   help="server processes (default 1); each has its own group commit, rate "
+                        "limits and /metrics, and they share one log")
+    p.add_argument("--projections", default="process", choices=["process", "thread"],
+                   help="keep timelines and the case index current from a child process "
+                        "(default: it uses another core) or from a thread of the server")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("keys", help="manage API keys")

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,11 +76,13 @@ class Served:
                 self.kill()
 
 
-def start_server(settings: Settings, log: Path, port: int | None = None, **extra: str) -> Served:
+def start_server(settings: Settings, log: Path, port: int | None = None,
+                 args: Sequence[str] = (), **extra: str) -> Served:
     port = port or free_port()
     out = log.open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "scripts.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+         *args],
         env=env_for(settings, **extra), stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
     )
     served = Served(process, f"http://127.0.0.1:{port}", port, log)
@@ -89,8 +91,9 @@ def start_server(settings: Settings, log: Path, port: int | None = None, **extra
 
 
 @contextmanager
-def serving(settings: Settings, log: Path, **extra: str) -> Iterator[Served]:
-    served = start_server(settings, log, **extra)
+def serving(settings: Settings, log: Path, args: Sequence[str] = (),
+            **extra: str) -> Iterator[Served]:
+    served = start_server(settings, log, args=args, **extra)
     try:
         yield served
     finally:

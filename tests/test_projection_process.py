@@ -1,0 +1,82 @@
+"""`temoin serve` keeps the projections current from a child process, which never outlives it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from ledger.application import CaseLog
+from ledger.config import Settings
+from projections.runner import NAME
+from tests.api_server import example
+from tests.e2e import admin_token, serving
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # The command name may hold spaces; the parent id follows its closing parenthesis.
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _position(settings: Settings) -> int:
+    app = CaseLog(env=settings.persistence_env())
+    try:
+        return app.store.projection_position(NAME)
+    finally:
+        app.close()
+
+
+def _wait(condition, timeout: float = 15) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_child_follows_the_log_and_dies_with_a_killed_server(
+    settings: Settings, tmp_path: Path
+) -> None:
+    token = admin_token(settings)
+    with serving(settings, tmp_path / "serve.log") as served, httpx.Client(
+        base_url=served.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as c:
+        assert _wait(lambda: len(_children(served.process.pid)) >= 1)
+        children = _children(served.process.pid)
+        for i in range(3):
+            assert c.post(f"/v1/cases/PP-{i}/events", json=example("CaseOpened")).status_code == 201
+            assert c.post(f"/v1/cases/PP-{i}/events", json=example("OtpFailed")).status_code == 201
+        # Nothing else catches up after start-up: only the child can move the position.
+        assert _wait(lambda: _position(settings) == 6), _position(settings)
+        served.kill()  # SIGKILL: the server cannot tell its child anything
+        assert _wait(lambda: not any(_alive(p) for p in children)), (
+            f"follower processes {children} outlived the killed server"
+        )
+
+
+def test_a_stopped_server_stops_its_follower(settings: Settings, tmp_path: Path) -> None:
+    with serving(settings, tmp_path / "serve.log") as served:
+        assert _wait(lambda: len(_children(served.process.pid)) >= 1)
+        children = _children(served.process.pid)
+    # uvicorn re-raises SIGTERM once it has shut down cleanly: the log says it did.
+    assert "Application shutdown complete" in (tmp_path / "serve.log").read_text()
+    assert not any(_alive(p) for p in children)
