@@ -963,6 +963,19 @@ def scenario_3(backend: str, prof: Profile, out: Results, workdir: Path) -> None
                 print(f"    batch: {res.rate * batch:,.0f} events/s, errors {res.errors}, server "
                       f"CPU {res.server_cpu:.0%}, load generator CPU {res.loadgen_cpu:.0%}, "
                       f"PostgreSQL CPU {res.db_cpu:.0%}", flush=True)
+        # The same batches through `temoin serve --workers 2` (full profile only): whether a
+        # second server process buys anything on this machine. Figures only, no target;
+        # not in --quick (two minutes), in --tiny so that the smoke test runs it.
+        multi_runs: list[HttpRun] = []
+        if prof.name != "quick":
+            with served(settings, workdir, workers=2) as (base_url, token, process):
+                common = {"server_pid": process.pid, "backend": backend, "warmup": warmup}
+                for run in range(runs):
+                    res = http_load(base_url, token, "batch", batch_clients, seconds,
+                                    batch=batch, tag=f"W{run}", **common)
+                    multi_runs.append(res)
+                    print(f"    batch, --workers 2: {res.rate * batch:,.0f} events/s, errors "
+                          f"{res.errors}, server CPU {res.server_cpu:.0%}", flush=True)
         # Library baseline for (b): Ledger.append of the same 500-event batches, in-process,
         # on the same database once the server has stopped.
         ledger = Ledger(settings)
@@ -1029,6 +1042,16 @@ def scenario_3(backend: str, prof: Profile, out: Results, workdir: Path) -> None
         note=f"per request p50/p95/p99 {c50:.0f}/{c95:.0f}/{c99:.0f} ms"
              f"{errs(batch_runs, 201)}; {cpu(bt)}",
     ))
+    if multi_runs:
+        mt = pick(multi_runs)
+        m50, m95, m99 = _pcts(mt.latencies)
+        out.add(Row(
+            3, backend, f"HTTP {batch}-event batches, {batch_clients} clients, --workers 2",
+            mt.rate * batch, "events/s", bt.rate * batch, "one server process (row above)",
+            key="s3-workers",
+            note=f"per request p50/p95/p99 {m50:.0f}/{m95:.0f}/{m99:.0f} ms"
+                 f"{errs(multi_runs, 201)}; {cpu(mt)} (both workers and their followers)",
+        ))
 
 
 # -- scenarios 4, 5, 7: the big log ---------------------------------------------------------
