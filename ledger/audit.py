@@ -9,14 +9,29 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import orjson
-
+import ledger
+from ledger.audit_scan import (
+    ALIGN,
+    TOP,
+    ScanResult,
+    ScanTask,
+    Source,
+    fast_parse,
+    read_message,
+    scan,
+)
 from ledger.canonical import CanonicalError, strict_loads
 from ledger.checkpoint import Checkpoint
 from ledger.domain import case_uuid
@@ -26,6 +41,8 @@ from ledger.merkle import (
     append_leaves,
     consistency_plan,
     leaf_hash,
+    node_hash,
+    range_nodes,
     root_from_frontier,
     verify_consistency,
 )
@@ -35,6 +52,9 @@ from ledger.vault import MasterKey, VaultError, check_opening
 
 Progress = Callable[[int, int], None]
 _CHUNK = 4096
+# Below this many entries the fast pass runs in this process: starting worker processes
+# (~0.2 s) would cost more than the second core saves.
+_PARALLEL_FROM = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +75,9 @@ class LogReport:
     openings: int = 0
     evidence_files: int = 0
     anomalies: list[Anomaly] = field(default_factory=list)
+    # "fast" when the parallel pass (ledger.audit_scan) proved the log clean, "exact" when
+    # the serial pass, which names every anomaly, ran (the fast pass found something).
+    method: str = "exact"
 
     @property
     def ok(self) -> bool:
@@ -143,15 +166,198 @@ def verify_log(
     evidence_dir: Path | None = None,
     progress: Progress | None = None,
     aggregate_id: Callable[[str, str], UUID] = case_uuid,
+    workers: int | None = None,
 ) -> LogReport:
     """Verify one log; `aggregate_id` maps (tenant, case) to the id its events are stored under
-    (`case_uuid` for the case log, `trail_uuid` for the access journal)."""
-    report = LogReport(tree_size=store.tree_size())
+    (`case_uuid` for the case log, `trail_uuid` for the access journal).
+
+    A fast pass (`ledger.audit_scan`, `workers` processes, by default one per core for big
+    logs) first tries to prove the log clean; if it finds anything at all, the exact serial
+    pass runs and names every anomaly. Both make the same checks: the fast one only cannot
+    word what it finds.
+    """
+    # Checkpoints first: one signed after the size was read could be beyond it. Everything
+    # appended after this point is left to the next verification.
     checkpoints = store.checkpoints()
+    size = store.tree_size()
+    report = _fast_pass(store, verifier, size, checkpoints, master, aggregate_id, workers,
+                        progress)
+    if report is None:
+        report = _exact_pass(store, verifier, size, checkpoints, master, progress, aggregate_id)
+    if evidence_dir is not None:
+        _check_evidence(store, evidence_dir, report)
+    return report
+
+
+def _workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _tasks(store: MerkleStore, size: int, checkpoints: list[StoredCheckpoint],
+           master: MasterKey | None, aggregate_id: Callable[[str, str], UUID],
+           count: int) -> list[ScanTask] | None:
+    """One task per worker: an aligned share of the leaf indices (the tree) and a share of
+    the aggregate id space (the entries and openings, whole cases each)."""
+    connect = store.audit_connect()
+    if connect is None:
+        return None
+    source = Source(connect[0], connect[1], store.leaves_table, store.nodes_table,
+                    store.events_table_name)
+    cuts = [0]
+    for i in range(1, count):
+        cuts.append(max(cuts[-1], min(size, round(size * i / count / ALIGN) * ALIGN)))
+    cuts.append(size)
+    # Ids are uuid5 hashes, spread evenly: cut the space at two-hex-digit prefixes.
+    ids = ["", *(f"{i * 256 // count:02x}" for i in range(1, count)), ""]
+    wanted = sorted({cp.size for cp in checkpoints if 0 < cp.size <= size})
+    return [
+        ScanTask(
+            source=source, size=size, tree=(cuts[i], cuts[i + 1]), ids=(ids[i], ids[i + 1]),
+            sizes=tuple(m for m in wanted if cuts[i] < m <= cuts[i + 1]),
+            aggregate_id=aggregate_id, master=None if master is None else master.key,
+        )
+        for i in range(count)
+    ]
+
+
+def _run_workers(tasks: list[ScanTask], size: int,
+                 progress: Progress | None) -> list[ScanResult]:
+    """Each task in its own process (`python -m ledger.audit_scan`), results in task order."""
+    env = dict(os.environ)
+    # The children must import this very package, wherever it was imported from.
+    root = str(Path(ledger.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "ledger.audit_scan"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, env=env)
+        for _ in tasks
+    ]
+    messages: queue.Queue[tuple[int, tuple[str, Any] | None]] = queue.Queue()
+
+    def pump(i: int, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        try:
+            while (message := read_message(proc.stdout)) is not None:
+                messages.put((i, message))
+        except Exception as exc:  # a garbled stream: reported like a worker's error
+            messages.put((i, ("error", f"{type(exc).__name__}: {exc}")))
+        finally:
+            messages.put((i, None))
+
+    readers = []
+    for i, (proc, task) in enumerate(zip(procs, tasks, strict=True)):
+        assert proc.stdin is not None
+        proc.stdin.write(pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL))
+        proc.stdin.close()
+        thread = threading.Thread(target=pump, args=(i, proc), daemon=True)
+        thread.start()
+        readers.append(thread)
+    results: list[ScanResult | None] = [None] * len(tasks)
+    errors: list[str] = []
+    done, open_streams = 0, len(tasks)
+    try:
+        while open_streams:
+            i, message = messages.get()
+            if message is None:
+                open_streams -= 1
+            elif message[0] == "progress":
+                done += message[1]
+                if progress is not None:
+                    progress(min(done, size), size)
+            elif message[0] == "result":
+                results[i] = message[1]
+            else:
+                errors.append(str(message[1]))
+    finally:
+        for proc in procs:
+            if proc.wait() != 0 and not errors:
+                errors.append(f"verification worker exited with status {proc.returncode}")
+        for thread in readers:
+            thread.join()
+    if errors or any(r is None for r in results):
+        raise RuntimeError(f"parallel verification failed: {'; '.join(errors)}")
+    return [r for r in results if r is not None]
+
+
+def _fast_pass(
+    store: MerkleStore,
+    verifier: Verifier,
+    size: int,
+    checkpoints: list[StoredCheckpoint],
+    master: MasterKey | None,
+    aggregate_id: Callable[[str, str], UUID],
+    workers: int | None,
+    progress: Progress | None,
+) -> LogReport | None:
+    """The report of a clean log, from the parallel pass; None when the exact pass must run
+    (the fast pass found something, or cannot reach the database from another process)."""
+    count = workers if workers is not None else (_workers() if size >= _PARALLEL_FROM else 1)
+    try:
+        pickle.dumps(aggregate_id)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        count = 1  # a local function cannot be sent to a worker process
+    tasks = _tasks(store, size, checkpoints, master, aggregate_id, max(1, count))
+    if tasks is None:
+        return None
+    if len(tasks) == 1:
+        done = [0]
+
+        def step(n: int) -> None:
+            done[0] += n
+            if progress is not None:
+                progress(min(done[0], size), size)
+
+        results = [scan(tasks[0], step)]
+    else:
+        results = _run_workers(tasks, size, progress)
+    if not all(r.clean for r in results) or sum(r.entries for r in results) != size:
+        return None
+    # Levels above TOP, from every worker's level-TOP hashes, compared with the stored ones;
+    # then no stored node may be left over (each expected one was found once, by its key).
+    computed: dict[NodeID, bytes] = {}
+    level = [h for r in results for h in r.top]
+    lv = TOP
+    while level:
+        computed.update((NodeID(lv, i), h) for i, h in enumerate(level))
+        lv += 1
+        level = [node_hash(x, y) for x, y in zip(level[::2], level[1::2], strict=False)]
+        if level and store.audit_level(lv, size) != level:
+            return None
+    if store.audit_node_count(size) != size - size.bit_count() or store.nodes_beyond_leaves():
+        return None
+    roots: dict[int, bytes] = {}
+    if any(cp.size == 0 for cp in checkpoints):
+        roots[0] = root_from_frontier([])
+    lows = {m: f for r in results for m, f in r.frontiers.items()}
+    for m, low in lows.items():
+        high = [computed[node] for node in range_nodes(0, m - m % ALIGN)]
+        roots[m] = root_from_frontier(high + [h for _, _, h in low])
+    report = LogReport(tree_size=size, entries=size, nodes=size - size.bit_count(),
+                       openings=sum(r.openings for r in results), method="fast")
+    _check_checkpoints(store, verifier, checkpoints, roots, size, True, report)
+    if progress is not None:
+        progress(size, size)
+    return report
+
+
+def _exact_pass(
+    store: MerkleStore,
+    verifier: Verifier,
+    tree_size: int,
+    checkpoints: list[StoredCheckpoint],
+    master: MasterKey | None,
+    progress: Progress | None,
+    aggregate_id: Callable[[str, str], UUID],
+) -> LogReport:
+    """The serial pass: every check in the log's index order, every anomaly at its place."""
+    report = LogReport(tree_size=tree_size)
     sizes = {cp.size for cp in checkpoints}
     roots: dict[int, bytes] = {}
     personal: dict[tuple[str, int], tuple[str, dict[str, str]]] = {}
-    nodes = _NodeChecker(store.iter_nodes_in_creation_order(), report)
+    nodes = _NodeChecker(store.iter_nodes_in_creation_order(tree_size), report)
     if 0 in sizes:
         roots[0] = root_from_frontier([])
 
@@ -173,7 +379,7 @@ def verify_log(
     sha256 = hashlib.sha256
     # Rows come as the driver gives them (ids as hex text or UUID, blobs as bytes): no
     # per-row object is built on the way; this loop is what `temoin verify` spends its time in.
-    for index, stored_leaf, originator_id, version, raw in store.iter_leaf_tuples():
+    for index, stored_leaf, originator_id, version, raw in store.iter_leaf_tuples(0, tree_size):
         if index != size + len(pending):
             report.add(
                 f"index {size + len(pending)}",
@@ -192,15 +398,14 @@ def verify_log(
             )
         else:
             raw = bytes(raw)
-            altered = sha256(b"\x00" + raw).digest() != stored_leaf
-            if altered:
+            if sha256(b"\x00" + raw).digest() != stored_leaf:
                 report.add(
                     f"index {index}",
                     f"entry bytes hash to {leaf_hash(raw).hex()} but the leaf "
                     f"hash is {stored_leaf.hex()}: the entry was altered",
                 )
             _check_entry(index, raw, stored_leaf, oid, version, cases, personal, report,
-                         aggregate_id, altered)
+                         aggregate_id)
         pending.append(stored_leaf)
         if len(pending) >= _CHUNK or (size + len(pending)) in sizes:
             flush()
@@ -211,6 +416,9 @@ def verify_log(
         progress(size, report.tree_size)
     if tree_intact:
         nodes.finish()
+    # Nodes past the verified size belong to appends made since, unless no leaf supports them.
+    for level, index in store.nodes_beyond_leaves():
+        report.add(f"node {NodeID(level, index)}", "unexpected: no such subtree in the log's tree")
 
     for case_id, version, state in store.iter_events_without_leaf():
         name = _case_name(state) or case_id
@@ -222,9 +430,14 @@ def verify_log(
 
     _check_checkpoints(store, verifier, checkpoints, roots, size, tree_intact, report)
     if master is not None:
-        _check_openings(store, master, personal, report)
-    if evidence_dir is not None:
-        _check_evidence(store, evidence_dir, report)
+        # Entries appended since the size was read may have sealed openings already: they
+        # are left for the next verification, like their entries (an opening with no entry
+        # anywhere is still reported).
+        later = {
+            (oid if type(oid) is str else _hex(oid), version)
+            for _i, _h, oid, version, _raw in store.iter_leaf_tuples(tree_size)
+        }
+        _check_openings(store, master, personal, report, later)
     return report
 
 
@@ -240,27 +453,6 @@ def _hex(originator_id: Any) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else UUID(str(originator_id)).hex
 
 
-def _parse(raw: bytes, strict: bool) -> Any:
-    """The entry as strict_loads reads it; fast for the bytes the log committed to.
-
-    orjson keeps the last of duplicate keys and accepts floats. Re-encoding its result
-    canonically and getting the same bytes back rules out duplicate keys (and any other
-    non-canonical form); floats are only looked for (`strict`) in entries whose leaf hash
-    does not match: in the others, the leaf hash binds the bytes the append path encoded, and
-    it refuses floats. Whatever the fast path does not accept goes through strict_loads,
-    whose error message the report shows.
-    """
-    if not strict:
-        try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass
-        else:
-            if orjson.dumps(obj, option=orjson.OPT_SORT_KEYS) == raw:
-                return obj
-    return strict_loads(raw)
-
-
 def _check_entry(
     index: int,
     raw: bytes,
@@ -271,12 +463,13 @@ def _check_entry(
     personal: dict[tuple[str, int], tuple[str, dict[str, str]]],
     report: LogReport,
     aggregate_id: Callable[[str, str], UUID],
-    altered: bool = False,
 ) -> None:
-    """Everything about one entry but its leaf hash (checked by the caller: `altered`)."""
+    """Everything about one entry but its leaf hash (checked by the caller)."""
     place = f"index {index}"
     try:
-        obj: Any = _parse(raw, strict=altered)
+        # parse_canonical's semantics (ledger.audit_scan.fast_parse is its fast form):
+        # duplicate keys, floats, white space, key order, lone surrogates are all refused.
+        obj: Any = fast_parse(raw)
         tenant, case, seq, prev = obj["tenant"], obj["case"], obj["case_seq"], obj["prev"]
     except (CanonicalError, KeyError, TypeError) as exc:
         report.add(place, f"entry is not a readable temoin.entry/v1 object: {exc}")
@@ -366,10 +559,13 @@ def _check_openings(
     master: MasterKey,
     personal: dict[tuple[str, int], tuple[str, dict[str, str]]],
     report: LogReport,
+    later: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
 ) -> None:
     keys: dict[str, Any] = {}
     # Openings come by case, each with its wrapped key: one unwrap per case, no query per case.
     for case_id, seq, field_name, sealed, wrapped in store.iter_openings_with_keys():
+        if (case_id, seq) in later:
+            continue
         case, commitments = personal.get((case_id, seq), (case_id, {}))
         place = f"case {case}"
         if case_id not in keys:

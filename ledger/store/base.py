@@ -277,15 +277,18 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin):
         for row in self._stream(sql):
             yield self._id_text(row[0]), row[1], bytes(row[2])
 
-    def iter_nodes_in_creation_order(self) -> Iterator[tuple[int, int, bytes]]:
-        """Interior nodes in the order appends create them: by last leaf, then level."""
-        for row in self._stream(self._node_order_sql()):
+    def iter_nodes_in_creation_order(self, size: int) -> Iterator[tuple[int, int, bytes]]:
+        """Interior nodes of the tree of `size` leaves in the order appends create them: by
+        last leaf, then level. Nodes that later appends created are left out, so that a log
+        growing while it is verified is verified as it stood."""
+        for row in self._stream(self._node_order_sql(), (size,)):
             yield row[0], row[1], bytes(row[2])
 
     def _node_order_sql(self) -> str:
         # Node L/N becomes complete with leaf (N+1)*2^L - 1; shifts are portable SQL here.
         return (
             f"SELECT level, idx, hash FROM {self.nodes_table} "
+            f"WHERE ((idx + 1) << level) <= CAST(? AS BIGINT) "
             f"ORDER BY ((idx + 1) << level), level"
         )
 
@@ -409,3 +412,37 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin):
             *PROJECTION_DDL,
         ]
 
+
+    # -- whole-log verification (read-only) -------------------------------------------------
+    def audit_connect(self) -> tuple[str, dict[str, Any]] | None:
+        """How another process opens its own read connection to this database, for the
+        parallel verification (`ledger.audit_scan`): (dialect, connect arguments), or None
+        when it cannot (an in-memory database)."""
+        return None
+
+    def audit_level(self, level: int, size: int) -> list[bytes]:
+        """The stored node hashes of one level of the tree of `size` leaves, by index (the
+        verifier's top levels); nodes of later appends are left out."""
+        return [
+            bytes(r[0])
+            for r in self._query(
+                f"SELECT hash FROM {self.nodes_table} WHERE level = ? AND idx < ? ORDER BY idx",
+                (level, size >> level),
+            )
+        ]
+
+    def nodes_beyond_leaves(self) -> list[tuple[int, int]]:
+        """Stored nodes whose subtree reaches past the last stored leaf: no append made them
+        (one query, so leaves and nodes are read in one snapshot). Such a node would also
+        make the append that reaches it fail on its key."""
+        return [(r[0], r[1]) for r in self._query(
+            f"SELECT level, idx FROM {self.nodes_table} WHERE ((idx + 1) << level) > "
+            f"(SELECT COALESCE(MAX(idx), -1) + 1 FROM {self.leaves_table}) ORDER BY level, idx"
+        )]
+
+    def audit_node_count(self, size: int) -> int:
+        """Stored interior nodes that belong to the tree of `size` leaves."""
+        return self._query(
+            f"SELECT count(*) FROM {self.nodes_table} "
+            f"WHERE ((idx + 1) << level) <= CAST(? AS BIGINT)", (size,)
+        )[0][0]

@@ -238,6 +238,15 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
                 batch.idempotency_rows(size),
             )
 
+    # -- whole-log verification (read-only) -------------------------------------------------
+    def audit_connect(self) -> tuple[str, dict[str, Any]] | None:
+        kwargs = self.datastore.pool.kwargs
+        connect = {k: kwargs[k] for k in ("dbname", "host", "port", "user", "password")
+                   if k in kwargs}
+        if self.datastore.schema != "public":
+            connect["options"] = f"-c search_path={self.datastore.schema}"
+        return "postgres", connect
+
 
 class Factory(PostgresFactory):
     """Builds Merkle recorders whose tables are prefixed by the application's name."""

@@ -178,6 +178,13 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
                 batch.idempotency_rows(size),
             )
 
+    # -- whole-log verification (read-only) -------------------------------------------------
+    def audit_connect(self) -> tuple[str, dict[str, Any]] | None:
+        pool = self.datastore.pool
+        if pool.is_sqlite_memory_mode:
+            return None  # another connection would see another (empty) database
+        return "sqlite", {"database": pool.db_name}
+
 
 class Factory(SQLiteFactory):
     """Builds Merkle recorders whose tables are prefixed by the application's name."""
