@@ -1462,66 +1462,55 @@ SCENARIO_TITLES = {
 # (py-spy record -r 300 -f raw on the scenario's code, then summed by function; reproduce
 # with `.venv/bin/py-spy record -o out.svg -- .venv/bin/python scripts/bench.py --scenario N`.)
 _DOMAIN_COST = (
-    "Per event, outside the files this round could change: `build_entry` encodes the entry "
-    "with `canonical_bytes` (a recursive `_check` of every value, then `json.dumps`, ~18 µs); "
-    "eventsourcing's `trigger_event` then calls `Case.apply`, which runs `parse_entry` on the "
-    "bytes it was just given: `parse_canonical` parses them with the json module and encodes "
-    "them again to prove them canonical (~31 µs); each personal field costs ~11 µs in the "
-    "vault (`new_opening`, an `hmac.new` commitment, `json.dumps` and a new `AESGCM` object "
-    "per sealed value). In the py-spy profile of a 1,000-event group commit these are 39% "
-    "(`Case.append`: 24% `CaseEvent.apply`/`parse_entry`, 14% `build_entry`) and 16% "
-    "(`_seal_personal`) of the time; the plain baseline has none of them."
+    "Per event, Témoin adds ~16 µs of Python before the database sees anything (py-spy "
+    "--nonblocking and a no-I/O loop over `Ledger._prepare_group`, quiet machine, "
+    "2026-11-25): the entry's canonical JSON (orjson, byte-identical to the json reference), "
+    "eventsourcing's `trigger_event`/`mutate` with the trusted re-parse that sets the chain "
+    "head, a commitment and an AES-GCM seal per personal field, three SHA-256 leaf hashes "
+    "and the Merkle append; the sequencer thread spends ~42-45 µs of CPU per event in all on "
+    "PostgreSQL (`time.thread_time()` around 64-group commits)."
 )
-_DOMAIN_FIX = (
-    "Fixes that belong to other files: `Case.apply` (ledger/domain/case.py) should set the "
-    "chain head, sequence and status from the values `Case.append` already has instead of "
-    "re-parsing the entry (or `parse_entry(raw, trusted=True)` in ledger/entry.py could skip "
-    "the re-encoding for bytes `build_entry` produced); `canonical_bytes` could skip `_check` "
-    "for values `validate_append` already checked; the vault (ledger/vault/) could keep one "
-    "`AESGCM` per case key and use the one-shot `hmac.digest`. Together that is ~60 µs of the "
-    "~100-150 µs of Python an event costs on an idle core."
+_SQLITE_PAGES = (
+    "The commit: SQLite writes every page a transaction dirtied to the WAL, and a 5-event "
+    "command of Témoin dirties 16.4 pages against 4.3 for plain eventsourcing (WAL frames "
+    "per command with auto-checkpoint off, each frame mapped to its table with `dbstat`): "
+    "interior nodes 4.7 (their key (level, idx) puts the nodes one append completes on one "
+    "page per tree level), the events' key index 2.4 and table 2.3, the leaves' (case, seq) "
+    "unique index 2.2, sealed openings 2.2, leaves 1.2, vault keys 0.8 (new cases), the "
+    "header page 0.8. `commit()` itself takes ~250 µs against ~180 µs, and the extra "
+    "statements (leaves, nodes, openings, the tree-head read) ~75 µs. Fixes that need a "
+    "schema migration: key interior nodes by (last leaf covered, level) so that one "
+    "append's nodes share a page (-3.7 pages), and let the events table carry the leaf "
+    "index instead of a second (case, seq) index on the leaves."
 )
 CAUSES: dict[str, str] = {
     "s1-1": (
-        "One event per command: each append is one transaction, so the commit dominates. "
-        "Témoin's transaction writes the event, its leaf, ~1 interior node and sealed personal "
-        "data (4 tables and their indexes) where the baseline writes one row; on SQLite the "
-        "profiled commit takes ~665 µs against ~315 µs for the baseline's (twice the WAL "
-        "pages), on PostgreSQL two pipelined round trips plus an fsync. " + _DOMAIN_COST
-        + " " + _DOMAIN_FIX
+        "One event per command: each append is one transaction, so the commit dominates: "
+        "Témoin's writes the event, its leaf, ~1 interior node and the sealed personal data "
+        "(5 tables) where the baseline writes one row. " + _SQLITE_PAGES + " " + _DOMAIN_COST
     ),
     "s1-5": (
-        "Five events per command: the commit is shared by five events, so the per-event "
-        "Python work decides. " + _DOMAIN_COST + " On PostgreSQL the main thread spends ~60% "
-        "of its time in `insert_events`, mostly waiting for the server to write four tables "
-        "and their indexes. " + _DOMAIN_FIX
+        "On SQLite (quiet machine, same process, interleaved): ~565 µs per 5-event command "
+        "against ~430 µs for plain eventsourcing. " + _SQLITE_PAGES + " " + _DOMAIN_COST
     ),
     "s2-rate": (
-        "Measured with `Sequencer(on_commit=...)` and `time.thread_time()` around "
-        "`Ledger.commit` at 64 appenders on PostgreSQL: a commit gathers ~57-60 events and "
-        "costs the sequencer thread 22-26 ms of CPU, ≈400 µs of one core per event on this "
-        "loaded machine, so one writer process tops out near 2,500 events/s whatever the "
-        "database does; wall time per commit is 28-55 ms, the rest being PostgreSQL's fsync "
-        "(~8-10 ms here: one-event commits run at ~100/s) and the GIL, which the sequencer "
-        "thread shares with 64 client threads (py-spy sees it runnable but not running for "
-        "most of a commit). Where the CPU goes: " + _DOMAIN_COST + " psycopg's parameter "
-        "dumping was 10% of it before the recorder sent typed binary arrays. 10,000 events/s "
-        "needs ≤100 µs per event in all, client threads included: " + _DOMAIN_FIX + " The "
-        "HTTP server awaits the sequencer from asyncio tasks, not 64 OS threads, which removes "
-        "the GIL convoy."
+        "Called directly (no client threads), one 64-group commit on PostgreSQL runs at "
+        "~14,900 events/s with ~42 µs of the sequencer thread's CPU per event; at 64 appender "
+        "threads the sequencer shares the GIL with 64 Python threads that wake, submit and "
+        "wait for every event, and PostgreSQL shares the 2 cores. " + _DOMAIN_COST + " The "
+        "HTTP server awaits the sequencer from asyncio tasks, not OS threads."
     ),
     "s2-p99": (
-        "The p99 follows from the rate: 64 appenders each wait for a whole commit of ~60 "
-        "events (see the rate above), and under GIL contention some wait for two. With "
-        "≤100 µs per event a 64-event commit would take ~6 ms plus the fsync."
+        "The p99 follows from the rate: each of 64 appenders waits for a whole commit of "
+        "~60 events, and under GIL contention some wait for two."
     ),
     "s4-append": (
-        "The ratio compares two medians of a few 1,000-event commits taken minutes apart on a "
-        "machine whose load kept changing (PostgreSQL, same code, same run: 0.98; SQLite was "
-        "at 0.85 already at 10^5 and 0.87 at 10^6, i.e. not getting worse with size); the "
-        "profile of the append path shows no cost that grows with the log: the tree head "
-        "comes from `max(idx)` on the leaves' primary key and a cached frontier, a commit "
-        "touches O(log n) B-tree pages, and new cases are found with one indexed query."
+        "The ratio compares medians of a few 1,000-event commits taken minutes apart. What "
+        "grows with the log, per commit: the random-key B-trees (events by case, leaves by "
+        "case, sealed openings, vault keys) no longer fit SQLite's default 2 MiB page cache at "
+        "10^6 entries, so their pages are read back from the OS cache, and they are one level "
+        "deeper; the tree head is one `max(idx)` on the leaves' primary key plus a cached "
+        "frontier, and a commit touches O(log n) node pages."
     ),
     "s4-inc": (
         "A proof is one indexed query for O(log n) stored nodes plus Python folding; at p99 "
@@ -1529,16 +1518,16 @@ CAUSES: dict[str, str] = {
         "other work), not by the log size: p50 stays well under a millisecond."
     ),
     "s5": (
-        "`temoin verify` also decrypts and re-checks every sealed personal value: py-spy on "
-        "10^5 entries puts `_check_openings` at 38% (AES-GCM with a new `AESGCM` object per "
-        "value, JSON, an `hmac.new` commitment: ledger/vault/, ~10 µs per opening, 0.8 "
-        "openings per entry). Without the vault (next row) the loop is single-threaded "
-        "Python: reading a row through sqlite3/psycopg (3-5 µs), the leaf hash (1.2-1.8 µs, "
-        "the bare baseline), orjson parse + canonical re-encode (~2 µs), chain and id checks "
-        "(~1 µs) and the tree (~1 µs: one node hash per leaf, compared in bulk with the "
-        "stored nodes). Reaching 200,000/s on this CPU takes both cores: verify index ranges "
-        "in parallel processes and stitch the per-case chains and the tree frontier at the "
-        "range boundaries (not done); the vault could reuse one AESGCM per case key."
+        "`temoin verify` runs a fast pass in 2 worker processes (`ledger/audit_scan.py`: each "
+        "worker a share of the case ids for entries, chains and openings, and an aligned "
+        "share of the leaf indices for the tree) and falls back to the exact serial pass only "
+        "when something is wrong. With the vault each opening costs ~4 µs more (AES-GCM "
+        "decrypt ~1 µs, HMAC ~1 µs, reading the row 0.8 µs on SQLite and ~1.7 µs of "
+        "PostgreSQL server time; 0.8 openings per entry), and on PostgreSQL reading events in "
+        "case order costs ~2.7 µs of scattered heap reads per row, on the same 2 cores as "
+        "the workers. Not tried: reading openings on a second connection sharing the "
+        "snapshot; splitting by index range instead of by case (chains stitched at the "
+        "boundaries), which reads the tables in storage order."
     ),
     "s6": (
         "py-spy on a 10^5-entry rebuild (SQLite): the database work, inserting 5,000 "
@@ -1547,8 +1536,7 @@ CAUSES: dict[str, str] = {
         "the timeline rows (`projections/timeline.py`: two RFC 3339 parses per row) ~8%; "
         "reading the leaves ~14%. On PostgreSQL the writes cost more (5,000 pipelined "
         "INSERTs and the upserts, index maintenance, the commit's fsync) and the server "
-        "shares the two cores with the runner. Both cores would help: the rows could be "
-        "parsed in a worker process while the previous chunk is written."
+        "shares the two cores with the runner."
     ),
 }
 # Scenario 3, from `py-spy record --gil -p <uvicorn pid>` under the scenario's own load.
@@ -1591,26 +1579,29 @@ CAUSES["s4-con"] = CAUSES["s4-inc"]
 CAUSES["s5-core"] = CAUSES["s5"]
 
 FINDINGS = """
-- **One appender through the Sequencer is slower than a plain save()** (scenario 2, 1
-  appender): `Sequencer._gather` always waits up to `max_wait` (2 ms) for more callers before
-  committing, so a lone caller pays 2 ms per event on top of the commit. The fix belongs to
-  `ledger/sequencer.py` (not changed here): commit at once when no other caller is waiting
-  (the queue is empty and no submit arrived during the previous commit), and only wait while
-  commits are actually being shared.
-- **Proof latency p99 follows the machine's load, not the log's size**: in one run p99 was
-  3.5-4.8 ms at 10^4 and 10^5 entries and 1.0 ms at 10^6 (SQLite), with p50 at 0.45-0.6 ms
-  throughout; with two cores shared by the benchmark, PostgreSQL and other work, about one
-  call in a hundred waits for a time slice. A proof is one indexed query for O(log n) nodes
-  (before this round SQLite scanned the whole nodes table: p50 28 ms at 10^5).
-- **PostgreSQL commits cost ~5-10 ms here** (one-event transactions run at ~100-250/s for
-  both Témoin and plain eventsourcing): every figure that commits per event is bounded by it.
-- **Storage**: an entry's ~490 bytes become ~1,100-1,300 bytes on disk. The event row (entry
-  + topic + eventsourcing's indexes) is ~680 B, the sealed personal values ~210-280 B (0.8
-  per entry, AES-GCM with nonce and tag plus the primary key), the leaf row and its two
-  indexes ~130-180 B, interior nodes ~60-120 B. SQLite could keep `cases_nodes` as a
-  `WITHOUT ROWID` table (one B-tree instead of table + index) and PostgreSQL's `cases_leaves`
-  could drop its separate unique index if the events table carried the leaf index: schema
-  changes left for a migration.
+- **The machine's load decides more than the code**: with the same code, 64 appenders on
+  PostgreSQL ran at 1,228 events/s (p99 117 ms) on the loaded machine of the previous report
+  and at 7,625 events/s (p99 14.6 ms) on a quiet one (`--quick --scenario 2`, 2026-11-25
+  15:29 UTC, before this round's changes). Every ratio here is against a baseline of the same
+  run for that reason; absolute figures are only comparable within one report.
+- **Proof latency p99 follows the machine's load, not the log's size**: p50 stays at
+  0.4-0.9 ms from 10^4 to 10^6 entries; about one call in a hundred waits for a time slice on
+  two cores shared by the benchmark, PostgreSQL and other work. A proof is one indexed query
+  for O(log n) nodes.
+- **PostgreSQL commits cost ~1 ms here when the machine is quiet** (one appender: ~1,100
+  events/s for Témoin and plain eventsourcing alike) and 5-10 ms when it is loaded: every
+  figure that commits per event is bounded by it.
+- **Pages per commit** (SQLite, 5-event command, WAL frames mapped to tables): Témoin 16.4,
+  plain eventsourcing 4.3; a third of Témoin's are interior nodes, whose (level, idx) key
+  scatters one append's nodes over one page per level. Keying them by (last leaf, level)
+  would make the nodes table append-only (a schema migration, not done).
+- **A second server process** (`temoin serve --workers 2`) helps on SQLite, where the server
+  is CPU-bound, and not on PostgreSQL, where both processes queue on the log's table lock and
+  PostgreSQL itself needs the second core (scenario 3, last row).
+- **Storage**: new SQLite databases keep the tables read only by their key (interior nodes,
+  sealed openings, vault keys, evidence, idempotency keys) `WITHOUT ROWID`: one B-tree each
+  instead of a table and its key index. Databases created before keep their layout (both
+  work; nothing to migrate).
 """
 
 # Written once, read by people: what the benchmark changed in the code and why.
@@ -1621,6 +1612,33 @@ only with the test suite green (`tests/test_store_contract.py`, `test_tamper.py`
 PostgreSQL). Entry format, hashing and checkpoint text are unchanged. Before/after figures were
 taken on this shared machine in the same session (noisy: compare within a line only).
 
+- **Append path, 2026-11-25** (`ledger/canonical.py`, `ledger/vault/`, `ledger/ledger.py`,
+  `ledger/store/postgres.py`): entries encoded by orjson with sorted keys, proved
+  byte-identical to the json reference for every Unicode code point and for random
+  documents (`tests/test_canonical.py`), after an iterative type check instead of a recursive
+  one; one AES-GCM object per case key, `os.urandom` and the one-shot `hmac.digest`; a case
+  whose first request is a CaseOpened is assumed new without a query (if it exists, its
+  event 1 and its vault key violate unique keys and the commit decides again on fresh
+  state, `tests/test_store_contract.py`); PostgreSQL statements composed once and sealed
+  openings inserted as one array statement; `recorded_at` formatted without `strftime`.
+  Sequencer CPU per event on PostgreSQL (64 one-event groups per commit): 49.7 -> 41.7 µs;
+  preparing a 5-event command: 20 -> 15.9 µs per event; `--quick` 64 appenders on
+  PostgreSQL: 7,625 -> 10,033 events/s in back-to-back runs on a quiet machine.
+- **The projections in a child process** (`api/follower.py`, `temoin serve --projections`):
+  they took 17% of the server's GIL under 500-event batches; the child runs on the other
+  core, follows the log every 0.5 s, and exits when its server dies, even by SIGKILL
+  (`tests/test_projection_process.py`). uvicorn now runs with httptools and uvloop
+  (`uvicorn[standard]`), +12-15% requests/s in an A/B run.
+- **`temoin verify` in parallel** (`ledger/audit_scan.py`): a fast pass in 2 worker processes
+  proves a clean log clean, or hands over to the exact serial pass that names every anomaly
+  (`tests/test_audit_fast.py`: on 9 kinds of tampering the report is the exact pass's,
+  whatever the workers). 10^6 entries, SQLite: 16,762 -> 177,000-196,000 entries/s with the
+  vault, 27,080 -> 284,000-288,000 without; PostgreSQL 12,151 -> 138,000-156,000 and
+  15,881 -> 221,000-233,000 (a loaded machine, 2 runs each).
+- **One appender is not made to wait** (`ledger/sequencer.py`): the sequencer used to wait
+  2 ms for company before every commit; it now commits what is queued at once (while one
+  commit runs, the next callers queue and form the next batch). One appender on SQLite:
+  0.20 -> 0.72 of the plain baseline.
 - **No read per case on append** (`ledger/ledger.py`). eventsourcing's repository cache
   "fast-forwards" every cached aggregate with a SELECT of its newer events, re-applies them
   (re-parsing every entry this process had just appended) and deep-copies it: one round trip
