@@ -1,7 +1,8 @@
 """Group commit for concurrent callers (DESIGN §4): one writer thread, many waiting clients.
 
 Callers hand over one group (one HTTP request's events); the writer takes whatever is queued
-(waiting at most `max_wait` for more, 0 by default, or until `max_events`) and commits all of it
+(waiting at most `max_wait` for more, 0 by default, or until `max_events`; and, while commits are
+shared, up to `linger` for the previous commit's callers to come back) and commits all of it
 in one transaction. No wait is needed for batching: while one transaction commits, the next
 callers queue up and form the next batch, and a lone caller is not delayed (the benchmark
 measured a fixed 2 ms wait costing a single appender 80% of its rate).
@@ -40,10 +41,13 @@ class Sequencer:
         *,
         max_wait: float = 0.0,
         max_events: int = 1000,
+        linger: float = 0.001,
         on_commit: Callable[[int, float], None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.max_wait = max_wait
+        self.linger = linger
+        self._expected = 0  # callers of the previous commit + those queued meanwhile
         self.max_events = max_events
         self.on_commit = on_commit
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
@@ -68,9 +72,18 @@ class Sequencer:
 
     def _gather(self, first: _Item) -> tuple[list[_Item], bool]:
         items, events = [first], first.size
-        deadline = time.monotonic() + self.max_wait
+        started = time.monotonic()
+        base = started + self.max_wait
+        # The callers answered by the previous commit usually submit again within a fraction
+        # of a millisecond. While commits are shared, wait (at most `linger`) until as many
+        # callers as the previous commit had, plus those that queued during it, are here: a
+        # steady crowd then keeps sharing one commit instead of splitting into a full one and
+        # a half-empty one (64 appender threads on PostgreSQL: ~31 events per commit without
+        # this). A lone caller (a previous commit of one, nobody queued) never waits.
+        expected = self._expected if self._expected > 1 else 0
+        linger = started + self.linger
         while events < self.max_events:
-            remaining = deadline - time.monotonic()
+            remaining = (linger if len(items) < expected else base) - time.monotonic()
             try:
                 item = self._queue.get(timeout=remaining) if remaining > 0 else \
                     self._queue.get_nowait()
@@ -102,10 +115,13 @@ class Sequencer:
         try:
             results = self.ledger.commit([i.group for i in items])
         except BaseException as exc:  # every waiting caller must learn of the failure
+            self._expected = 0
             for item in items:
                 if not item.future.cancelled():
                     item.future.set_exception(exc)
             return
+        # Counted before anyone is answered, so that no caller is counted twice.
+        self._expected = len(items) + self._queue.qsize()
         for item, result in zip(items, results, strict=True):
             if not item.future.cancelled():
                 item.future.set_result(result)
