@@ -1558,20 +1558,33 @@ CAUSES: dict[str, str] = {
         "Called directly (no client threads), one 64-group commit on PostgreSQL runs at "
         "~14,900 events/s with ~42 µs of the sequencer thread's CPU per event; at 64 appender "
         "threads the sequencer shares the GIL with 64 Python threads that wake, submit and "
-        "wait for every event, and PostgreSQL shares the 2 cores. " + _DOMAIN_COST + " The "
-        "HTTP server awaits the sequencer from asyncio tasks, not OS threads."
+        "wait for every event, and PostgreSQL shares the 2 cores. Commits carried only ~31 "
+        "events each at 64 threads (the crowd split into a full commit and a half-empty one) "
+        "until the sequencer learnt to linger up to 1 ms for the previous commit's callers "
+        "(~63 events per commit since). The same 64 appenders as asyncio tasks, as the HTTP "
+        "server drives the sequencer, are the next row. " + _DOMAIN_COST
     ),
     "s2-p99": (
         "The p99 follows from the rate: each of 64 appenders waits for a whole commit of "
         "~60 events, and under GIL contention some wait for two."
     ),
     "s4-append": (
-        "The ratio compares medians of a few 1,000-event commits taken minutes apart. What "
-        "grows with the log, per commit: the random-key B-trees (events by case, leaves by "
-        "case, sealed openings, vault keys) no longer fit SQLite's default 2 MiB page cache at "
-        "10^6 entries, so their pages are read back from the OS cache, and they are one level "
-        "deeper; the tree head is one `max(idx)` on the leaves' primary key plus a cached "
-        "frontier, and a commit touches O(log n) node pages."
+        "Measured, not guessed: WAL frames per 1,000-event commit (auto-checkpoint off, each "
+        "frame mapped to its table with `dbstat`) go from 765 at 10^4 entries to 1,410 at "
+        "10^6: sealed openings 286 -> 469, the events' key index 118 -> 288, the leaves' "
+        "(case, seq) index 118 -> 275, vault keys 35 -> 149, interior nodes 32 -> 50. These "
+        "B-trees are keyed by the case's uuid5, random: at 10^4 the 100 new cases of a commit "
+        "share the pages of small indexes, at 10^6 each dirties its own page in each of them, "
+        "and every WAL page is later copied into a 1 GB file by a checkpoint. Per 1,000-event "
+        "commit (perf_counter around each statement): `commit()` 7.7 -> 20.8 ms, sealed "
+        "openings and keys 3.5 -> 5.3 ms, leaves 2.6 -> 3.9 ms, events 2.3 -> 2.9 ms. Tried, "
+        "with no effect beyond the noise of single builds (ratios 0.54-0.84 against 0.63-0.74 "
+        "unchanged): sealed openings as a rowid table, a 128 MiB page cache, checkpoints in a "
+        "background thread (PASSIVE every 0.2 s) instead of in the committing one, "
+        "wal_autocheckpoint 10,000. The fix is keys that grow with time for new cases (a "
+        "per-log case number in these tables' keys, the uuid kept as the case's identity): a "
+        "schema migration, not done. PostgreSQL appends heap rows at the end and keeps its "
+        "index pages in shared buffers: its ratio stays at 0.96-1.04 (two full runs)."
     ),
     "s4-inc": (
         "A proof is one indexed query for O(log n) stored nodes plus Python folding; at p99 "
@@ -1626,17 +1639,20 @@ CAUSES["s3-p99"] = (
     "0.5 s); at 1,000 req/s the server already uses 75-90% of a core. " + _HTTP_FLOOR
 )
 CAUSES["s3-batch"] = (
-    "py-spy --gil on the server under 500-event batches (SQLite): 45% of the GIL time is the "
-    "group commit (`Ledger.commit`: entries, vault sealing, Merkle nodes, inserts), 29% "
-    "parsing and validating the batch (`parse_batch`: the strict JSON decoder with its "
-    "duplicate-key hook 7.5%, `validate_append` and the field checks ~21%), 17% the "
-    "projection follower catching up in the same process, < 5% HTTP and rendering. The same "
-    "batches appended in-process reach 16,000-21,000 events/s; the server reaches "
-    "7,500-8,500 because validation and the projections share its one core (GIL) with the "
-    "commit. Fixes, none in the HTTP layer: projections in another process, several server "
-    "processes, a cheaper validation path for batches."
+    "py-spy --gil on the server under 500-event batches (SQLite), since the projections moved "
+    "to a child process: the sequencer's group commit is ~64% of the server process's GIL "
+    "time (`Ledger.commit`: entries, vault sealing, Merkle nodes, inserts), parsing and "
+    "validating the batches ~25% (`parse_batch`: the strict JSON decoder with its duplicate-"
+    "key hook ~4%, `validate_append` and the field checks ~20%, RFC 3339 times the biggest "
+    "part), HTTP and routing ~7%; the process runs at ~100% of a core. The same batches "
+    "appended in-process reach 15,000-18,000 events/s. SQLite's figure was 10,000 events/s "
+    "(met) in the previous full run of the same server with a sequencer that never lingered, "
+    "and 8,800 in this one; it sits at the target. What would move it: a cheaper validation "
+    "path for batches (the parse is done in the event loop's worker thread but holds the "
+    "GIL), or `--workers 2` (1.10-1.51x here, last row)."
 )
 CAUSES["s4-con"] = CAUSES["s4-inc"]
+CAUSES["s2-tasks"] = CAUSES["s2-rate"]
 CAUSES["s5-core"] = CAUSES["s5"]
 
 FINDINGS = """
@@ -1656,9 +1672,10 @@ FINDINGS = """
   plain eventsourcing 4.3; a third of Témoin's are interior nodes, whose (level, idx) key
   scatters one append's nodes over one page per level. Keying them by (last leaf, level)
   would make the nodes table append-only (a schema migration, not done).
-- **A second server process** (`temoin serve --workers 2`) helps on SQLite, where the server
-  is CPU-bound, and not on PostgreSQL, where both processes queue on the log's table lock and
-  PostgreSQL itself needs the second core (scenario 3, last row).
+- **A second server process** (`temoin serve --workers 2`, scenario 3's last row) gave 1.10x
+  and 1.51x the batch rate of one process on SQLite and 1.22x and 1.25x on PostgreSQL in two
+  full runs: the one server process is CPU-bound (GIL), and the writers of both processes
+  queue on the database's lock only for the commit itself.
 - **Storage**: new SQLite databases keep the tables read only by their key (interior nodes,
   sealed openings, vault keys, evidence, idempotency keys) `WITHOUT ROWID`: one B-tree each
   instead of a table and its key index. Databases created before keep their layout (both
@@ -1700,6 +1717,13 @@ taken on this shared machine in the same session (noisy: compare within a line o
   2 ms for company before every commit; it now commits what is queued at once (while one
   commit runs, the next callers queue and form the next batch). One appender on SQLite:
   0.20 -> 0.72 of the plain baseline.
+- **A steady crowd shares one commit** (`ledger/sequencer.py`): with no wait at all, 64
+  appenders split into a full commit and a half-empty one (~31 events per commit). The
+  sequencer now counts the previous commit's callers plus those that queued during it
+  (before answering anyone) and lingers up to 1 ms for that many; a lone caller still never
+  waits (`tests/test_sequencer.py`). PostgreSQL, two full runs of this script before and
+  after (the previous report and this one): 8 appenders 3,215 -> 5,660, 32 appenders
+  8,240 -> 9,786, 64 appenders 8,493 -> 9,446 events/s, 31.8 -> 63.1 events per commit at 64.
 - **No read per case on append** (`ledger/ledger.py`). eventsourcing's repository cache
   "fast-forwards" every cached aggregate with a SELECT of its newer events, re-applies them
   (re-parsing every entry this process had just appended) and deep-copies it: one round trip
