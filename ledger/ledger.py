@@ -37,7 +37,7 @@ from ledger.errors import (
 )
 from ledger.events.validate import ValidEvent
 from ledger.evidence import EvidenceFiles, StoredFile
-from ledger.merkle import consistency_plan, inclusion_plan, leaf_hash
+from ledger.merkle import consistency_plan, inclusion_plan
 from ledger.signing import LogKey
 from ledger.store.base import MerkleStore, StoredCheckpoint
 from ledger.store.batch import AppendBatch, IdempotencyRecord, SealedOpening
@@ -443,7 +443,11 @@ class Ledger:
                 event = case.pending_events[-1]
         except (CaseExistsError, CaseClosedError) as exc:
             raise CaseConflictError(str(exc), position=position) from exc
-        receipt = Receipt(req.case, seq, -1, leaf_hash(event.entry).hex(), recorded_at)
+        # The aggregate's chain head is the leaf hash of the event it just applied: no need
+        # to hash the entry once more on the append path.
+        head = (opened if opened is not None else case).head
+        assert head is not None
+        receipt = Receipt(req.case, seq, -1, head.hex(), recorded_at)
         return event, receipt, opened
 
     def _evidence(

@@ -70,6 +70,10 @@ class MasterKey:
     """Wraps case keys; lives in a file outside the database (mode 0600)."""
 
     key: bytes
+    _aead: AESGCM = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_aead", AESGCM(self.key))
 
     @classmethod
     def load_or_create(cls, path: Path) -> MasterKey:
@@ -97,8 +101,8 @@ class MasterKey:
         return cls(key)
 
     def wrap(self, case_key: CaseKey) -> bytes:
-        return _seal(AESGCM(self.key), case_key.key, f"case-key/{case_key.case_id}".encode())
+        return _seal(self._aead, case_key.key, f"case-key/{case_key.case_id}".encode())
 
     def unwrap(self, case_id: str, wrapped: bytes) -> CaseKey:
-        raw = _open(AESGCM(self.key), wrapped, f"case-key/{case_id}".encode())
+        raw = _open(self._aead, wrapped, f"case-key/{case_id}".encode())
         return CaseKey(case_id, raw)
