@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from anyio import to_thread
 
+from api.background import cancel
 from ledger.ledger import Ledger
 from ledger.store.base import StoredCheckpoint
 
@@ -52,11 +53,8 @@ class Checkpointer:
         self._task = asyncio.create_task(self._run(), name="temoin-checkpointer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     def notify(self) -> None:
         """The log grew (an append of this process committed): sign soon."""

@@ -12,7 +12,6 @@ Both are safe to run next to any number of others: positions move by conditional
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import multiprocessing
 import os
@@ -22,6 +21,7 @@ from multiprocessing.synchronize import Event
 
 from anyio import to_thread
 
+from api.background import cancel
 from ledger.config import Settings
 from projections.runner import ProjectionRunner
 
@@ -40,11 +40,8 @@ class ProjectionFollower:
         self._task = asyncio.create_task(self._run(), name="temoin-projections")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:
@@ -123,11 +120,8 @@ class ProjectionProcess:
             self._spawn()
 
     async def stop(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
-            self._watch = None
+        await cancel(self._watch)
+        self._watch = None
         child, self._child = self._child, None
         if child is None:
             return
