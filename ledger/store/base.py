@@ -21,6 +21,7 @@ from ledger.merkle import (
     leaf_hash,
     root_from_frontier,
 )
+from ledger.store.attestations import AttestationsMixin, attestations_ddl
 from ledger.store.batch import AppendBatch
 from ledger.store.projection_tables import PROJECTION_DDL, ProjectionTablesMixin
 
@@ -84,7 +85,7 @@ class KeyStoreMixin:
         self._execute("DELETE FROM idempotency WHERE created_at < ?", (before,))
 
 
-class MerkleStore(KeyStoreMixin, ProjectionTablesMixin):
+class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin):
     """Queries on `<prefix>_leaves`, `<prefix>_nodes`, `<prefix>_checkpoints` and side tables."""
 
     prefix: str
@@ -395,6 +396,7 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin):
             f"idx {bigint} NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (level, idx)){keyed}",
             f"CREATE TABLE IF NOT EXISTS {self.checkpoints_table} (size {bigint} PRIMARY KEY, "
             f"root {blob} NOT NULL, note TEXT NOT NULL, signed_at TEXT NOT NULL)",
+            attestations_ddl(self.prefix, blob, bigint),
             f"CREATE TABLE IF NOT EXISTS vault_keys (case_id TEXT PRIMARY KEY, "
             f"wrapped {blob} NOT NULL){keyed}",
             f"CREATE TABLE IF NOT EXISTS vault_openings (case_id TEXT NOT NULL, case_seq {bigint} "
