@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from dateutil.easter import easter
 
+from ledger.events.validate import validate_append
+from ledger.ledger import AppendRequest, Ledger
 from projections.clocks import Event, legal_clocks, parse_time
 from projections.legal_calendar import (
     deadline,
@@ -23,6 +25,7 @@ from projections.legal_calendar import (
     paris_date,
     public_holidays,
 )
+from projections.views import timeline
 
 pytest.register_assert_rewrite("tests.api_server")
 from tests.api_server import (  # noqa: E402
@@ -306,3 +309,34 @@ def test_a_recent_delivery_runs_until_the_end_of_its_last_day(api: ApiServer) ->
     assert timedelta(days=14) <= last - d <= timedelta(days=18)
     assert all(not is_working_day(d + timedelta(days=n)) for n in range(14, (last - d).days))
     assert is_working_day(last)
+
+
+# ---------------------------------------------------------------- replay at the ledger's time
+def _append(ledger: Ledger, case: str, type_: str, occurred: str, recorded: str) -> None:
+    body = example(type_, occurred_at=occurred)
+    if type_ == "CaseOpened":
+        body["data"]["reason"] = "other"
+    ledger.append([AppendRequest("shop-1", "key-1", case, validate_append(
+        type_, occurred, body["data"], body["personal"], body["evidence"],
+        now=_at(recorded)))], now=_at(recorded))
+
+
+def test_replay_evaluates_the_clock_at_the_ledgers_time_at_that_size(ledger: Ledger) -> None:
+    """Each tree size is read at the time the ledger reached it (the recorded_at of its last
+    leaf): the withdrawal clock of the issue's example runs until 22:59:59 UTC on Monday 7
+    December 2026 (23:59:59 in Paris), and is missed from the next second."""
+    _append(ledger, "REPLAY", "CaseOpened", "2026-11-21T23:00:00Z", "2026-11-21T23:30:00Z")
+    _append(ledger, "REPLAY", "GpsScanRecorded", "2026-11-21T23:25:29Z", "2026-11-21T23:30:01Z")
+    # Entries of another case only move the ledger's time forward.
+    for recorded in ("2026-12-07T22:59:59Z", "2026-12-07T23:00:00Z"):
+        _append(ledger, f"OTHER-{recorded[11:13]}", "CaseOpened", recorded, recorded)
+    states = []
+    for size in (2, 3, 4):
+        view = timeline(ledger, "shop-1", "REPLAY", size=size)
+        clock = next(c for c in view["clocks"] if c["name"] == "withdrawal")
+        states.append((view["as_of"], clock["status"], clock["last_day"]))
+    assert states == [
+        ("2026-11-21T23:30:01Z", "running", "2026-12-07"),
+        ("2026-12-07T22:59:59Z", "running", "2026-12-07"),
+        ("2026-12-07T23:00:00Z", "missed", "2026-12-07"),
+    ]
