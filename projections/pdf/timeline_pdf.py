@@ -190,7 +190,7 @@ def write_clocks(pdf: Document, clocks: Sequence[dict[str, Any]]) -> None:
     )
     table(
         pdf,
-        ("Clock", "Started by", "Deadline (Paris time)", "Status", "Met / ended by"),
+        ("Clock", "Started by (UTC)", "Deadline (Paris time)", "Status", "Met / ended by (UTC)"),
         (52, 38, 32, 18, 40),
         (_clock_row(clock) for clock in clocks),
     )
