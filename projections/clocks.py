@@ -29,6 +29,7 @@ from projections.legal_calendar import (
     last_day,
     paris_date,
     unmoved_last_day,
+    weekday_name,
 )
 
 DELIVERY = ("DeliveryPhotoTaken", "SignatureCaptured", "GpsScanRecorded")
@@ -61,7 +62,7 @@ def parse_time(text: str) -> datetime:
 
 
 def _day(day: date) -> str:
-    return f"{day:%A} {day.isoformat()}"
+    return f"{weekday_name(day)} {day.isoformat()}"
 
 
 def _paris(at: datetime) -> str:

@@ -61,6 +61,14 @@ def public_holidays(year: int) -> frozenset[date]:
     return frozenset(days)
 
 
+# English day names, not `%A` (which follows the process locale).
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def weekday_name(day: date) -> str:
+    return WEEKDAYS[day.weekday()]
+
+
 def is_working_day(day: date) -> bool:
     return day.weekday() < 5 and day not in public_holidays(day.year)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from projections.legal_calendar import PARIS, TIMEZONE
+from projections.legal_calendar import PARIS, TIMEZONE, weekday_name
 from projections.pdf.layout import (
     BODY_PT,
     CLOCK_STATUS,
@@ -220,7 +220,7 @@ def format_deadline(deadline: Any, timezone: Any) -> str:
         return format_time_utc(deadline)
     local = moment.astimezone(PARIS)
     # The last day's end in Paris is on the same date in UTC (21:59:59 or 22:59:59).
-    return (f"{local:%A}\n{local:%Y-%m-%d %H:%M:%S} {local:%Z}\n"
+    return (f"{weekday_name(local.date())}\n{local:%Y-%m-%d %H:%M:%S} {local:%Z}\n"
             f"= {moment:%H:%M:%S} UTC")
 
 
