@@ -393,5 +393,6 @@ _RESPONSE_DESCRIPTIONS: Mapping[int, str] = {
     422: "Invalid request; `errors` names each bad field",
     429: "Too many requests for this key; see Retry-After",
     500: "Internal error",
-    503: "Database busy or unavailable; see Retry-After",
+    503: "Database busy or unavailable (see Retry-After); or `log-fork`: the database no "
+         "longer extends the last signed checkpoint, an operator must act (docs/TRUST.md)",
 }
