@@ -197,6 +197,8 @@ def test_rollback_is_refused_and_caught(settings: Settings, tmp_path: Path) -> N
     assert len(lines) == 1 and "newer.txt size 6" in lines[0] and "rolled back" in lines[0]
     assert newer.root.hex() in lines[0]
 
+    status = temoin(settings, "signer", "status", check=False)
+    assert status.returncode == 1 and "case log FORK" in status.stdout and "size 6" in status.stdout
     # Recovery by accepting the fork: refused without the flag, then archived and restartable.
     refused = temoin(settings, "signer", "reset", check=False)
     assert refused.returncode == 2 and "--i-understand-this-forks-the-log" in refused.stderr
@@ -204,6 +206,7 @@ def test_rollback_is_refused_and_caught(settings: Settings, tmp_path: Path) -> N
     assert "archived" in reset.stdout
     archives = list(settings.data_dir.glob("log.state.forked-*"))
     assert len(archives) == 1 and archives[0].read_bytes() == (tmp_path / "newer.txt").read_bytes()
+    assert temoin(settings, "signer", "status").stdout.count("the database (size") == 2
     with serving(settings, tmp_path / "serve2.log") as served, _client(served, token) as c:
         c.post("/v1/cases/FORK-7/events", json=example("CaseOpened")).raise_for_status()
         assert c.get("/healthz").status_code == 200
