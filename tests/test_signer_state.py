@@ -270,6 +270,7 @@ def test_access_journal_gets_checkpoints_after_reads(settings: Settings, tmp_pat
     assert "test.example/log/access\n5\n" in out
 
     # A rewrite of the access journal is refused too, and reads are no longer recorded.
+    (tmp_path / "access-copy.txt").write_bytes(state.read_bytes())
     rewrite_entry(db, 4, b'"action":"read_case"', b'"action":"read_xase"', prefix="access")
     with _refusing_server(settings, tmp_path / "serve2.log") as url, httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {token}"}) as c:
@@ -277,6 +278,9 @@ def test_access_journal_gets_checkpoints_after_reads(settings: Settings, tmp_pat
         assert "test.example/log/access" in detail
         _fork_problem(c.get("/v1/cases/FORK-0"))
     assert db.query("SELECT count(*) FROM access_leaves")[0][0] == 5
+    r = temoin(settings, "verify", "--trusted", str(tmp_path / "access-copy.txt"), check=False)
+    assert r.returncode == 1
+    assert "access journal trusted checkpoint" in r.stdout and "size 5" in r.stdout
 
 
 def test_upgrade_starts_from_the_latest_stored_checkpoint(settings: Settings) -> None:
@@ -353,4 +357,16 @@ def test_monitor_loop_prints_each_new_checkpoint(settings: Settings, tmp_path: P
             proc.terminate()
             out = proc.communicate(timeout=30)[0]
         assert "consistent size" in out or "first checkpoint size 2" in out, out
+    # The log went away: the loop says so and keeps trying instead of exiting.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scripts.cli", "monitor", served.base_url, "--key", vkey,
+         "--state", str(tmp_path / "mon"), "--interval", "0.2"],
+        env=env_for(settings, TEMOIN_TOKEN=token), stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        time.sleep(4)  # python start-up, then at least two attempts 0.2 s apart
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        err = proc.communicate(timeout=30)[1]
+    assert err.count("cannot reach the log") >= 2, err
 
