@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ledger.checkpoint import Checkpoint, CheckpointError
 from ledger.merkle import ProofError, consistency_plan, verify_consistency
-from ledger.signing import LogKey, verify_checkpoint
+from ledger.signing import LogKey, _fsync_dir, sign_checkpoint, verify_checkpoint
 from ledger.store.base import MerkleStore, StoredCheckpoint, StoreError
 
 __all__ = [
@@ -97,11 +97,7 @@ def write_state(path: Path, note: bytes) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    fd = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync_dir(path.parent)  # the rename itself must survive a crash
 
 
 @contextlib.contextmanager
@@ -177,8 +173,6 @@ def sign_guarded(store: MerkleStore, key: LogKey, origin: str, path: Path) -> St
     Returns the latest stored checkpoint when nothing grew. Across processes the state file's
     lock serialises signers, and the checkpoint's size is its primary key.
     """
-    from ledger.signing import sign_checkpoint
-
     with locked(path):
         signed = load_state(path, key)
         if signed is None:
@@ -206,8 +200,6 @@ def reset_state(store: MerkleStore, key: LogKey, origin: str, path: Path) -> tup
     beside it (`log.state.forked-<time>`, never deleted, it is the evidence), then the current
     tree head is signed and becomes the state. Returns (archive or None, new checkpoint).
     """
-    from ledger.signing import sign_checkpoint
-
     with locked(path):
         archive: Path | None = None
         if path.exists():
