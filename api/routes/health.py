@@ -27,7 +27,9 @@ async def healthz(services: ServicesDep) -> dict[str, Any]:
     # A database error becomes a 503 problem through the exception handlers.
     size = await to_thread.run_sync(services.ledger.tree_size)
     services.metrics.grew(size)
-    return {"status": "ok", "tree_size": size}
+    stamper = services.timestamper
+    return {"status": "ok", "tree_size": size,
+            "timestamps": stamper.health() if stamper is not None else []}
 
 
 @router.get(
