@@ -99,9 +99,10 @@ class TsaHealth(BaseModel):
 class Health(BaseModel):
     status: str
     tree_size: int
-    timestamps: list[TsaHealth] = Field(
-        default_factory=list,
-        description="Each TSA's state; a failing TSA delays time-stamps, it is not an outage",
+    timestamps: list[TsaHealth] | None = Field(
+        default=None,
+        description="Each TSA's state, when TEMOIN_TSA_URLS is set; a failing TSA delays "
+        "time-stamps, it is not an outage",
     )
 
 
