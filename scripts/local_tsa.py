@@ -32,7 +32,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -220,6 +224,49 @@ def _handler(tsa: LocalTsa) -> type[BaseHTTPRequestHandler]:
             self._send(*tsa.answer(body))
 
     return Handler
+
+
+@dataclass
+class Running:
+    """A local TSA in a child process (see `running`)."""
+
+    process: subprocess.Popen[str]
+    url: str
+    roots: Path
+    dir: Path
+
+    def mode(self, mode: str) -> None:
+        """Switch what it answers: one of MODES."""
+        post = urllib.request.Request(self.url + "admin/mode", data=mode.encode(), method="POST")
+        with urllib.request.urlopen(post, timeout=5) as answer:
+            answer.read()
+
+    def requests(self) -> dict[str, int]:
+        """How many time-stamp requests it received, by the mode it was in."""
+        with urllib.request.urlopen(self.url + "admin/stats", timeout=5) as answer:
+            return {k: int(v) for k, v in json.loads(answer.read())["requests"].items()}
+
+
+@contextmanager
+def running(folder: Path, mode: str = "ok") -> Iterator[Running]:
+    """Start this script in a child process on a free port; stop it on exit."""
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--dir", str(folder), "--mode", mode],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        try:
+            info = json.loads(line)
+        except json.JSONDecodeError:
+            output = line + process.stdout.read()
+            raise RuntimeError(f"local_tsa.py did not start: {output}") from None
+        yield Running(process, info["url"], Path(info["roots"]), Path(info["dir"]))
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:

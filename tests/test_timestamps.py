@@ -22,9 +22,10 @@ from ledger.access import AccessJournal
 from ledger.config import Settings
 from ledger.store.base import MerkleStore
 from ledger.timestamps import TimestampError, build_request, verify_token
+from scripts.local_tsa import Running as LocalTsa
+from scripts.local_tsa import running as local_tsa
 from tests.api_server import example, new_case
 from tests.e2e import Served, admin_token, env_for, free_port, serving
-from tests.tsa_server import LocalTsa, local_tsa
 
 FAST = {"TEMOIN_TSA_INTERVAL": "0.1", "TEMOIN_TSA_BACKOFF_MAX": "0.4",
         "TEMOIN_TSA_TIMEOUT": "3"}
