@@ -227,7 +227,7 @@ class Timestamper:
 
     # -- one task per TSA ------------------------------------------------------------------
     async def _run(self, state: TsaState) -> None:
-        busy = False
+        busy = True  # the first round at once: checkpoints signed while we were stopped
         while True:
             if not busy:
                 with contextlib.suppress(TimeoutError):

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from scripts.bench import bodies, database, percentile, served  # noqa: E402
+from scripts.bench import bodies, database, percentile, served, sql_rows  # noqa: E402
 from scripts.local_tsa import running  # noqa: E402
 
 
@@ -81,6 +82,10 @@ def measure(base_url: str, token: str, appends: int, rate: float, poll: float = 
     return [covered[i] - answered[i] for i in answered]
 
 
+def _moment(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
@@ -95,10 +100,16 @@ def main(argv: list[str] | None = None) -> int:
             with served(st, workdir, extra_env=env) as (base_url, token, _):
                 latencies = measure(base_url, token, args.appends, args.rate, args.poll)
             requests = tsa.requests()
+            # The TSA's part: from signing a checkpoint to storing its token.
+            rows = sql_rows(st, "SELECT c.signed_at, a.obtained_at FROM cases_checkpoints c "
+                                "JOIN cases_attestations a ON a.size = c.size")
+    stamping = [(_moment(got) - _moment(signed)) for signed, got in rows]
     ms = {q: round(percentile(latencies, q) * 1000, 1) for q in (50, 99)}
     print(json.dumps({
         "backend": args.backend, "appends": len(latencies), "rate_per_s": args.rate,
         "p50_ms": ms[50], "p99_ms": ms[99], "max_ms": round(max(latencies) * 1000, 1),
+        "signed_to_stored_p50_ms": round(percentile(stamping, 50) * 1000, 1),
+        "signed_to_stored_max_ms": round(max(stamping) * 1000, 1),
         "tsa_requests": requests,
     }))
     return 0
