@@ -119,6 +119,12 @@ class TimestampConfig:
         )
 
 
+def backoff(failures: int, interval: float, cap: float) -> float:
+    """Seconds before the next request to a TSA after `failures` failures in a row:
+    interval, 2 x interval, 4 x interval, ... at most `cap`."""
+    return min(cap, interval * 2 ** min(max(failures, 1) - 1, 30))
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -314,8 +320,7 @@ class Timestamper:
         self.requests.inc(1, state.url, outcome)
         state.consecutive_failures += 1
         state.last_error, state.last_error_at = error, _now()
-        delay = min(self.config.backoff_max,
-                    self.config.interval * 2 ** min(state.consecutive_failures - 1, 30))
+        delay = backoff(state.consecutive_failures, self.config.interval, self.config.backoff_max)
         state.retry_at = time.monotonic() + delay
         log.warning("TSA %s: %s (%d in a row; next try in %.1f s)", state.url, error,
                     state.consecutive_failures, delay)

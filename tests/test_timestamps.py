@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.timestamper import backoff
 from ledger.access import AccessJournal
 from ledger.config import Settings
 from ledger.store.base import MerkleStore
@@ -104,6 +105,11 @@ def test_refused_tokens_say_what_differed(tsa: LocalTsa) -> None:
         verify_token(garbage, NOTE, roots)
     with pytest.raises(TimestampError, match="not a DER TimeStampResp"):
         verify_token(reply[:-10], NOTE, roots)
+
+
+def test_backoff_doubles_from_the_interval_up_to_the_cap() -> None:
+    assert [backoff(n, 0.5, 6.0) for n in range(1, 8)] == [0.5, 1, 2, 4, 6, 6, 6]
+    assert backoff(10_000, 1.0, 300.0) == 300.0  # no overflow after days of failures
 
 
 # -- the service, through real `temoin serve` processes ----------------------------------------
