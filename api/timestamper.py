@@ -70,6 +70,12 @@ def _check_url(url: str) -> str:
             f"TEMOIN_TSA_URLS: each TSA must be an http:// or https:// URL with a host, got "
             f"{url!r} (separate several URLs with spaces)"
         )
+    if parts.username is not None or parts.password is not None:
+        # The URL names the TSA in /healthz and /metrics, which need no authentication.
+        raise ConfigError(
+            f"TEMOIN_TSA_URLS: a TSA URL must not carry credentials (user:password@), got one "
+            f"for host {parts.hostname!r}"
+        )
     return url
 
 

@@ -310,6 +310,7 @@ def test_a_failing_tsa_never_slows_appends_and_shows_until_it_recovers(
     ({"TEMOIN_TSA_URLS": "ftp://tsa.example/"}, "must be an http:// or https:// URL"),
     ({"TEMOIN_TSA_URLS": "tsa.example"}, "must be an http:// or https:// URL"),
     ({"TEMOIN_TSA_URLS": "http://a.example/ http://a.example/"}, "names a TSA twice"),
+    ({"TEMOIN_TSA_URLS": "https://me:secret@a.example/"}, "must not carry credentials"),
     ({"TEMOIN_TSA_URLS": "http://a.example/", "TEMOIN_TSA_ROOTS": "/nonexistent/roots.pem"},
      "cannot read the TSA trust anchors '/nonexistent/roots.pem'"),
     ({"TEMOIN_TSA_URLS": "http://a.example/", "TEMOIN_TSA_ROOTS": "{not_pem}"},
