@@ -25,6 +25,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
 from api.problems import InternalErrorMiddleware, install_exception_handlers
 from api.routes import batches, case_views, cases, evidence, health, keys, log
+from api.timestamper import TimestampConfig, Timestamper
 from ledger.access import AccessJournal
 from ledger.config import Settings
 from ledger.ledger import Ledger
@@ -53,6 +54,7 @@ def _version() -> str:
 def create_app(
     settings: Settings | None = None, *, limits: Limits | None = None,
     projections: Literal["thread", "process"] = "thread",
+    timestamps: TimestampConfig | None = None,
 ) -> FastAPI:
     """The ASGI app. Settings and limits default to the environment (`TEMOIN_*`).
 
@@ -61,14 +63,20 @@ def create_app(
     """
     settings = settings or Settings.from_env()
     limits = limits or Limits.from_env()
+    # Read now, not at start-up: a bad TEMOIN_TSA_* stops `temoin serve` before it listens.
+    timestamps = timestamps or TimestampConfig.from_env()
     metrics = Metrics()
+    timestamper: Timestamper | None = None
 
     def on_signed(checkpoint: StoredCheckpoint) -> None:
         metrics.checkpoint_signed_at = signed_at(checkpoint)
         metrics.grew(checkpoint.size)
+        if timestamper is not None:
+            timestamper.checkpoint_signed(checkpoint)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal timestamper
         # Opening creates the tables, the data folder and the keys on first start.
         ledger = await to_thread.run_sync(Ledger, settings)
         journal = await to_thread.run_sync(AccessJournal, settings)
@@ -86,6 +94,12 @@ def create_app(
                 ledger, journal=journal, interval=limits.checkpoint_interval, on_signed=on_signed
             )
             await checkpointer.start()
+            if timestamps.urls:
+                # Its own tasks: appends and checkpoints never wait for a TSA.
+                timestamper = Timestamper(
+                    timestamps, [("log", ledger.store), ("access", journal.store)], metrics
+                )
+                await timestamper.start()
             app.state.services = Services(
                 ledger=ledger,
                 sequencer=sequencer,
@@ -94,12 +108,16 @@ def create_app(
                 limits=limits,
                 journal=journal,
                 rate_limiter=RateLimiter(limits.rate_limit) if limits.rate_limit else None,
+                timestamper=timestamper,
             )
             logger.info("log %s ready; verifier key %s", ledger.origin, ledger.key.verifier_key)
             yield
         finally:
             app.state.services = None
             await follower.stop()
+            if timestamper is not None:
+                await timestamper.stop()
+                timestamper = None
             if checkpointer is not None:
                 await checkpointer.stop()
             if sequencer is not None:

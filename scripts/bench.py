@@ -918,15 +918,17 @@ def http_load(base_url: str, token: str, kind: str, conns: int, seconds: float,
 
 @contextlib.contextmanager
 def served(settings: Settings, workdir: Path, workers: int = 1,
+           extra_env: dict[str, str] | None = None,
            ) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
-    """A real `temoin serve` subprocess on a free 127.0.0.1 port and an appender's token."""
+    """A real `temoin serve` subprocess on a free 127.0.0.1 port and an appender's token;
+    `extra_env` adds variables (e.g. TEMOIN_TSA_URLS)."""
     import socket
 
     import httpx
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEMOIN_")}
     env.update(TEMOIN_DATABASE_URL=settings.database_url, TEMOIN_DATA_DIR=str(settings.data_dir),
-               TEMOIN_LOG_ORIGIN=settings.origin, PYTHONPATH=str(ROOT))
+               TEMOIN_LOG_ORIGIN=settings.origin, PYTHONPATH=str(ROOT), **(extra_env or {}))
     cli = [sys.executable, "-m", "scripts.cli"]
     made = subprocess.run([*cli, "keys", "create", "--role", "appender", "--tenant", TENANT,
                            "--json"], env=env, cwd=ROOT, capture_output=True, text=True,

@@ -124,10 +124,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from api.limits import Limits
+    from api.timestamper import TimestampConfig
     from ledger.signing import LogKey
 
     settings = Settings.from_env()
     limits = Limits.from_env()
+    timestamps = TimestampConfig.from_env()  # a bad TEMOIN_TSA_* stops here, before listening
     # Created here (not only in the app's start-up) so that the key can be printed first: it is
     # what auditors need to check every checkpoint this server will sign.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -136,6 +138,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     print(f"Témoin serving log {settings.origin} on http://{host}:{args.port}", flush=True)
     print(f"verifier key: {key.verifier_key}", flush=True)
     print(f"API documentation: http://{host}:{args.port}/docs", flush=True)
+    if timestamps.urls:
+        print(f"RFC 3161 time-stamps from: {' '.join(timestamps.urls)}", flush=True)
     if args.workers > 1:
         # Each worker process builds its own app from the environment; the store already
         # serialises writers across processes (one tree, dense indices).
@@ -146,7 +150,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
         return 0
     uvicorn.run(
-        create_app(settings, limits=limits, projections=args.projections),
+        create_app(settings, limits=limits, projections=args.projections,
+                   timestamps=timestamps),
         host=args.host, port=args.port,
         log_level=args.log_level, proxy_headers=False,
     )

@@ -8,7 +8,9 @@ the entry does not exist yet, which is more useful to a client than "size too la
 
 from __future__ import annotations
 
+import base64
 import re
+from collections import defaultdict
 from typing import Annotated, Any
 
 from anyio import to_thread
@@ -114,9 +116,20 @@ async def list_checkpoints(
     limit: Annotated[int, Query(ge=1, le=MAX_CHECKPOINTS,
                                 description="At most this many"), Exact] = MAX_CHECKPOINTS,
 ) -> list[dict[str, Any]]:
-    """Page through the history with `after` = the last size received."""
-    found = await to_thread.run_sync(services.ledger.store.checkpoints, after, limit)
-    return [{"size": c.size, "note": c.note.decode("utf-8")} for c in found]
+    """Page through the history with `after` = the last size received. `timestamps` holds the
+    RFC 3161 tokens received so far for each checkpoint (it grows; re-read to get later ones)."""
+    return await to_thread.run_sync(_checkpoints, services, after, limit)
+
+
+def _checkpoints(services: Services, after: int, limit: int) -> list[dict[str, Any]]:
+    store = services.ledger.store
+    found = store.checkpoints(after, limit)
+    stamps: defaultdict[int, list[str]] = defaultdict(list)
+    if found:
+        for token in store.attestations_between(after, found[-1].size, "rfc3161"):
+            stamps[token.size].append(base64.b64encode(token.body).decode("ascii"))
+    return [{"size": c.size, "note": c.note.decode("utf-8"), "timestamps": stamps[c.size]}
+            for c in found]
 
 
 def _entry(services: Services, index: int) -> tuple[bytes, bytes] | None:
