@@ -25,6 +25,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
 from api.problems import InternalErrorMiddleware, install_exception_handlers
 from api.routes import batches, case_views, cases, evidence, health, keys, log
+from api.witnessing import Witnessing, WitnessSettings
 from ledger.access import AccessJournal
 from ledger.config import Settings
 from ledger.ledger import Ledger
@@ -53,6 +54,7 @@ def _version() -> str:
 def create_app(
     settings: Settings | None = None, *, limits: Limits | None = None,
     projections: Literal["thread", "process"] = "thread",
+    witnesses: WitnessSettings | None = None,
 ) -> FastAPI:
     """The ASGI app. Settings and limits default to the environment (`TEMOIN_*`).
 
@@ -62,10 +64,14 @@ def create_app(
     settings = settings or Settings.from_env()
     limits = limits or Limits.from_env()
     metrics = Metrics()
+    # Read now, so that a bad TEMOIN_WITNESSES stops `temoin serve` before it listens.
+    witnessing = Witnessing(witnesses or WitnessSettings.from_env())
+    metrics.sources.append(witnessing.render_metrics)
 
     def on_signed(checkpoint: StoredCheckpoint) -> None:
         metrics.checkpoint_signed_at = signed_at(checkpoint)
         metrics.grew(checkpoint.size)
+        witnessing.notify("log")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,6 +92,11 @@ def create_app(
                 ledger, interval=limits.checkpoint_interval, on_signed=on_signed
             )
             await checkpointer.start()
+            # After the first checkpoint exists; the tasks only read the store, so a witness
+            # that is slow or down never delays an append.
+            witnessing.add("log", ledger.store)
+            witnessing.add("access", journal.store, sign=journal.sign_checkpoint)
+            await witnessing.start()
             app.state.services = Services(
                 ledger=ledger,
                 sequencer=sequencer,
@@ -94,12 +105,14 @@ def create_app(
                 limits=limits,
                 journal=journal,
                 rate_limiter=RateLimiter(limits.rate_limit) if limits.rate_limit else None,
+                witnessing=witnessing,
             )
             logger.info("log %s ready; verifier key %s", ledger.origin, ledger.key.verifier_key)
             yield
         finally:
             app.state.services = None
             await follower.stop()
+            await witnessing.stop()
             if checkpointer is not None:
                 await checkpointer.stop()
             if sequencer is not None:

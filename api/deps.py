@@ -15,6 +15,7 @@ from api.idempotency import KeyLocks
 from api.limits import Limits
 from api.metrics import Metrics
 from api.problems import ProblemError
+from api.witnessing import Witnessing
 from ledger.access import AccessJournal
 from ledger.apikeys import ApiKey
 from ledger.ledger import Ledger
@@ -75,6 +76,7 @@ class Services:
     idempotency_locks: KeyLocks = field(default_factory=KeyLocks)
     keys: KeyCache = field(default_factory=KeyCache)
     rate_limiter: RateLimiter | None = None
+    witnessing: Witnessing | None = None
 
     @property
     def max_skew(self) -> timedelta:

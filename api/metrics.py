@@ -120,6 +120,8 @@ class Metrics:
             ),
             self.http_requests,
         )
+        # Other parts of the service (witnessing) add their own lines, read when scraped.
+        self.sources: list[Callable[[], list[str]]] = []
 
     def grew(self, size: int) -> None:
         # Concurrent appends report in any order: keep the largest.
@@ -134,6 +136,8 @@ class Metrics:
         lines: list[str] = []
         for metric in self._metrics:
             lines += metric.render()
+        for source in self.sources:
+            lines += source()
         return "\n".join(lines) + "\n"
 
 

@@ -27,7 +27,10 @@ async def healthz(services: ServicesDep) -> dict[str, Any]:
     # A database error becomes a 503 problem through the exception handlers.
     size = await to_thread.run_sync(services.ledger.tree_size)
     services.metrics.grew(size)
-    return {"status": "ok", "tree_size": size}
+    details: dict[str, Any] = {}
+    if services.witnessing is not None and services.witnessing.settings.witnesses:
+        details["witnessing"] = services.witnessing.health()
+    return {"status": "ok", "tree_size": size, "details": details}
 
 
 @router.get(
