@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from ledger.checkpoint import Checkpoint, CheckpointError
 from ledger.cosignature import MalformedRequestError, WitnessKey, parse_add_checkpoint
-from ledger.signing import MAX_NOTE_SIZE, MalformedNoteError, UnknownKeyError, Verifier
+from ledger.signing import MAX_NOTE_SIZE, UnknownKeyError, Verifier, _parse_note
 from witness.state import KEY_NAME, Refusal, UnknownLogError, WitnessState
 
 log = logging.getLogger("temoin.witness")
@@ -70,25 +70,24 @@ class Witness:
             request = parse_add_checkpoint(body)
         except MalformedRequestError as exc:
             return _problem(400, str(exc))
-        # The origin is the note's first line: read it before any crypto to answer 404.
-        first = request.note.split(b"\n", 1)[0].decode("utf-8", "replace")
+        # Framing first (400), then the origin (404), then the log's signature (403).
         try:
-            verifier: Verifier = self.state.verifier(first)
+            text, _ = _parse_note(request.note)
+            origin = Checkpoint.parse_body(text).origin
+        except CheckpointError as exc:
+            return _problem(400, f"the checkpoint is not a well-formed signed note: {exc}")
+        try:
+            verifier: Verifier = self.state.verifier(origin)
         except UnknownLogError:
-            return _problem(404, f"unknown log origin {first[:200]!r}: this witness cosigns "
+            return _problem(404, f"unknown log origin {origin[:200]!r}: this witness cosigns "
                                  "only logs added with `temoin witness add-log`")
         try:
             note_body = verifier.verify_note(request.note)
         except UnknownKeyError as exc:
             return _problem(403, f"no signature by the log key this witness trusts: {exc}")
-        except MalformedNoteError as exc:
-            return _problem(400, f"the checkpoint is not a well-formed signed note: {exc}")
         except CheckpointError as exc:  # a line by the trusted key that does not verify
             return _problem(403, f"the checkpoint's signature does not verify: {exc}")
-        try:
-            checkpoint = Checkpoint.parse_body(note_body)
-        except CheckpointError as exc:
-            return _problem(400, f"the signed note is not a checkpoint: {exc}")
+        checkpoint = Checkpoint.parse_body(note_body)
         try:
             self.state.advance(checkpoint, request.old_size, request.proof)
         except UnknownLogError:
@@ -97,7 +96,9 @@ class Witness:
             log.info("refused %s size %d (old %d): %s", checkpoint.origin, checkpoint.size,
                      request.old_size, refusal)
             if refusal.status == 409 and refusal.size is not None:
-                return Response(f"{refusal.size}\n", 409, media_type=SIZE_MEDIA_TYPE)
+                # Exactly the spec's media type: Starlette would add "; charset=utf-8".
+                return Response(f"{refusal.size}\n", 409,
+                                headers={"Content-Type": SIZE_MEDIA_TYPE})
             return _problem(refusal.status, str(refusal))
         # Committed: only now is the cosignature made and sent.
         line = self.key.cosign(note_body, int(time.time()))
