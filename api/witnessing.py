@@ -191,7 +191,9 @@ class LogWitnessing:
         latest = await to_thread.run_sync(self.store.latest_checkpoint)
         if latest is not None:
             self.latest_size = latest.size
-            await to_thread.run_sync(self._seed, latest.size)
+            seen = await to_thread.run_sync(self.store.attestations, latest.size, "cosignature")
+            for att in seen:
+                self._cosigned(att.signer, latest.size)
         for witness in self.settings.witnesses:
             wake = asyncio.Event()
             wake.set()
@@ -216,10 +218,6 @@ class LogWitnessing:
             loop.call_soon_threadsafe(wake.set)
 
     # -- quorum ------------------------------------------------------------------------------
-    def _seed(self, size: int) -> None:
-        for att in self.store.attestations(size, "cosignature"):
-            self._cosigned(att.signer, size)
-
     def _cosigned(self, name: str, size: int) -> None:
         status = self.status.get(name)
         if status is not None:
@@ -281,9 +279,11 @@ class LogWitnessing:
             return max(known, checkpoint.size)
         for _ in range(MAX_RESENDS):
             if known > checkpoint.size:
-                # The witness saw a newer checkpoint of ours (another server process submitted
-                # it): wait for that one to be our latest.
-                return known
+                # The witness cosigned a larger size than our latest checkpoint: another server
+                # process of this log submitted a newer one (it resolves at the next round), or
+                # this log's database was rolled back (it never does: a witness is for that).
+                raise _Failure("witness_ahead", f"the witness cosigned size {known}, beyond our "
+                                                f"latest checkpoint ({checkpoint.size})")
             body = await to_thread.run_sync(self._body, known, checkpoint)
             answer = await self._post(witness, body)
             if answer.status_code == 409 and answer.headers.get(
@@ -298,7 +298,11 @@ class LogWitnessing:
                 raise _Failure(f"http_{answer.status_code}",
                                f"witness answered {answer.status_code}: {detail}")
             line = self._cosignature(witness, answer.content, checkpoint)
-            await to_thread.run_sync(self._store, witness.name, checkpoint.size, line)
+            await to_thread.run_sync(self.store.store_attestation, Attestation(
+                checkpoint.size, "cosignature", witness.name, line.encode("utf-8"),
+                _now_text()))
+            # In-memory state is only touched on the event loop (health() reads it there).
+            self._stored(witness.name, checkpoint.size)
             return checkpoint.size
         raise _Failure("conflict", f"the witness's size kept changing over {MAX_RESENDS} "
                                    f"resends (last {known}); another submitter?")
@@ -349,9 +353,7 @@ class LogWitnessing:
                        "no valid cosignature by the configured key in the answer: "
                        + ("; ".join(problems)[:400] or "empty answer"))
 
-    def _store(self, name: str, size: int, line: str) -> None:
-        self.store.store_attestation(Attestation(size, "cosignature", name,
-                                                 line.encode("utf-8"), _now_text()))
+    def _stored(self, name: str, size: int) -> None:
         status = self.status[name]
         status.cosignatures += 1
         status.consecutive_failures = 0

@@ -230,3 +230,35 @@ def test_a_log_key_given_as_a_witness_key_is_refused(tmp_path: Path) -> None:
     out = temoin(settings, "serve", "--port", str(free_port()), check=False,
                  TEMOIN_WITNESSES=f"http://127.0.0.1:1 {log_vkey}")
     assert out.returncode == 2 and "0x01 is a log's note key" in out.stderr, out.stderr
+
+
+def test_a_restarted_log_server_resyncs_from_the_witness_size(tmp_path: Path) -> None:
+    """The client starts from old 0 after a restart; the witness's 409 text/x.tlog.size gives
+    its size and the next request, from there with a consistency proof, is cosigned."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", data_dir=tmp_path / "r",
+                        origin="r.example/log")
+    log_vkey, _ = log_keys(settings)
+    w_vkey = make_witness(tmp_path / "w", "w.test/witness", {settings.origin: log_vkey})
+    token = admin_token(settings)
+    with running_witness(tmp_path / "w", tmp_path / "w.log") as w:
+        env = {"TEMOIN_WITNESSES": f"{w.url} {w_vkey}", "TEMOIN_WITNESS_QUORUM": "1", **FAST}
+        sizes = []
+        for run in range(2):
+            with serving(settings, tmp_path / f"serve{run}.log", **env) as served, \
+                    httpx.Client(base_url=served.base_url, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"}) as c:
+                receipts = [append(c, f"R{run}-{i}") for i in range(3)]
+                sizes.append(wait_for("witnessed", lambda c=c, r=receipts: (
+                    w := witnessing(c)["witnessed_size"] or 0) > r[-1]["index"] and w))
+                assert witnessing(c)["witnesses"]["w.test/witness"]["consecutive_failures"] == 0
+        state = httpx.get(f"{w.url}/healthz").json()["logs"]
+        assert state == [{"origin": settings.origin, "size": sizes[1]}] and sizes[1] > sizes[0]
+
+
+def test_latency_measurement_runs(tmp_path: Path) -> None:
+    """scripts/witness_latency.py, which the benchmark reuses, on a few appends."""
+    from scripts.witness_latency import run_local
+
+    result = run_local(appends=10, rate=20, database_url=None)
+    assert len(result.samples) == 10 and all(0 <= s < 30 for s in result.samples)
+    assert "p50" in result.summary()
