@@ -85,10 +85,11 @@ class KeyCreated(BaseModel):
 class Health(BaseModel):
     status: str
     tree_size: int
-    details: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Background parts' state, e.g. `witnessing`: per log (`log`, `access`) the "
-                    "quorum, the witnessed size and each witness's state",
+    details: dict[str, Any] | None = Field(
+        default=None,
+        description="Background parts' state, only when configured: `witnessing` (with "
+                    "TEMOIN_WITNESSES) gives per log (`log`, `access`) the quorum, the "
+                    "witnessed size and each witness's state",
     )
 
 
