@@ -262,3 +262,73 @@ def test_latency_measurement_runs(tmp_path: Path) -> None:
     result = run_local(appends=10, rate=20, database_url=None)
     assert len(result.samples) == 10 and all(0 <= s < 30 for s in result.samples)
     assert "p50" in result.summary()
+
+
+def test_hostile_witness_answers_store_nothing(tmp_path: Path) -> None:
+    """A witness (here a fake one, in this process) that answers garbage, a huge body, a bad
+    409 size, a valid-looking line over another checkpoint, or 500: each is a counted failure
+    with its reason, the server keeps appending, and no attestation is stored."""
+    import sqlite3
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    key = WitnessKey.generate("fake.test/witness")
+    other_body = b"other.example/log\n1\n" + b"A" * 43 + b"=\n"
+    answers = [
+        (200, "text/plain", b"this is not a signature line\n"),
+        (200, "text/plain", b"\xe2\x80\x94 fake.test/witness " + b"A" * (1 << 20) + b"\n"),
+        (409, "text/x.tlog.size", b"not a number\n"),
+        (200, "text/plain", key.cosign(other_body, int(time.time())).encode()),
+        (500, "text/plain", b"boom"),
+    ]
+    served: list[int] = []
+
+    class Hostile(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            status, media, body = answers[len(served) % len(answers)]
+            served.append(status)
+            self.send_response(status)
+            self.send_header("Content-Type", media)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'h.db'}", data_dir=tmp_path / "h",
+                        origin="h.example/log")
+    token = admin_token(settings)
+    env = {"TEMOIN_WITNESSES": f"http://127.0.0.1:{httpd.server_address[1]} "
+                               f"{key.verifier_key}",
+           "TEMOIN_WITNESS_MAX_BACKOFF": "0.2", "TEMOIN_WITNESS_TIMEOUT": "2"}
+    try:
+        with serving(settings, tmp_path / "serve.log", **env) as s, httpx.Client(
+                base_url=s.base_url, timeout=30,
+                headers={"Authorization": f"Bearer {token}"}) as c:
+            for i in range(3):
+                append(c, f"H-{i}")
+
+            def all_reasons() -> str:
+                text = c.get("/metrics").text
+                want = ["bad_cosignature", "bad_answer", "http_500"]
+                return text if all(f'reason="{r}"' in text for r in want) else ""
+
+            metrics = wait_for("every kind of failure", all_reasons)
+            assert 'temoin_witness_cosignatures_total{log="log",witness="fake.test/witness"} 0' \
+                in metrics
+            note = c.get("/v1/log/checkpoint").content
+            assert len(signature_lines(note)) == 1  # the log's line only
+            fake = witnessing(c)["witnesses"]["fake.test/witness"]
+            assert fake["cosigned_size"] is None and not fake["ok"] and fake["failures"] >= 3
+    finally:
+        httpd.shutdown()
+    with sqlite3.connect(tmp_path / "h.db") as db:
+        tables = [r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE name LIKE '%_attestations'")]
+        assert tables and all(
+            db.execute(f"SELECT count(*) FROM {t}").fetchone() == (0,) for t in tables)
