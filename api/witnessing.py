@@ -179,6 +179,8 @@ class LogWitnessing:
         self.witnessed_size: int | None = None
         self.latest_size: int | None = None  # the newest checkpoint seen (quorum 0 = witnessed)
         self._cosigners: dict[int, set[str]] = {}  # recent sizes -> witnesses that cosigned
+        # Each witness's size as far as we know: 0 at start, corrected by its 409 answers.
+        self._known = {w.name: 0 for w in settings.witnesses}
         self._wake: list[asyncio.Event] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -220,8 +222,9 @@ class LogWitnessing:
     # -- quorum ------------------------------------------------------------------------------
     def _cosigned(self, name: str, size: int) -> None:
         status = self.status.get(name)
-        if status is not None:
-            status.cosigned_size = max(size, status.cosigned_size or 0)
+        if status is None:  # stored by a witness no longer configured: not in the quorum
+            return
+        status.cosigned_size = max(size, status.cosigned_size or 0)
         self._cosigners.setdefault(size, set()).add(name)
         if len(self._cosigners[size]) >= self.settings.quorum:
             self.witnessed_size = max(size, self.witnessed_size or 0)
@@ -240,14 +243,13 @@ class LogWitnessing:
 
     # -- one witness ---------------------------------------------------------------------------
     async def _run(self, witness: WitnessConfig, wake: asyncio.Event) -> None:
-        known = 0  # the witness's size as far as we know: a 409 corrects it
         backoff = 0.0
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=POLL_SECONDS)
             wake.clear()
             try:
-                known = await self._submit_latest(witness, known)
+                self._known[witness.name] = await self._submit_latest(witness)
             except _Failure as failure:
                 self._failed(witness, failure)
                 backoff = min(self.settings.max_backoff, max(1.0, backoff * 2))
@@ -267,7 +269,8 @@ class LogWitnessing:
             self.latest_size = max(latest.size, self.latest_size or 0)
         return latest
 
-    async def _submit_latest(self, witness: WitnessConfig, known: int) -> int:
+    async def _submit_latest(self, witness: WitnessConfig) -> int:
+        known = self._known[witness.name]
         checkpoint = await to_thread.run_sync(self._latest)
         if checkpoint is None:
             return known
@@ -291,7 +294,7 @@ class LogWitnessing:
                 size = _witness_size(answer.content)
                 log.info("witness %s is at size %d of %s (we sent old %d): resending",
                          witness.name, size, self.label, known)
-                known = size
+                known = self._known[witness.name] = size
                 continue
             if answer.status_code != 200:
                 detail = answer.text[:300].replace("\n", " ")
