@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -175,6 +177,8 @@ class LogWitnessing:
         self.settings = settings
         # The access journal has no checkpointer of its own: its witnessing signs it when grown.
         self.sign = sign
+        self._sign_lock = threading.Lock()
+        self._signed_at = float("-inf")
         self.status = {w.name: WitnessStatus(w.name, w.url) for w in settings.witnesses}
         self.witnessed_size: int | None = None
         self.latest_size: int | None = None  # the newest checkpoint seen (quorum 0 = witnessed)
@@ -264,7 +268,14 @@ class LogWitnessing:
             backoff = 0.0
 
     def _latest(self) -> StoredCheckpoint | None:
-        latest = self.sign() if self.sign is not None else self.store.latest_checkpoint()
+        latest: StoredCheckpoint | None
+        with self._sign_lock:
+            # One signature a second at most, however many witness tasks ask.
+            if self.sign is not None and time.monotonic() - self._signed_at >= POLL_SECONDS:
+                latest = self.sign()
+                self._signed_at = time.monotonic()
+            else:
+                latest = self.store.latest_checkpoint()
         if latest is not None:
             self.latest_size = max(latest.size, self.latest_size or 0)
         return latest
