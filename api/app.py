@@ -26,6 +26,7 @@ from api.openapi import install_openapi
 from api.problems import InternalErrorMiddleware, install_exception_handlers
 from api.routes import batches, case_views, cases, evidence, health, keys, log
 from api.timestamper import TimestampConfig, Timestamper
+from api.witnessing import Witnessing, WitnessSettings
 from ledger.access import AccessJournal
 from ledger.config import Settings
 from ledger.ledger import Ledger
@@ -55,6 +56,7 @@ def create_app(
     settings: Settings | None = None, *, limits: Limits | None = None,
     projections: Literal["thread", "process"] = "thread",
     timestamps: TimestampConfig | None = None,
+    witnesses: WitnessSettings | None = None,
 ) -> FastAPI:
     """The ASGI app. Settings and limits default to the environment (`TEMOIN_*`).
 
@@ -67,12 +69,16 @@ def create_app(
     timestamps = timestamps or TimestampConfig.from_env()
     metrics = Metrics()
     timestamper: Timestamper | None = None
+    # Read now, so that a bad TEMOIN_WITNESSES stops `temoin serve` before it listens.
+    witnessing = Witnessing(witnesses or WitnessSettings.from_env())
+    metrics.sources.append(witnessing.render_metrics)
 
     def on_signed(checkpoint: StoredCheckpoint) -> None:
         metrics.checkpoint_signed_at = signed_at(checkpoint)
         metrics.grew(checkpoint.size)
         if timestamper is not None:
             timestamper.checkpoint_signed(checkpoint)
+        witnessing.notify("log")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -100,6 +106,11 @@ def create_app(
                     timestamps, [("log", ledger.store), ("access", journal.store)], metrics
                 )
                 await timestamper.start()
+            # After the first checkpoint exists; the tasks only read the store, so a witness
+            # that is slow or down never delays an append.
+            witnessing.add("log", ledger.store)
+            witnessing.add("access", journal.store, sign=journal.sign_checkpoint)
+            await witnessing.start()
             app.state.services = Services(
                 ledger=ledger,
                 sequencer=sequencer,
@@ -109,6 +120,7 @@ def create_app(
                 journal=journal,
                 rate_limiter=RateLimiter(limits.rate_limit) if limits.rate_limit else None,
                 timestamper=timestamper,
+                witnessing=witnessing,
             )
             logger.info("log %s ready; verifier key %s", ledger.origin, ledger.key.verifier_key)
             yield
@@ -118,6 +130,7 @@ def create_app(
             if timestamper is not None:
                 await timestamper.stop()
                 timestamper = None
+            await witnessing.stop()
             if checkpointer is not None:
                 await checkpointer.stop()
             if sequencer is not None:

@@ -16,6 +16,7 @@ from api.limits import Limits
 from api.metrics import Metrics
 from api.problems import ProblemError
 from api.timestamper import Timestamper
+from api.witnessing import Witnessing
 from ledger.access import AccessJournal
 from ledger.apikeys import ApiKey
 from ledger.ledger import Ledger
@@ -77,6 +78,7 @@ class Services:
     keys: KeyCache = field(default_factory=KeyCache)
     rate_limiter: RateLimiter | None = None
     timestamper: Timestamper | None = None  # None: no TEMOIN_TSA_URLS
+    witnessing: Witnessing | None = None
 
     @property
     def max_skew(self) -> timedelta:

@@ -136,6 +136,8 @@ class Metrics:
             ),
             self.http_requests,
         ]
+        # Other parts of the service (witnessing) add their own lines, read when scraped.
+        self.sources: list[Callable[[], list[str]]] = []
 
     def add(self, *metrics: Counter | Gauge | LabelledGauge | Histogram) -> None:
         """Metrics of an optional background service (e.g. the time-stamper), rendered last."""
@@ -154,6 +156,8 @@ class Metrics:
         lines: list[str] = []
         for metric in self._metrics:
             lines += metric.render()
+        for source in self.sources:
+            lines += source()
         return "\n".join(lines) + "\n"
 
 

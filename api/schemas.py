@@ -104,6 +104,12 @@ class Health(BaseModel):
         description="Each TSA's state, when TEMOIN_TSA_URLS is set; a failing TSA delays "
         "time-stamps, it is not an outage",
     )
+    details: dict[str, Any] | None = Field(
+        default=None,
+        description="Background parts' state, only when configured: `witnessing` (with "
+                    "TEMOIN_WITNESSES) gives per log (`log`, `access`) the quorum, the "
+                    "witnessed size and each witness's state",
+    )
 
 
 # -- request bodies --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from ledger.config import ConfigError, Settings
 from scripts.monitor import add_monitor_command
 from scripts.read_commands import CliError, add_read_commands
 from scripts.trust_commands import add_signer_commands
+from scripts.witness_commands import add_witness_commands, normalise
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -253,12 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="load realistic demo dispute cases (every event type)")
     p.set_defaults(func=_cmd_demo)
     _add_service_commands(sub)
+    add_witness_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    normalise(args)
     try:
         return int(args.func(args))
     except ConfigError as exc:

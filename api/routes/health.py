@@ -33,6 +33,8 @@ async def healthz(services: ServicesDep) -> dict[str, Any]:
     health: dict[str, Any] = {"status": "ok", "tree_size": size}
     if services.timestamper is not None:
         health["timestamps"] = services.timestamper.health()
+    if services.witnessing is not None and services.witnessing.settings.witnesses:
+        health["details"] = {"witnessing": services.witnessing.health()}
     return health
 
 

@@ -22,6 +22,7 @@ from api.auth import ADMIN, AUDITOR, CurrentKey, Signer, require_role, sees_case
 from api.deps import Services, ServicesDep
 from api.problems import ProblemError, problem_responses
 from api.schemas import CheckpointItem, ConsistencyProof, InclusionProof, LogEntry
+from api.witnessing import cosigned_note
 from ledger.entry import parse_entry
 from ledger.events.validate import FieldError
 
@@ -78,13 +79,16 @@ async def get_log_key(key: CurrentKey, services: ServicesDep) -> PlainTextRespon
     operation_id="getCheckpoint",
     summary="The latest signed checkpoint",
     response_class=PlainTextResponse,
-    responses={**_text_responses("C2SP signed note: origin, size, base64 root, signature"),
+    responses={**_text_responses("C2SP signed note: origin, size, base64 root, the log's "
+                                 "signature, then any witness cosignatures"),
                **problem_responses(401, 429, 503)},
 )
 async def get_checkpoint(key: CurrentKey, services: ServicesDep) -> PlainTextResponse:
-    """Never older than one second of appends: if the log grew, it is signed before answering."""
+    """Never older than one second of appends: if the log grew, it is signed before answering.
+    The log's signature line comes first, then every witness cosignature stored for it."""
     checkpoint = await services.checkpointer.fresh()
-    return PlainTextResponse(checkpoint.note.decode("utf-8"), media_type=NOTE_MEDIA_TYPE)
+    note = await to_thread.run_sync(cosigned_note, services.ledger.store, checkpoint)
+    return PlainTextResponse(note.decode("utf-8"), media_type=NOTE_MEDIA_TYPE)
 
 
 @router.post(
