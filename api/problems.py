@@ -61,6 +61,7 @@ _DEFAULT_SLUGS: Mapping[int, str] = {
     429: "rate-limited",
     500: "internal-error",
     503: "unavailable",
+    507: "insufficient-storage",
 }
 
 DB_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -383,4 +384,5 @@ _RESPONSE_DESCRIPTIONS: Mapping[int, str] = {
     429: "Too many requests for this key; see Retry-After",
     500: "Internal error",
     503: "Database busy or unavailable; see Retry-After",
+    507: "Not enough disk space on the server for this download; see Retry-After",
 }
