@@ -20,13 +20,13 @@ class Limits:
     max_batch_body: int = 8 * MIB
     max_batch_events: int = 1000
     max_evidence: int = 25 * MIB
-    # Free space a bundle download must leave on the data folder's disk once written; below
-    # it the download is refused (507) rather than filling the disk the database lives on.
-    bundle_disk_reserve: int = 256 * MIB
     # Requests per second per API key (token bucket, burst of one second); None: no limit.
     rate_limit: float | None = None
     # How often, at most, the background task signs a checkpoint while the log grows (DESIGN §5).
     checkpoint_interval: float = 1.0
+    # Free space a bundle download must leave on the data folder's disk once written; below
+    # it the download is refused (507) rather than filling the disk the database lives on.
+    bundle_disk_reserve: int = 256 * MIB
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
