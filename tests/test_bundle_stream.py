@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import subprocess
 import time
 import zipfile
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ import pytest
 from api.limits import MIB, Limits
 from ledger.apikeys import create_key
 from ledger.events.examples import DEFECT_PHOTO, DELIVERY_PHOTO
-from projections.bundle import STREAM_ABOVE
+from projections.bundle import BY_HAND_SCRIPT, STREAM_ABOVE
 from projections.bundle_verify import verify_bundle
 from tests.e2e import temoin
 
@@ -169,6 +170,25 @@ def test_streamed_bundle_verifies_and_leaves_no_temporary_file(streamed: StreamC
     assert small and all(i.compress_type == zipfile.ZIP_DEFLATED for i in small)
     # The by-hand listing of HOW-TO-VERIFY.txt still applies: names and order unchanged.
     assert list(infos)[:2] == ["manifest.json", "manifest.sig"]
+
+
+def test_unzip_and_the_by_hand_procedure_read_a_streamed_bundle(streamed: StreamCase,
+                                                                tmp_path: Path) -> None:
+    # What a lawyer's expert does: Info-ZIP's unzip (ZIP64 members), then the shell script
+    # of HOW-TO-VERIFY.txt, which hashes every evidence file with sha256sum.
+    path = tmp_path / "bundle.zip"
+    assert download(streamed.api, streamed.case, path).status_code == 200
+    folder = tmp_path / "unzipped"
+    folder.mkdir()
+    subprocess.run(["unzip", "-q", str(path)], cwd=folder, check=True, timeout=120)
+    assert (folder / f"evidence/{streamed.photo}").stat().st_size == RANDOM_SIZE
+    (tmp_path / "verify-by-hand.sh").write_text(BY_HAND_SCRIPT)
+    vkey = streamed.api.services.ledger.key.verifier_key
+    done = subprocess.run(["sh", "../verify-by-hand.sh", vkey], cwd=folder, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"OK   evidence/{streamed.text}" in done.stdout
+    assert done.stdout.splitlines()[-1] == "VERDICT: every check above passed"
 
 
 def test_flipped_byte_in_a_large_member_is_named(streamed: StreamCase, tmp_path: Path) -> None:
