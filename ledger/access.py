@@ -25,6 +25,17 @@ from ledger.signing import LogKey
 from ledger.store.base import MerkleStore, StoredCheckpoint
 from ledger.store.batch import AppendBatch
 
+# Evidence files belong to a tenant, not to a case (the same bytes may serve several cases),
+# so their downloads go to one trail per file: `(tenant, "evidence/<sha256>")`. A case id
+# cannot contain "/", so this trail never mixes with a case's own.
+EVIDENCE_TRAIL_PREFIX = "evidence/"
+
+
+def evidence_trail(sha256: str) -> str:
+    """The journal's `case` for downloads of one evidence file."""
+    return EVIDENCE_TRAIL_PREFIX + sha256
+
+
 ACTIONS = ("read_case", "read_entries", "read_timeline", "read_report", "download_bundle",
            "read_evidence")
 
@@ -94,11 +105,14 @@ class AccessJournal:
             if row.entry is None:
                 continue
             entry = parse_entry(row.entry)
-            result.append({
+            item = {
                 "at": entry.recorded_at, "who": entry.source, "role": entry.data.get("role"),
                 "action": entry.data.get("action"), "index": row.index,
                 "leaf_hash": leaf_hash(row.entry).hex(),
-            })
+            }
+            if "detail" in entry.data:
+                item["detail"] = entry.data["detail"]
+            result.append(item)
         return result
 
     def verify_state(self) -> None:

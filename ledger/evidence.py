@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# Files are read and written 1 MiB at a time: memory stays flat whatever their size.
+CHUNK = 1 << 20
 
 
 class EvidenceTooLargeError(ValueError):
@@ -76,3 +78,13 @@ class EvidenceFiles:
 
     def read(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
+
+    def digest(self, sha256: str) -> StoredFile:
+        """The SHA-256 and size of the stored file, read in chunks (files may be large:
+        reading one whole would grow the process by its size). OSError if it is missing."""
+        digest, size = hashlib.sha256(), 0
+        with self.path(sha256).open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        return StoredFile(digest.hexdigest(), size)
