@@ -12,28 +12,8 @@ from ledger.config import Settings
 from projections.runner import NAME
 from tests.api_server import example
 from tests.e2e import admin_token, serving
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # The command name may hold spaces; the parent id follows its closing parenthesis.
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+from tests.processes import alive as _alive
+from tests.processes import children as _children
 
 
 def _position(settings: Settings) -> int:
