@@ -29,13 +29,48 @@ from tests.e2e import admin_token, start_server, temoin
 from tests.processes import alive, descendants
 
 STOP_WITHIN = 5.0  # seconds; systemd's own default is 90 before SIGKILL
+DEPLOY = Path(__file__).resolve().parents[1] / "docs" / "DEPLOY.md"
+
+
+def unit() -> dict[str, str]:
+    """The [Service] settings of the systemd unit that docs/DEPLOY.md tells operators to use."""
+    text = DEPLOY.read_text().split("```ini\n", 1)[1].split("```", 1)[0]
+    service = text.split("[Service]\n", 1)[1].split("\n[", 1)[0]
+    return dict(line.split("=", 1) for line in service.splitlines()
+                if line and not line.startswith("#"))
+
+
+def unit_serve_args() -> list[str]:
+    """ExecStart's `temoin serve` options, but the address (tests pick a free port)."""
+    args = unit()["ExecStart"].split(" serve ", 1)[1].split()
+    kept, skip = [], False
+    for arg in args:
+        if skip or arg in ("--host", "--port"):
+            skip = not skip
+            continue
+        kept.append(arg)
+    return kept
+
 
 STOPS = [
-    pytest.param("group", signal.SIGTERM, 1, id="group-sigterm"),
-    pytest.param("group", signal.SIGINT, 1, id="group-sigint"),
-    pytest.param("main", signal.SIGTERM, 1, id="main-sigterm"),
-    pytest.param("group", signal.SIGTERM, 2, id="group-sigterm-2-workers"),
+    pytest.param("group", signal.SIGTERM, ["--workers", "1"], id="group-sigterm"),
+    pytest.param("group", signal.SIGINT, ["--workers", "1"], id="group-sigint"),
+    pytest.param("main", signal.SIGTERM, ["--workers", "1"], id="main-sigterm"),
+    # What `systemctl stop` does to the documented unit (--workers 2).
+    pytest.param("group", signal.SIGTERM, unit_serve_args(), id="systemd-unit"),
+    pytest.param("main", signal.SIGTERM, unit_serve_args(), id="main-sigterm-unit"),
 ]
+
+
+def test_the_documented_unit_stops_the_way_these_tests_do() -> None:
+    settings = unit()
+    # systemd's defaults, which the tests below play: SIGTERM to the whole control group.
+    assert settings.get("KillMode", "control-group") == "control-group"
+    assert settings.get("KillSignal", "SIGTERM") == "SIGTERM"
+    assert float(settings["TimeoutStopSec"]) >= STOP_WITHIN
+    assert settings["Restart"] == "on-failure"
+    assert settings["User"] == "temoin" and settings["EnvironmentFile"]
+    assert unit_serve_args() == ["--workers", "2"]
 
 
 def _wait(condition, timeout: float = 30) -> bool:  # type: ignore[no-untyped-def]
@@ -47,15 +82,16 @@ def _wait(condition, timeout: float = 30) -> bool:  # type: ignore[no-untyped-de
     return False
 
 
-@pytest.mark.parametrize(("target", "sig", "workers"), STOPS)
+@pytest.mark.parametrize(("target", "sig", "args"), STOPS)
 def test_a_stop_under_load_ends_everything_and_loses_no_acknowledged_append(
-    settings: Settings, tmp_path: Path, target: str, sig: signal.Signals, workers: int
+    settings: Settings, tmp_path: Path, target: str, sig: signal.Signals, args: list[str]
 ) -> None:
+    workers = int(args[args.index("--workers") + 1])
     seed = random.randrange(2**32)
     rng = random.Random(seed)
     token = admin_token(settings)
     log = tmp_path / "serve.log"
-    served = start_server(settings, log, args=["--workers", str(workers)], new_session=True)
+    served = start_server(settings, log, args=args, new_session=True)
     pid = served.process.pid
     load = AppendLoad(served.base_url, token, seed=seed)
     stopped_after: float | None = None
