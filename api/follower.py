@@ -7,6 +7,8 @@ Two ways to run the same `ProjectionRunner` loop:
   process holding one GIL, and a follower inside it took 17% of that GIL under 500-event
   batches. In its own process it runs on the second core instead.
 Both are safe to run next to any number of others: positions move by conditional update.
+The child ends when the server closes the pipe to it (or dies), or on SIGTERM / SIGINT, so a
+signal to the whole process group (systemd's stop, Ctrl-C) ends both promptly (docs/DEPLOY.md).
 """
 
 from __future__ import annotations

@@ -40,3 +40,16 @@ def alive(pid: int) -> bool:
     """Running, or at least not yet a zombie."""
     stat = _stat(pid)
     return stat is not None and stat[0] != "Z"
+
+
+def command_line(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def spawned_children(pid: int) -> list[int]:
+    """`pid`'s children started by multiprocessing's spawn (the projection follower), not its
+    resource tracker (which ignores SIGTERM and leaves when `pid` closes its pipe)."""
+    return [c for c in children(pid) if "spawn_main" in command_line(c) and alive(c)]
