@@ -90,8 +90,10 @@ async def get_services(request: Request) -> Services:
     # async on purpose: FastAPI runs a plain `def` dependency in the thread pool, a thread
     # hop (and GIL hand-over) on every request for what is one attribute read.
     services: Services | None = getattr(request.app.state, "services", None)
-    if services is None:  # only if a request slipped in before start-up finished
-        raise ProblemError(503, "the service is starting; retry in a moment",
+    # Only a request that slipped in before start-up finished, or after the stop began (the
+    # lifespan's shutdown clears it first).
+    if services is None:
+        raise ProblemError(503, "the service is starting or stopping; retry in a moment",
                            headers={"Retry-After": "1"})
     return services
 

@@ -120,6 +120,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 60:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 60 seconds, got {text}")
+    return value
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -148,6 +155,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run(
             "api.app:app_from_env", factory=True, workers=args.workers, host=args.host,
             port=args.port, log_level=args.log_level, proxy_headers=False,
+            timeout_graceful_shutdown=args.shutdown_timeout,
         )
         return 0
     uvicorn.run(
@@ -155,6 +163,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                    timestamps=timestamps),
         host=args.host, port=args.port,
         log_level=args.log_level, proxy_headers=False,
+        timeout_graceful_shutdown=args.shutdown_timeout,
     )
     return 0
 
@@ -209,6 +218,11 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("--projections", default="process", choices=["process", "thread"],
                    help="keep timelines and the case index current from a child process "
                         "(default: it uses another core) or from a thread of the server")
+    # Bounded so that a stop (SIGTERM from systemd, Ctrl-C) always ends well within systemd's
+    # TimeoutStopSec, even with a client that never finishes its request (docs/DEPLOY.md).
+    p.add_argument("--shutdown-timeout", type=_seconds, default=3.0, metavar="SECONDS",
+                   help="on SIGTERM or SIGINT, how long requests in flight may take to finish "
+                        "before they are cut (default 3); no new connection is accepted")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("keys", help="manage API keys")

@@ -22,7 +22,12 @@ from ledger.ledger import Ledger
 from projections.bundle import BundleBuildError, plan_bundle
 from projections.pdf import render_report_pdf, render_timeline_pdf
 from projections.report import integrity_report
-from projections.views import SizeOutOfRangeError, UnknownCaseError, timeline
+from projections.views import (
+    CaseNotYetError,
+    SizeOutOfRangeError,
+    UnknownCaseError,
+    timeline,
+)
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 log = logging.getLogger("temoin.api")
@@ -80,6 +85,10 @@ async def get_timeline(
 
     try:
         return await to_thread.run_sync(work)
+    except CaseNotYetError as exc:
+        # Not "does not exist": the case is in the log, only after this size.
+        raise ProblemError(404, f"{exc}; ask for a size greater than {exc.first_index}",
+                           slug="case-not-yet") from None
     except UnknownCaseError:
         raise case_not_found(case) from None
     except SizeOutOfRangeError as exc:
