@@ -16,6 +16,7 @@ from eventsourcing.persistence import IntegrityError, Mapper
 
 from ledger.checkpointing import sign_if_grown
 from ledger.config import Settings
+from ledger.custody import open_signing_key
 from ledger.domain.access import AccessTrail, trail_uuid
 from ledger.entry import parse_entry
 from ledger.mapper import EntryMapper
@@ -46,7 +47,13 @@ class AccessJournal:
         self.app = AccessLog(env=settings.persistence_env())
         recorder: Any = self.app.recorder
         self.store: MerkleStore = recorder
-        self.key = LogKey.load_or_create(settings.data_dir / "access.key", self.origin)
+        try:
+            self.key: LogKey = open_signing_key(
+                self.store, settings.access_key_path, self.origin, "the access journal"
+            )
+        except BaseException:
+            self.app.close()
+            raise
         self._lock = threading.Lock()
 
     def close(self) -> None:

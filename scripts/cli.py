@@ -6,8 +6,11 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ledger.config import ConfigError, Settings
+from ledger.custody import KeyCustodyError, custody_message
+from scripts.key_commands import add_key_backup_commands
 from scripts.read_commands import CliError, add_read_commands
 
 
@@ -23,7 +26,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from scripts.progress import ProgressBar
 
     ledger = Ledger(Settings.from_env())
-    journal = AccessJournal(ledger.settings)
+    try:
+        journal = AccessJournal(ledger.settings)
+    except BaseException:
+        ledger.close()
+        raise
     try:
         report = verify_log(
             ledger.store,
@@ -71,10 +78,16 @@ def _cmd_checkpoint(args: argparse.Namespace) -> int:
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:
-    from ledger.signing import LogKey
+    from ledger.application import CaseLog
+    from ledger.custody import open_signing_key
 
     settings = Settings.from_env()
-    key = LogKey.load_or_create(settings.key_path, settings.origin)
+    # Through the database: a missing key is only created if no checkpoint was ever signed.
+    app = CaseLog(env=settings.persistence_env())
+    try:
+        key = open_signing_key(app.store, settings.key_path, settings.origin, "the case log")
+    finally:
+        app.close()
     print(key.verifier_key)
     return 0
 
@@ -97,14 +110,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from api.limits import Limits
-    from ledger.signing import LogKey
 
     settings = Settings.from_env()
     limits = Limits.from_env()
-    # Created here (not only in the app's start-up) so that the key can be printed first: it is
-    # what auditors need to check every checkpoint this server will sign.
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    key = LogKey.load_or_create(settings.key_path, settings.origin)
+    # Opened here (not only in the app's start-up) so that the key can be printed first (it is
+    # what auditors need to check every checkpoint this server will sign), and so that a key
+    # missing or replaced over an existing log stops us with one clear message before uvicorn
+    # starts (KeyCustodyError, exit 2).
+    key = _check_keys(settings)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"Témoin serving log {settings.origin} on http://{host}:{args.port}", flush=True)
     print(f"verifier key: {key.verifier_key}", flush=True)
@@ -124,6 +137,31 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level, proxy_headers=False,
     )
     return 0
+
+
+def _check_keys(settings: Settings) -> Any:
+    """Open the case log and the access journal once (which checks every key file against the
+    database and creates missing keys on a fresh one); the case log's key."""
+    from ledger.access import AccessJournal
+    from ledger.custody import KeyCustodyError
+    from ledger.ledger import Ledger
+
+    problems: list[str] = []
+    key = None
+    try:
+        ledger = Ledger(settings)
+    except KeyCustodyError as exc:
+        problems += exc.problems
+    else:
+        key = ledger.key
+        ledger.close()
+    try:
+        AccessJournal(settings).close()
+    except KeyCustodyError as exc:
+        problems += exc.problems
+    if problems:
+        raise KeyCustodyError(problems)
+    return key
 
 
 def _cmd_keys_create(args: argparse.Namespace) -> int:
@@ -178,8 +216,9 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
                         "(default: it uses another core) or from a thread of the server")
     p.set_defaults(func=_cmd_serve)
 
-    p = sub.add_parser("keys", help="manage API keys")
+    p = sub.add_parser("keys", help="API keys; backups of the signing and vault keys")
     keys_sub = p.add_subparsers(dest="keys_command", required=True)
+    add_key_backup_commands(keys_sub)
     p = keys_sub.add_parser("create", help="create an API key and print its token (only once)")
     p.add_argument("--role", required=True, choices=["appender", "auditor", "lawyer", "admin"])
     p.add_argument("--tenant", required=True, help="the tenant the key belongs to")
@@ -228,6 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except CliError as exc:
         print(f"temoin: {exc}", file=sys.stderr)
+        return 2
+    except KeyCustodyError as exc:
+        print(f"temoin: {custody_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
