@@ -10,10 +10,11 @@ database says, and refuses with `KeyCustodyError` (whose message says what to re
 instead of creating a replacement.
 
 What counts as evidence that a key existed:
-- signing keys: the log's checkpoints. The key file must be the key that signed the latest
-  one (same name and key id; the Ed25519 signature is checked too, but a checkpoint row by
-  this key id whose signature fails is tampering, which `temoin verify` must still be able to
-  report, so it is a warning here, not a refusal);
+- signing keys: the log's checkpoints. The key file must be the key (same name and key id)
+  that signed the latest or the first checkpoint. A replaced key file signed neither; a
+  checkpoint row altered or re-signed by someone with write access to the database is
+  tampering, which `temoin verify` must still be able to open the log to report, so the
+  latest checkpoint's Ed25519 signature failing is a warning here, not a refusal;
 - the vault master key: wrapped case keys in `vault_keys`. One of a few sampled rows must
   unwrap (AES-GCM authenticates: another key fails).
 """
@@ -100,10 +101,7 @@ def signing_key_problem(store: MerkleStore, path: Path, origin: str, key: LogKey
     latest = store.latest_checkpoint()
     if latest is None:
         return None  # nothing was ever signed: any key (or a new one) is right
-    try:
-        signers = note_signers(latest.note)
-    except CheckpointError:
-        signers = []  # an altered row: `temoin verify` reports it
+    signers = _signers(latest.note)
     by = ", ".join(signers) if signers else "an unreadable signature"
     if key is None:
         count = store.checkpoint_count()
@@ -114,21 +112,33 @@ def signing_key_problem(store: MerkleStore, path: Path, origin: str, key: LogKey
             f"under the key this server publishes."
         )
     mine = f"{key.name}+{key.key_id.hex()}"
-    if signers and mine not in signers:
-        count = store.checkpoint_count()
-        return (
-            f"{subject} is another key: it is {mine}, but the database's "
-            f"{_plural(count, 'checkpoint')} of {what} are signed by {by}: "
-            f"{advice}. Signing with this key would fork the log's identity."
-        )
+    # The first checkpoint too: a database writer who re-signs the latest one with a key of
+    # their own must not stop `temoin verify` from reporting it. A replaced key file signed
+    # neither.
+    first = store.checkpoints(limit=1)
+    sampled = [signers, *(_signers(cp.note) for cp in first)]
+    if any(mine in names for names in sampled) or not any(sampled):
+        try:
+            verify_checkpoint(latest.note, key.verifier(), origin=origin)
+        except CheckpointError as exc:
+            logger.warning(
+                "the latest checkpoint of %s (size %s) does not verify with %s: %s; run "
+                "`temoin verify`", what, latest.size, path, exc,
+            )
+        return None
+    count = store.checkpoint_count()
+    return (
+        f"{subject} is another key: it is {mine}, but the database's "
+        f"{_plural(count, 'checkpoint')} of {what} are signed by {by}: "
+        f"{advice}. Signing with this key would fork the log's identity."
+    )
+
+
+def _signers(note: bytes) -> list[str]:
     try:
-        verify_checkpoint(latest.note, key.verifier(), origin=origin)
-    except CheckpointError as exc:
-        logger.warning(
-            "the latest checkpoint of %s (size %s) does not verify with %s although it names "
-            "this key: %s; run `temoin verify`", what, latest.size, path, exc,
-        )
-    return None
+        return note_signers(note)
+    except CheckpointError:
+        return []  # an altered row: `temoin verify` reports it
 
 
 def master_key_problem(store: MerkleStore, path: Path, master: MasterKey | None, *,
