@@ -106,9 +106,6 @@ def _positive(text: str) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from api.app import create_app
     from api.limits import Limits
 
     settings = Settings.from_env()
@@ -118,6 +115,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     # missing or replaced over an existing log stops us with one clear message before uvicorn
     # starts (KeyCustodyError, exit 2).
     key = _check_keys(settings)
+    import uvicorn
+
+    from api.app import create_app
+
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"Témoin serving log {settings.origin} on http://{host}:{args.port}", flush=True)
     print(f"verifier key: {key.verifier_key}", flush=True)
