@@ -25,10 +25,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ledger.signing import CheckpointError, KeyFileError, LogKey, note_signers, verify_checkpoint
-from ledger.store.base import MerkleStore
 from ledger.vault import MasterKey, VaultError
+
+if TYPE_CHECKING:  # the store module pulls in eventsourcing: not needed to catch the error
+    from ledger.store.base import MerkleStore
 
 logger = logging.getLogger("temoin.custody")
 

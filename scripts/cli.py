@@ -6,12 +6,15 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ledger.config import ConfigError, Settings
 from ledger.custody import KeyCustodyError, custody_message
 from scripts.key_commands import add_key_backup_commands
 from scripts.read_commands import CliError, add_read_commands
+
+if TYPE_CHECKING:
+    from ledger.signing import LogKey
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -140,7 +143,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_keys(settings: Settings) -> Any:
+def _check_keys(settings: Settings) -> LogKey:
     """Open the case log and the access journal once (which checks every key file against the
     database and creates missing keys on a fresh one); the case log's key."""
     from ledger.access import AccessJournal
@@ -148,7 +151,7 @@ def _check_keys(settings: Settings) -> Any:
     from ledger.ledger import Ledger
 
     problems: list[str] = []
-    key = None
+    key: LogKey | None = None
     try:
         ledger = Ledger(settings)
     except KeyCustodyError as exc:
@@ -162,6 +165,7 @@ def _check_keys(settings: Settings) -> Any:
         problems += exc.problems
     if problems:
         raise KeyCustodyError(problems)
+    assert key is not None
     return key
 
 
@@ -203,7 +207,8 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     """`temoin serve` and `temoin keys create` (API.md "Command line")."""
     p = sub.add_parser(
         "serve",
-        help="run the HTTP service (creates the database, data folder and log key if missing)",
+        help="run the HTTP service (creates the database, data folder and keys if missing; "
+             "refuses to replace keys the database shows existed)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
