@@ -29,10 +29,12 @@ from ledger.config import Settings
 from ledger.ledger import Ledger
 from ledger.signing import LogKey
 from ledger.vault import MasterKey
-from tests.api_server import upload_example_evidence
 from tests.conftest import RawDB
 from tests.e2e import ROOT, admin_token, env_for, free_port, serving, temoin
 from tests.helpers import request
+
+pytest.register_assert_rewrite("tests.api_server")
+from tests.api_server import upload_example_evidence  # noqa: E402
 
 KEYS = ("log.key", "access.key", "vault.key")
 
