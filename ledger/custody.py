@@ -132,7 +132,8 @@ def signing_key_problem(store: MerkleStore, path: Path, origin: str, key: LogKey
     count = store.checkpoint_count()
     return (
         f"{subject} is another key: it is {mine}, but the database's "
-        f"{_plural(count, 'checkpoint')} of {what} are signed by {by}: "
+        f"{_plural(count, 'checkpoint')} of {what} {'is' if count == 1 else 'are'} signed "
+        f"by {by}: "
         f"{advice}. Signing with this key would fork the log's identity."
     )
 

@@ -177,7 +177,7 @@ def test_verify_refuses_another_access_key(built: Built) -> None:
     done = temoin(built.settings, "verify", check=False)
     assert done.returncode == 2, done.stderr
     assert f"{built.path('access.key')} is another key" in done.stderr
-    assert "1 checkpoint of the access journal are signed by" in done.stderr
+    assert "1 checkpoint of the access journal is signed by" in done.stderr
 
 
 def test_garbage_key_file_is_refused_clearly(built: Built) -> None:
