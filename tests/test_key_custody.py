@@ -109,7 +109,7 @@ def test_serve_refuses_when_a_key_file_is_missing(built: Built, name: str) -> No
     built.path(name).unlink()
     status, out, seconds = _serve_refused(built.settings)
     assert status == 2, out
-    assert seconds < 30  # refused before the web stack is even imported (~1 s here)
+    assert seconds < 30  # refused before the web stack is even imported (< 1 s here)
     assert f"{built.path(name)} is missing but the database holds" in out, out
     assert WHAT[name] in out
     assert f"restore {name} from your key backup (`temoin keys restore FILE`)" in out
