@@ -25,6 +25,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
 from api.problems import InternalErrorMiddleware, install_exception_handlers
 from api.routes import batches, case_views, cases, evidence, health, keys, log
+from api.startup_errors import CleanStartupFailure
 from api.timestamper import TimestampConfig, Timestamper
 from api.witnessing import Witnessing, WitnessSettings
 from ledger.access import AccessJournal
@@ -149,6 +150,8 @@ def create_app(
     install_exception_handlers(app)
     for module in (cases, case_views, batches, evidence, log, keys, health):
         app.include_router(module.router)
+    # A refused start-up (a key file that does not match the database) says why, untraced.
+    app.add_middleware(CleanStartupFailure)
     # Added last = outermost: metrics see the final status, including 500s made inside.
     app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

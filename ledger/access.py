@@ -16,6 +16,7 @@ from eventsourcing.persistence import IntegrityError, Mapper
 
 from ledger.checkpointing import sign_if_grown
 from ledger.config import Settings
+from ledger.custody import open_signing_key
 from ledger.domain.access import AccessTrail, trail_uuid
 from ledger.entry import parse_entry
 from ledger.mapper import EntryMapper
@@ -58,8 +59,14 @@ class AccessJournal:
         self.app = AccessLog(env=settings.persistence_env())
         recorder: Any = self.app.recorder
         self.store: MerkleStore = recorder
-        self.key = LogKey.load_or_create(settings.data_dir / "access.key", self.origin)
-        self.state_path = state_path(settings.data_dir / "access.key")
+        try:
+            self.key: LogKey = open_signing_key(
+                self.store, settings.access_key_path, self.origin, "the access journal"
+            )
+        except BaseException:
+            self.app.close()
+            raise
+        self.state_path = state_path(settings.access_key_path)
         self._lock = threading.Lock()
         # Set by the server's checkpointer when this log forked: reads are then refused rather
         # than recorded onto a fork (docs/TRUST.md).

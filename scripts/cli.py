@@ -6,12 +6,18 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ledger.config import ConfigError, Settings
+from ledger.custody import KeyCustodyError, custody_message
+from scripts.key_commands import add_key_backup_commands
 from scripts.monitor import add_monitor_command
 from scripts.read_commands import CliError, add_read_commands
 from scripts.trust_commands import add_signer_commands
 from scripts.witness_commands import add_witness_commands, normalise
+
+if TYPE_CHECKING:
+    from ledger.signing import LogKey
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -30,7 +36,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from scripts.trust_commands import TrustedInputError, read_all_trusted, trust_anomalies
 
     ledger = Ledger(Settings.from_env())
-    journal = AccessJournal(ledger.settings)
+    try:
+        journal = AccessJournal(ledger.settings)
+    except BaseException:
+        ledger.close()
+        raise
     try:
         try:
             trusted = read_all_trusted(args.trusted, ledger, journal)
@@ -99,10 +109,16 @@ def _cmd_checkpoint(args: argparse.Namespace) -> int:
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:
-    from ledger.signing import LogKey
+    from ledger.application import CaseLog
+    from ledger.custody import open_signing_key
 
     settings = Settings.from_env()
-    key = LogKey.load_or_create(settings.key_path, settings.origin)
+    # Through the database: a missing key is only created if no checkpoint was ever signed.
+    app = CaseLog(env=settings.persistence_env())
+    try:
+        key = open_signing_key(app.store, settings.key_path, settings.origin, "the case log")
+    finally:
+        app.close()
     print(key.verifier_key)
     return 0
 
@@ -128,20 +144,21 @@ def _seconds(text: str) -> float:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from api.app import create_app
     from api.limits import Limits
     from api.timestamper import TimestampConfig
-    from ledger.signing import LogKey
 
     settings = Settings.from_env()
     limits = Limits.from_env()
     timestamps = TimestampConfig.from_env()  # a bad TEMOIN_TSA_* stops here, before listening
-    # Created here (not only in the app's start-up) so that the key can be printed first: it is
-    # what auditors need to check every checkpoint this server will sign.
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    key = LogKey.load_or_create(settings.key_path, settings.origin)
+    # Opened here (not only in the app's start-up) so that the key can be printed first (it is
+    # what auditors need to check every checkpoint this server will sign), and so that a key
+    # missing or replaced over an existing log stops us with one clear message before uvicorn
+    # starts (KeyCustodyError, exit 2).
+    key = _check_keys(settings)
+    import uvicorn
+
+    from api.app import create_app
+
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"Témoin serving log {settings.origin} on http://{host}:{args.port}", flush=True)
     print(f"verifier key: {key.verifier_key}", flush=True)
@@ -166,6 +183,32 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=args.shutdown_timeout,
     )
     return 0
+
+
+def _check_keys(settings: Settings) -> LogKey:
+    """Open the case log and the access journal once (which checks every key file against the
+    database and creates missing keys on a fresh one); the case log's key."""
+    from ledger.access import AccessJournal
+    from ledger.custody import KeyCustodyError
+    from ledger.ledger import Ledger
+
+    problems: list[str] = []
+    key: LogKey | None = None
+    try:
+        ledger = Ledger(settings)
+    except KeyCustodyError as exc:
+        problems += exc.problems
+    else:
+        key = ledger.key
+        ledger.close()
+    try:
+        AccessJournal(settings).close()
+    except KeyCustodyError as exc:
+        problems += exc.problems
+    if problems:
+        raise KeyCustodyError(problems)
+    assert key is not None
+    return key
 
 
 def _cmd_keys_create(args: argparse.Namespace) -> int:
@@ -206,7 +249,8 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     """`temoin serve` and `temoin keys create` (API.md "Command line")."""
     p = sub.add_parser(
         "serve",
-        help="run the HTTP service (creates the database, data folder and log key if missing)",
+        help="run the HTTP service (creates the database, data folder and keys if missing; "
+             "refuses to replace keys the database shows existed)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
@@ -225,8 +269,9 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
                         "before they are cut (default 3); no new connection is accepted")
     p.set_defaults(func=_cmd_serve)
 
-    p = sub.add_parser("keys", help="manage API keys")
+    p = sub.add_parser("keys", help="API keys; backups of the signing and vault keys")
     keys_sub = p.add_subparsers(dest="keys_command", required=True)
+    add_key_backup_commands(keys_sub)
     p = keys_sub.add_parser("create", help="create an API key and print its token (only once)")
     p.add_argument("--role", required=True, choices=["appender", "auditor", "lawyer", "admin"])
     p.add_argument("--tenant", required=True, help="the tenant the key belongs to")
@@ -283,6 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except CliError as exc:
         print(f"temoin: {exc}", file=sys.stderr)
+        return 2
+    except KeyCustodyError as exc:
+        print(f"temoin: {custody_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
