@@ -8,6 +8,7 @@ database lock instead of failing when a deferred read transaction tries to upgra
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
@@ -19,6 +20,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQL
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch
+from ledger.store.waits import Waits
 
 
 def _translate(exc: sqlite3.Error) -> es.PersistenceError:
@@ -30,9 +32,12 @@ def _translate(exc: sqlite3.Error) -> es.PersistenceError:
 
 
 class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
-    def __init__(self, datastore: SQLiteDatastore, prefix: str = "cases") -> None:
+    def __init__(
+        self, datastore: SQLiteDatastore, prefix: str = "cases", waits: Waits | None = None
+    ) -> None:
         self.prefix = prefix
         self._head = None
+        self.waits = waits or Waits()
         super().__init__(datastore, events_table_name=f"{prefix}_events")
 
     def construct_create_table_statements(self) -> list[str]:
@@ -137,9 +142,20 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
             (self._id_text(s.originator_id), s.originator_version, s.topic, s.state)
             for s in stored_events
         ]
-        with self.datastore.get_connection(commit=True) as conn:
+        # One budget for both waits: for this process's writer connection (another thread
+        # may be writing), then for the database lock (another process may be).
+        lock_ms = self.waits.lock_timeout_ms
+        wait = batch.lock_wait if batch is not None and batch.lock_wait is not None else None
+        budget = lock_ms / 1000 if wait is None else min(wait, lock_ms / 1000)
+        started = time.monotonic()
+        pool = self.datastore.pool
+        conn = pool.get_connection(timeout=budget if lock_ms else None, is_writer=True)
+        try:
             raw: sqlite3.Connection = conn._sqlite_conn
+            busy_ms = self.waits.lowered_lock_ms(budget - (time.monotonic() - started))
             try:
+                if busy_ms is not None:
+                    raw.execute(f"PRAGMA busy_timeout = {busy_ms}")
                 raw.execute("BEGIN IMMEDIATE")
                 raw.executemany(self.insert_events_statement, event_rows)
                 size, frontier = self._tree_head(raw)
@@ -160,6 +176,11 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
             except BaseException:
                 raw.rollback()
                 raise
+            finally:
+                if busy_ms is not None:
+                    raw.execute(f"PRAGMA busy_timeout = {lock_ms}")
+        finally:
+            pool.put_connection(conn)
         self._finish(batch, size, len(stored_events), new_frontier)
         return None
 
@@ -189,8 +210,18 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
 class Factory(SQLiteFactory):
     """Builds Merkle recorders whose tables are prefixed by the application's name."""
 
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        self.waits = Waits.from_env(self.env)
+        # The busy timeout of every connection the pool opens (eventsourcing takes whole
+        # seconds; sqlite3.connect takes any): BEGIN IMMEDIATE waits at most this long.
+        if self.waits.lock_timeout_ms:
+            self.datastore.pool.lock_timeout = self.waits.lock_timeout_ms / 1000  # type: ignore[assignment]
+
     def application_recorder(self) -> MerkleSQLiteRecorder:  # type: ignore[override]
-        recorder = MerkleSQLiteRecorder(self.datastore, prefix=self.env.name.lower())
+        recorder = MerkleSQLiteRecorder(
+            self.datastore, prefix=self.env.name.lower(), waits=self.waits
+        )
         if self.env_create_table():
             recorder.create_table()
         return recorder
