@@ -298,14 +298,15 @@ class Ledger:
         down to the group that fails alone. The others commit in a few transactions."""
         if len(groups) == 1:
             return [self._group_failure(groups[0], failed.error)]
-        if budget.left <= 0:
-            ref = uuid4().hex[:12]
-            log.error("%d requests failed together, ref %s; no single request could be blamed",
-                      len(groups), ref, exc_info=failed.error)
-            return [self._group_failure(g, failed.error, ref=ref) for g in groups]
         half = len(groups) // 2
         results: list[GroupResult] = []
         for part in (groups[:half], groups[half:]):
+            if budget.left <= 0:
+                ref = uuid4().hex[:12]
+                log.error("%d requests failed, ref %s, and no single one could be blamed",
+                          len(part), ref, exc_info=failed.error)
+                results.extend(self._group_failure(g, failed.error, ref=ref) for g in part)
+                continue
             budget.left -= 1
             outcome = self._attempt(part, now, deadline, _PART_RETRIES)
             if isinstance(outcome, _Failed):
