@@ -658,5 +658,14 @@ class Ledger:
 
     def sign_checkpoint(self) -> StoredCheckpoint:
         """Sign the current tree head unless the latest checkpoint already covers it."""
-        with self._sign_lock:
+        # Bounded like the database waits: the signer we would queue behind may itself be
+        # waiting for a locked database.
+        if not self._sign_lock.acquire(timeout=self.settings.lock_timeout):
+            raise BusyError(
+                f"another checkpoint has been signing for {self.settings.lock_timeout:g} s "
+                "(the database is busy); retry"
+            )
+        try:
             return sign_if_grown(self.store, self.key, self.origin)
+        finally:
+            self._sign_lock.release()
