@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -51,6 +51,12 @@ class Settings:
             data_dir=data_dir,
             origin=origin,
         )
+
+    def for_whole_log_work(self) -> Settings:
+        """These settings without a statement timeout, for the command-line tools that read
+        or rewrite the whole log (verify, projections, reports): their statements take as
+        long as the log is large. Their lock waits stay bounded."""
+        return replace(self, statement_timeout=0)
 
     @property
     def key_path(self) -> Path:

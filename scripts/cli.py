@@ -22,7 +22,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from ledger.ledger import Ledger
     from scripts.progress import ProgressBar
 
-    ledger = Ledger(Settings.from_env())
+    ledger = Ledger(Settings.from_env().for_whole_log_work())
     journal = AccessJournal(ledger.settings)
     try:
         report = verify_log(
