@@ -25,10 +25,10 @@ import psycopg
 import pytest
 from eventsourcing.persistence import OperationalError
 
-from ledger.config import Settings
+from ledger.config import ConfigError, Settings
 from ledger.events.examples import EXAMPLES
 from ledger.ledger import Ledger
-from ledger.store.waits import is_wait_timeout
+from ledger.store.waits import Waits, is_wait_timeout
 from tests.conftest import RawDB, pg_database
 from tests.e2e import admin_token, start_server, temoin
 
@@ -263,3 +263,20 @@ def test_sqlite_connections_use_the_configured_busy_timeout(tmp_path: Path) -> N
         assert is_wait_timeout(caught.value)
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "5s", "soon"])
+def test_a_wait_must_be_a_positive_number_of_seconds(text: str) -> None:
+    for name in ("TEMOIN_LOCK_TIMEOUT", "TEMOIN_STATEMENT_TIMEOUT"):
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env({name: text})
+
+
+def test_waits_reach_both_databases_settings() -> None:
+    settings = Settings.from_env({"TEMOIN_LOCK_TIMEOUT": "1.5", "TEMOIN_STATEMENT_TIMEOUT": "4"})
+    assert (settings.lock_timeout, settings.statement_timeout) == (1.5, 4.0)
+    env = replace(settings, database_url="postgresql://u@h/db").persistence_env()
+    assert Waits.from_env(env).postgres_options() == (
+        "-c lock_timeout=1500 -c statement_timeout=4000"
+    )
+    assert Waits.from_env(settings.for_whole_log_work().persistence_env()).statement_timeout_ms == 0

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import psycopg
 from eventsourcing.persistence import ConnectionUnavailableError
-from psycopg_pool import PoolTimeout
 
 # The keys of eventsourcing's environment that carry the waits to the recorders (integer
 # milliseconds, decided by `ledger.config.Settings`; 0 means no bound).
@@ -76,14 +75,16 @@ _SQLITE_BUSY = ("database is locked", "database table is locked", "database is b
 
 def is_wait_timeout(exc: BaseException) -> bool:
     """True when `exc` (or what it wraps) is a bounded wait that ran out: a lock not granted
-    in time, a statement cancelled by its timeout, or no connection free in time. Such a
-    failure says the database is busy, not down: retrying soon is the right answer."""
+    in time, a statement cancelled by its timeout, this process's writer connection not free
+    in time. Such a failure says the database is busy, not down: retrying soon is the right
+    answer. (psycopg_pool's PoolTimeout is not one: it is also what an unreachable server
+    gives, and stays "unavailable".)"""
     seen: BaseException | None = exc
     for _ in range(5):  # the store and eventsourcing each wrap the driver's error once
         if seen is None:
             return False
         if isinstance(seen, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled
-                      | ConnectionUnavailableError | PoolTimeout):
+                      | ConnectionUnavailableError):
             return True
         if isinstance(seen, sqlite3.OperationalError) and any(
             text in str(seen) for text in _SQLITE_BUSY
