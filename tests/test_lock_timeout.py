@@ -177,8 +177,10 @@ def test_a_held_lock_is_answered_503_within_the_timeout_and_the_server_recovers(
     assert raw.query("SELECT count(*) FROM vault_keys")[0][0] == len(opened) + len(recovered)
     out = temoin(settings, "verify", check=False)
     assert out.returncode == 0, out.stdout + out.stderr
+    # No 500 and no request failed alone. (The background signer and projection follower do
+    # log their failed tries while the lock is held, with tracebacks: they retry.)
     log = served.log.read_text()
-    assert "unhandled error" not in log and "Traceback" not in log, log[-3000:]
+    assert "unhandled error" not in log and "append failed" not in log, log[-3000:]
 
 
 def _span(results: list[tuple[httpx.Response, float]]) -> str:
@@ -229,7 +231,8 @@ def test_postgres_reads_blocked_by_an_access_exclusive_lock_answer_503_in_time(
                           json=dict(EXAMPLES["OtpFailed"])).status_code == 201
     finally:
         served.stop()
-    assert "Traceback" not in served.log.read_text()
+    log = served.log.read_text()
+    assert "unhandled error" not in log and "append failed" not in log, log[-3000:]
 
 
 @pytest.mark.postgres
