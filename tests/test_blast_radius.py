@@ -169,6 +169,8 @@ def test_http_conflicts_that_outlast_the_retries_fail_only_their_request(
     assert [r.status_code for i, r in enumerate(responses) if i != POISON] == [201] * (N - 1)
     assert spy.commits == [N], spy.commits
     assert sum(spy.inserted) == N - 1
+    print(f"busy request isolated: inserts committed {spy.inserted}, "
+          f"failed {spy.failed_inserts}")
     # Found by halving: a handful of shared transactions, not one per survivor.
     assert len(spy.inserted) <= 2 * 6, spy.inserted
     assert api.tree_size() == size + N - 1
@@ -203,13 +205,16 @@ def _render(fail: bool) -> Callable[[list[Receipt]], str]:
     return render
 
 
-def test_sequencer_a_failing_hook_inside_the_insert_is_isolated(ledger: Ledger) -> None:
+def test_sequencer_a_failing_hook_inside_the_insert_is_isolated(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The Idempotency-Key answer is rendered inside the insert transaction (it needs the
     indices): when one request's renderer raises, the whole insert rolls back; the ledger
     commits the halves separately, down to the one that fails alone."""
     ledger.append([request(f"S{i}", "CaseOpened") for i in range(N)])
     size = ledger.tree_size()
     transactions: list[int] = []
+    spy = CommitSpy(ledger, monkeypatch)
     seq = Sequencer(ledger, max_wait=3.0,
                     on_commit=lambda events, _s: transactions.append(events))
     try:
@@ -222,6 +227,9 @@ def test_sequencer_a_failing_hook_inside_the_insert_is_isolated(ledger: Ledger) 
     finally:
         seq.close()
     assert transactions == [N], transactions  # one group commit for all of them
+    print(f"failing hook isolated: inserts committed {spy.inserted}, "
+          f"failed {spy.failed_inserts}")
+    assert len(spy.inserted) <= 2 * 6, spy.inserted
     error = results[POISON]
     assert isinstance(error, InternalAppendError), error
     assert "'S17'" in str(error) and "TypeError" in str(error) and error.ref in str(error)
@@ -252,6 +260,7 @@ def test_sequencer_a_broken_store_fails_everyone_fast(ledger: Ledger,
     results = ledger.commit([AppendGroup([request(f"B{i}", "OtpFailed")]) for i in range(N)])
     assert all(isinstance(r, InternalAppendError) for r in results)
     assert len(tries) <= 4 * 6 + 4 + 1, len(tries)
+    print(f"broken store: {len(tries)} tries for {N} requests")
 
 
 def test_sequencer_a_busy_group_alone_gets_busy(ledger: Ledger,
