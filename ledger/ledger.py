@@ -308,7 +308,18 @@ class Ledger:
                 results.extend(self._group_failure(g, failed.error, ref=ref) for g in part)
                 continue
             budget.left -= 1
-            outcome = self._attempt(part, now, deadline, _PART_RETRIES)
+            try:
+                outcome = self._attempt(part, now, deadline, _PART_RETRIES)
+            except _UNAVAILABLE as exc:
+                # Not raised: the parts before this one committed, and their callers must
+                # get their receipts, not an error that makes them append again.
+                busy = BusyError(
+                    "the database failed while this request was being committed apart from "
+                    "a failing one; nothing of it was stored; retry"
+                )
+                busy.__cause__ = exc
+                results.extend(busy for _ in part)
+                continue
             if isinstance(outcome, _Failed):
                 outcome = self._isolate(part, outcome, now, deadline, budget)
             results.extend(outcome)

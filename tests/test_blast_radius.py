@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, OperationalError
 
 from ledger.audit import verify_log
 from ledger.domain import case_uuid
@@ -284,4 +284,34 @@ def test_sequencer_a_busy_group_alone_gets_busy(ledger: Ledger,
     assert isinstance(results[POISON], BusyError)
     assert all(isinstance(r, list) for i, r in enumerate(results) if i != POISON)
     assert ledger.tree_size() == N - 1
+    _verify(ledger)
+
+
+def test_the_database_failing_during_the_halving_keeps_the_committed_halves(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first half committed when the database fails for the second: the first half's
+    callers get their receipts (an error would make them append again), the second half's
+    a 503 busy; nothing is raised to fail them all."""
+    poison, late = case_uuid("shop-1", "P"), case_uuid("shop-1", f"D{N - 1}")
+    insert = ledger.store.insert_events
+
+    def failing(events: Any, **kw: Any) -> Any:
+        ids = {e.originator_id for e in events}
+        if poison in ids:
+            raise ValueError("poisoned (injected)")
+        if late in ids:
+            raise OperationalError("server closed the connection unexpectedly (injected)")
+        return insert(events, **kw)
+
+    monkeypatch.setattr(ledger.store, "insert_events", failing)
+    groups = [AppendGroup([request("P" if i == 0 else f"D{i}", "CaseOpened")]) for i in range(N)]
+    results = ledger.commit(groups)
+    assert isinstance(results[0], InternalAppendError)
+    committed = [r for r in results if isinstance(r, list)]
+    busy = [r for r in results if isinstance(r, BusyError)]
+    assert len(committed) + len(busy) == N - 1 and busy and committed
+    assert isinstance(results[N - 1], BusyError)
+    assert ledger.tree_size() == len(committed)
+    assert sorted(r[0].index for r in committed) == list(range(len(committed)))
     _verify(ledger)
