@@ -33,12 +33,14 @@ from ledger.errors import (
     CaseNotFoundError,
     EvidenceNotFoundError,
     IdempotencyConflictError,
+    InternalAppendError,
     LedgerError,
     SequenceConflictError,
 )
 from ledger.events.validate import FieldError
 from ledger.sequencer import SequencerClosedError
 from ledger.signer_state import SignerStateError
+from ledger.store.waits import is_wait_timeout
 
 log = logging.getLogger("temoin.api")
 
@@ -184,6 +186,7 @@ _LEDGER_PROBLEMS: Sequence[tuple[type[LedgerError], int, str]] = (
     (IdempotencyConflictError, 409, "idempotency-conflict"),
     (EvidenceNotFoundError, 422, "evidence-not-found"),
     (BusyError, 503, "busy"),
+    (InternalAppendError, 500, "internal-error"),
 )
 
 
@@ -297,6 +300,16 @@ async def _on_ledger(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_database(request: Request, exc: Exception) -> JSONResponse:
     # The cause goes to the log, not to the client: it can name hosts and users.
+    if is_wait_timeout(exc):
+        # Up, but a lock was not granted (or a statement not finished) within the bounded
+        # wait: another transaction holds it. Soon is the right time to retry.
+        log.warning("database busy on %s %s: %s", request.method, _path(request), exc)
+        return problem_response(
+            _path(request), 503,
+            "the database is busy: a lock it needed was not granted within the configured "
+            "wait (TEMOIN_LOCK_TIMEOUT, TEMOIN_STATEMENT_TIMEOUT); nothing was stored, retry "
+            "shortly", slug="busy", headers={"Retry-After": RETRY_AFTER_BUSY},
+        )
     log.warning("database unavailable on %s %s: %s", request.method, _path(request), exc)
     return problem_response(
         _path(request), 503,

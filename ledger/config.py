@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ledger.filemodes import private_dir, private_file
+from ledger.store.waits import LOCK_TIMEOUT_KEY, STATEMENT_TIMEOUT_KEY
 
 DEFAULT_ORIGIN = "temoin.localhost/log"
 
@@ -24,6 +27,11 @@ class Settings:
     max_skew_seconds: int = 300
     pool_size: int = 2
     pg_connect_timeout: str = "2"
+    # Seconds a statement may wait for a database lock (PostgreSQL lock_timeout, SQLite busy
+    # timeout), and may run at all (PostgreSQL statement_timeout): a wait that runs out is
+    # answered 503 with Retry-After instead of stalling every append (ledger/store/waits.py).
+    lock_timeout: float = 5.0
+    statement_timeout: float = 10.0
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -38,10 +46,18 @@ class Settings:
             )
         return cls(
             pg_connect_timeout=env.get("TEMOIN_PG_CONNECT_TIMEOUT", "2"),
+            lock_timeout=_seconds(env, "TEMOIN_LOCK_TIMEOUT", cls.lock_timeout),
+            statement_timeout=_seconds(env, "TEMOIN_STATEMENT_TIMEOUT", cls.statement_timeout),
             database_url=env.get("TEMOIN_DATABASE_URL", default_url),
             data_dir=data_dir,
             origin=origin,
         )
+
+    def for_whole_log_work(self) -> Settings:
+        """These settings without a statement timeout, for the command-line tools that read
+        or rewrite the whole log (verify, projections, reports): their statements take as
+        long as the log is large. Their lock waits stay bounded."""
+        return replace(self, statement_timeout=0)
 
     @property
     def key_path(self) -> Path:
@@ -75,7 +91,8 @@ class Settings:
             env = {
                 "PERSISTENCE_MODULE": "ledger.store.sqlite:Factory",
                 "SQLITE_DBNAME": path,
-                "SQLITE_LOCK_TIMEOUT": "60",
+                # Whole seconds for eventsourcing; our recorder sets the exact busy timeout.
+                "SQLITE_LOCK_TIMEOUT": str(max(1, math.ceil(self.lock_timeout))),
             }
         elif url.startswith(("postgresql://", "postgres://")):
             parts = urlsplit(url)
@@ -89,12 +106,33 @@ class Settings:
                 "POSTGRES_POOL_SIZE": str(self.pool_size),
                 "POSTGRES_MAX_OVERFLOW": "6",
                 "POSTGRES_CONNECT_TIMEOUT": self.pg_connect_timeout,
-                "POSTGRES_LOCK_TIMEOUT": "30",
             }
         else:
             raise ConfigError(
                 "TEMOIN_DATABASE_URL must start with sqlite:/// or postgresql://, "
                 f"got {url.split('://')[0]!r}://..."
             )
+        env[LOCK_TIMEOUT_KEY] = str(_ms(self.lock_timeout))
+        env[STATEMENT_TIMEOUT_KEY] = str(_ms(self.statement_timeout))
         env.update(self.extra_env)
         return env
+
+
+def _ms(seconds: float) -> int:
+    # 0 means "no bound" to both databases; a positive wait below 1 ms is still a bound.
+    return 0 if seconds == 0 else max(1, round(seconds * 1000))
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(
+            f"{name} must be a positive number of seconds (a bounded wait), got {text!r}"
+        )
+    return value

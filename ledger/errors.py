@@ -33,3 +33,13 @@ class BusyError(LedgerError):
 
 class IdempotencyConflictError(LedgerError):
     """An Idempotency-Key reused with another request body (409)."""
+
+
+class InternalAppendError(LedgerError):
+    """One request of a shared commit failed for a reason that is no rule of the log (a bug,
+    a broken dependency such as the vault): only that request fails (500), nothing of it is
+    stored, and the server log has the traceback under `ref`."""
+
+    def __init__(self, message: str, *, ref: str, position: int | None = None) -> None:
+        super().__init__(message, position=position)
+        self.ref = ref

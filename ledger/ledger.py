@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import logging
+import math
 import random
 import threading
 import time
@@ -17,10 +19,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
 from ledger.application import CaseLog
 from ledger.checkpointing import sign_if_grown
@@ -34,6 +36,7 @@ from ledger.errors import (
     CaseNotFoundError,
     EvidenceNotFoundError,
     IdempotencyConflictError,
+    InternalAppendError,
     LedgerError,
     SequenceConflictError,
 )
@@ -48,6 +51,13 @@ from ledger.store.batch import AppendBatch, IdempotencyRecord, SealedOpening
 from ledger.vault import CaseKey, MasterKey, Opening, new_opening
 
 _RETRIES = 5
+# Retries of a part of a failed commit (`_isolate`): its conflicts were retried already.
+_PART_RETRIES = 2
+# Errors that say the database is unavailable or a bounded wait ran out: no group is to
+# blame, every group of the commit fails alike (503).
+_UNAVAILABLE = (OperationalError, InterfaceError)
+
+log = logging.getLogger("temoin.ledger")
 
 
 def utc_now() -> datetime:
@@ -119,6 +129,22 @@ class _Pending(list[Receipt]):
     def __init__(self, start: int) -> None:
         super().__init__()
         self.start = start
+
+
+@dataclass(slots=True)
+class _Failed:
+    """A commit attempt (with its retries) that no group's rule explains: `error` is the
+    BusyError of conflicts that kept recurring, or the exception its insert raised."""
+
+    error: Exception
+
+
+@dataclass(slots=True)
+class _Budget:
+    """How many more part-commits `_isolate` may try: enough to single out a couple of
+    guilty groups, not 2n when every part fails (a broken database, not one request)."""
+
+    left: int
 
 
 GroupResult = list[Receipt] | Replayed | LedgerError
@@ -204,18 +230,38 @@ class Ledger:
         return result
 
     def commit(
-        self, groups: Sequence[AppendGroup], *, now: datetime | None = None
+        self, groups: Sequence[AppendGroup], *, now: datetime | None = None,
+        deadline: float | None = None,
     ) -> list[GroupResult]:
         """Group commit: every group that passes its checks is saved in ONE transaction.
 
         Each group is all-or-nothing on its own: a group that breaks a rule gets its error and
-        leaves no trace, while the others still commit together.
+        leaves no trace, while the others still commit together. A group whose preparation
+        fails unexpectedly gets an InternalAppendError; a failed insert that one group may
+        cause (conflicts that keep recurring, an error of a per-group hook) is retried
+        without it (`_isolate`), so that it fails alone. Only an unavailable database (or a
+        bounded wait that ran out) fails every group: it raises.
+
+        `deadline` (time.monotonic()) is when the callers stop waiting for the database lock.
         """
-        for attempt in range(_RETRIES):
+        outcome = self._attempt(groups, now, deadline, _RETRIES)
+        if not isinstance(outcome, _Failed):
+            return outcome
+        budget = _Budget(4 * math.ceil(math.log2(len(groups))) + 4 if len(groups) > 1 else 0)
+        return self._isolate(groups, outcome, now, deadline, budget)
+
+    def _attempt(
+        self, groups: Sequence[AppendGroup], now: datetime | None, deadline: float | None,
+        retries: int,
+    ) -> list[GroupResult] | _Failed:
+        """Prepare and insert `groups` in one transaction, retrying conflicts on fresh state."""
+        for attempt in range(retries):
             moment = now or utc_now()
             results: list[GroupResult] = []
             events: list[Any] = []
             batch = AppendBatch()
+            if deadline is not None:
+                batch.lock_wait = deadline - time.monotonic()
             cases: dict[UUID, Case | None] = {}
             # The first attempt decides on cached cases as this process last saved them (no
             # read per case); a retry after a conflict reads every case afresh.
@@ -238,19 +284,82 @@ class Ledger:
                 # Idempotency-Key) meanwhile, or our cached copy of a case was behind:
                 # decide again on fresh state.
                 self._forget(groups)
-                if attempt == _RETRIES - 1:
-                    raise BusyError(
-                        "concurrent appends to the same case kept conflicting; retry"
-                    ) from exc
+                if attempt == retries - 1:
+                    busy = BusyError("concurrent appends to the same case kept conflicting; retry")
+                    busy.__cause__ = exc
+                    return _Failed(busy)
                 if attempt > 0 or not (loads.cached or loads.assumed):
                     time.sleep(random.uniform(0.001, 0.01 * (attempt + 1)))
                 continue
+            except _UNAVAILABLE:
+                raise
+            except Exception as exc:  # one group's data or hook may be to blame: _isolate
+                return _Failed(exc)
             self._remember(cases)
             return [
                 _indexed(res, batch.indices) if isinstance(res, _Pending) else res
                 for res in results
             ]
         raise AssertionError("unreachable")
+
+    def _isolate(
+        self, groups: Sequence[AppendGroup], failed: _Failed, now: datetime | None,
+        deadline: float | None, budget: _Budget,
+    ) -> list[GroupResult]:
+        """The commit of `groups` failed with no rule to blame: commit each half on its own,
+        the first before the second (request order is kept), and split a failing half again,
+        down to the group that fails alone. The others commit in a few transactions."""
+        if len(groups) == 1:
+            return [self._group_failure(groups[0], failed.error)]
+        half = len(groups) // 2
+        results: list[GroupResult] = []
+        for part in (groups[:half], groups[half:]):
+            if budget.left <= 0:
+                ref = uuid4().hex[:12]
+                log.error("%d requests failed, ref %s, and no single one could be blamed",
+                          len(part), ref, exc_info=failed.error)
+                results.extend(self._group_failure(g, failed.error, ref=ref) for g in part)
+                continue
+            budget.left -= 1
+            try:
+                outcome = self._attempt(part, now, deadline, _PART_RETRIES)
+            except _UNAVAILABLE as exc:
+                # Not raised: the parts before this one committed, and their callers must
+                # get their receipts, not an error that makes them append again.
+                busy = BusyError(
+                    "the database failed while this request was being committed apart from "
+                    "a failing one; nothing of it was stored; retry"
+                )
+                busy.__cause__ = exc
+                results.extend(busy for _ in part)
+                continue
+            if isinstance(outcome, _Failed):
+                outcome = self._isolate(part, outcome, now, deadline, budget)
+            results.extend(outcome)
+        return results
+
+    def _group_failure(
+        self, group: AppendGroup, error: Exception, *, position: int | None = None,
+        ref: str | None = None,
+    ) -> LedgerError:
+        """The error of one group that failed alone: its own LedgerError (BusyError), else an
+        InternalAppendError naming the request, with the traceback in the server log."""
+        if isinstance(error, LedgerError):
+            return error
+        logged, ref = ref is not None, ref or uuid4().hex[:12]
+        first = group.requests[0] if position is None else group.requests[position]
+        where = f"event {position} (case {first.case!r})" if position is not None else (
+            f"this request ({len(group.requests)} event(s), case {first.case!r})"
+        )
+        if not logged:
+            log.error("append failed: %s of tenant %r, ref %s: %s: %s", where, first.tenant,
+                      ref, type(error).__name__, error, exc_info=error)
+        return InternalAppendError(
+            f"{where} could not be stored: internal error {type(error).__name__} (ref {ref}); "
+            "nothing of this request was stored and no other request was affected; the "
+            "server log has the details under this ref",
+            ref=ref, position=position,
+        )
 
     def _probe(self, groups: Sequence[AppendGroup], loads: _Loads) -> None:
         """One query for which of the commit's uncached cases exist, instead of one failed
@@ -348,6 +457,7 @@ class Ledger:
         local = AppendBatch()
         start = len(events)
         receipts = _Pending(start=start)
+        position = 0
         try:
             for position, req in enumerate(group.requests):
                 case_id = _case_id(req.tenant, req.case)
@@ -366,7 +476,7 @@ class Ledger:
                     cases[case_id] = opened
                 events.append(event)
                 receipts.append(receipt)
-        except LedgerError as exc:
+        except Exception as exc:  # this group fails alone: undo what it did to the cases
             del events[start:]
             for case_id, state in saved.items():
                 if state is None:
@@ -389,7 +499,11 @@ class Ledger:
                     loads.cached.discard(case_id)
                     cases[case_id] = self._load(case_id)
                 return self._prepare_group(group, cases, events, batch, now, loads, False)
-            return exc
+            if isinstance(exc, LedgerError):
+                return exc
+            if isinstance(exc, _UNAVAILABLE):
+                raise  # the database, not this request: the whole commit fails (503)
+            return self._group_failure(group, exc, position=position)
         batch.extend(local)
         if idem is not None:
             batch.idempotency.append(
@@ -577,5 +691,14 @@ class Ledger:
 
     def sign_checkpoint(self) -> StoredCheckpoint:
         """Sign the current tree head unless the latest checkpoint already covers it."""
-        with self._sign_lock:
+        # Bounded like the database waits: the signer we would queue behind may itself be
+        # waiting for a locked database.
+        if not self._sign_lock.acquire(timeout=self.settings.lock_timeout):
+            raise BusyError(
+                f"another checkpoint has been signing for {self.settings.lock_timeout:g} s "
+                "(the database is busy); retry"
+            )
+        try:
             return sign_if_grown(self.store, self.key, self.origin, self.state_path)
+        finally:
+            self._sign_lock.release()

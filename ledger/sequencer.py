@@ -8,6 +8,10 @@ callers queue up and form the next batch, and a lone caller is not delayed (the 
 measured a fixed 2 ms wait costing a single appender 80% of its rate).
 A caller's future resolves only after that transaction committed, so an answer is
 never sent for an append that could still be lost.
+
+Each caller waits for the database lock at most the configured lock timeout in all, queue
+included: a commit whose first caller already waited in the queue (behind a commit that was
+itself waiting for the lock) gets only what is left of it (`Ledger.commit`'s deadline).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class _Item:
     group: AppendGroup
     future: Future[GroupResult]
     size: int
+    submitted: float  # time.monotonic()
 
 
 class SequencerClosedError(RuntimeError):
@@ -50,6 +55,7 @@ class Sequencer:
         self._expected = 0  # callers of the previous commit + those queued meanwhile
         self.max_events = max_events
         self.on_commit = on_commit
+        self.lock_timeout = ledger.settings.lock_timeout
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="temoin-sequencer", daemon=True)
@@ -59,7 +65,7 @@ class Sequencer:
         if self._closed:
             raise SequencerClosedError("the ledger is shutting down")
         future: Future[GroupResult] = Future()
-        self._queue.put(_Item(group, future, len(group.requests)))
+        self._queue.put(_Item(group, future, len(group.requests), time.monotonic()))
         return future
 
     async def append(self, group: AppendGroup) -> GroupResult:
@@ -112,8 +118,10 @@ class Sequencer:
         if not items:
             return
         started = time.monotonic()
+        # The queue is first in, first out: the first caller has waited longest.
+        deadline = items[0].submitted + self.lock_timeout if self.lock_timeout else None
         try:
-            results = self.ledger.commit([i.group for i in items])
+            results = self.ledger.commit([i.group for i in items], deadline=deadline)
         except BaseException as exc:  # every waiting caller must learn of the failure
             self._expected = 0
             for item in items:

@@ -35,7 +35,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from scripts.progress import ProgressBar
     from scripts.trust_commands import TrustedInputError, read_all_trusted, trust_anomalies
 
-    ledger = Ledger(Settings.from_env())
+    ledger = Ledger(Settings.from_env().for_whole_log_work())
     try:
         journal = AccessJournal(ledger.settings)
     except BaseException:

@@ -18,7 +18,7 @@ class CliError(Exception):
 def _open() -> Any:
     from ledger.ledger import Ledger
 
-    return Ledger(Settings.from_env())
+    return Ledger(Settings.from_env().for_whole_log_work())
 
 
 def resolve_tenant(ledger: Any, case: str, tenant: str | None) -> str:

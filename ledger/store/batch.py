@@ -39,6 +39,9 @@ class AppendBatch:
     idempotency: list[IdempotencyRecord] = field(default_factory=list)
     indices: list[int] = field(default_factory=list)
     tree_size: int = 0
+    # Seconds the callers of this commit can still wait for the database lock (they may
+    # have waited in the sequencer's queue already); None: the configured lock timeout.
+    lock_wait: float | None = None
 
     def extend(self, other: AppendBatch) -> None:
         self.case_keys.extend(other.case_keys)

@@ -22,6 +22,7 @@ from psycopg.sql import SQL, Identifier
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch
+from ledger.store.waits import Waits
 
 _DDL_LOCK = 0x7E30_1D0C  # advisory lock id for schema creation, shared by every Témoin process
 
@@ -49,9 +50,12 @@ def _translate(exc: psycopg.Error) -> es.PersistenceError:
 
 
 class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
-    def __init__(self, datastore: PostgresDatastore, prefix: str = "cases") -> None:
+    def __init__(
+        self, datastore: PostgresDatastore, prefix: str = "cases", waits: Waits | None = None
+    ) -> None:
         self.prefix = prefix
         self._head = None
+        self.waits = waits or Waits()
         super().__init__(datastore, events_table_name=f"{prefix}_events")
         self.sql_create_statements.append(
             SQL(
@@ -87,12 +91,20 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
     def create_table(self) -> None:
         # Several processes starting at once would race on eventsourcing's CREATE OR REPLACE
         # FUNCTION and CREATE TYPE ("tuple concurrently updated"): one migrator at a time.
+        # Waiting for another process's migration is the one unbounded wait: it ends when
+        # that migration does, and a starting server has nothing else to do meanwhile.
         with self.datastore.get_connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (_DDL_LOCK,))
+            conn.execute("SET lock_timeout = 0")
+            conn.execute("SET statement_timeout = 0")
             try:
-                super().create_table()
+                conn.execute("SELECT pg_advisory_lock(%s)", (_DDL_LOCK,))
+                try:
+                    super().create_table()
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (_DDL_LOCK,))
             finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (_DDL_LOCK,))
+                conn.execute("RESET lock_timeout")
+                conn.execute("RESET statement_timeout")
 
     # -- connections ----------------------------------------------------------------------
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -134,6 +146,9 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(
             name=f"stream_{id(self)}", row_factory=psycopg.rows.tuple_row
         ) as cur:
+            # A whole-log scan (verify, projections) takes as long as the log is long: no
+            # statement timeout; lock waits stay bounded.
+            conn.execute("SET LOCAL statement_timeout = 0")
             cur.itersize = size
             cur.execute(_pg(sql), params)
             yield from cur
@@ -192,11 +207,16 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
             [s.topic for s in stored_events],
             [s.state for s in stored_events],
         )
+        # The session's lock_timeout bounds the wait for the lock; callers who already waited
+        # in the sequencer's queue get a shorter one (ledger/store/waits.py).
+        lock_ms = self.waits.lowered_lock_ms(None if batch is None else batch.lock_wait)
         try:
             # Pipeline mode: the statements of one append travel together, so an append costs
             # two round trips (up to the head read, then the rest and COMMIT), not one each.
             with self.datastore.get_connection() as conn, conn.pipeline(), \
                     conn.transaction(), conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
+                if lock_ms is not None:
+                    cur.execute(f"SET LOCAL lock_timeout = {lock_ms}")
                 cur.execute(self._lock_sql)
                 cur.execute(self._insert_sql, columns)
                 size, frontier = self._tree_head(cur)
@@ -251,8 +271,19 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
 class Factory(PostgresFactory):
     """Builds Merkle recorders whose tables are prefixed by the application's name."""
 
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        self.waits = Waits.from_env(self.env)
+        # Session defaults of every pooled connection, sent with its start-up packet: every
+        # statement's lock wait and run time are bounded without a statement per transaction.
+        kwargs = self.datastore.pool.kwargs
+        assert isinstance(kwargs, dict)
+        kwargs["options"] = self.waits.postgres_options()
+
     def application_recorder(self) -> MerklePostgresRecorder:  # type: ignore[override]
-        recorder = MerklePostgresRecorder(self.datastore, prefix=self.env.name.lower())
+        recorder = MerklePostgresRecorder(
+            self.datastore, prefix=self.env.name.lower(), waits=self.waits
+        )
         if self.env_create_table():
             recorder.create_table()
         return recorder

@@ -8,17 +8,21 @@ database lock instead of failing when a deferred read transaction tries to upgra
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
 from eventsourcing import persistence as es
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import ConnectionUnavailableError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQLiteFactory
 
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch
+from ledger.store.waits import MIN_LOCK_WAIT, Waits
 
 
 def _translate(exc: sqlite3.Error) -> es.PersistenceError:
@@ -30,9 +34,16 @@ def _translate(exc: sqlite3.Error) -> es.PersistenceError:
 
 
 class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
-    def __init__(self, datastore: SQLiteDatastore, prefix: str = "cases") -> None:
+    def __init__(
+        self, datastore: SQLiteDatastore, prefix: str = "cases", waits: Waits | None = None
+    ) -> None:
         self.prefix = prefix
         self._head = None
+        self.waits = waits or Waits()
+        # This process's writers take turns here, not on the pool's writer lock: the pool
+        # holds its "fairness" semaphore while a writer waits for that lock, so every reader
+        # of the pool would wait behind a writer waiting for a locked database.
+        self._write_turn = threading.Lock()
         super().__init__(datastore, events_table_name=f"{prefix}_events")
 
     def construct_create_table_statements(self) -> list[str]:
@@ -50,9 +61,46 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
             c.execute(sql, params)
             return [tuple(r) for r in c.fetchall()]
 
+    @contextmanager
+    def _writer(self, wait: float | None = None) -> Iterator[sqlite3.Connection]:
+        """This process's writer connection, within one budget for both waits: for the
+        connection (another thread may be writing), then for the database lock in BEGIN
+        IMMEDIATE (another process may be). `wait` lowers the budget (a caller that already
+        waited in the sequencer's queue); the common case sets nothing."""
+        lock_ms = self.waits.lock_timeout_ms
+        budget = lock_ms / 1000 if wait is None else max(min(wait, lock_ms / 1000), MIN_LOCK_WAIT)
+        started = time.monotonic()
+        pool = self.datastore.pool
+        if pool.is_sqlite_memory_mode:  # one shared database: the pool must order readers
+            conn = pool.get_connection(timeout=budget if lock_ms else None, is_writer=True)
+        else:
+            if not self._write_turn.acquire(timeout=budget if lock_ms else -1):
+                raise ConnectionUnavailableError(
+                    f"another writer of this process held the database for {budget:g} s"
+                )
+            try:
+                conn = pool.get_connection(is_writer=None)
+            except BaseException:
+                self._write_turn.release()
+                raise
+        try:
+            raw: sqlite3.Connection = conn._sqlite_conn
+            busy_ms = self.waits.lowered_lock_ms(budget - (time.monotonic() - started))
+            if busy_ms is None:
+                yield raw
+                return
+            raw.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            try:
+                yield raw
+            finally:
+                raw.execute(f"PRAGMA busy_timeout = {lock_ms}")
+        finally:
+            pool.put_connection(conn)
+            if not pool.is_sqlite_memory_mode:
+                self._write_turn.release()
+
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        with self.datastore.get_connection(commit=True) as conn:
-            raw = conn._sqlite_conn
+        with self._writer() as raw:
             try:
                 raw.execute("BEGIN IMMEDIATE")
                 raw.execute(sql, params)
@@ -63,8 +111,7 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
 
     def _transaction(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]],
                      guard: tuple[str, Sequence[Any]] | None = None) -> bool:
-        with self.datastore.get_connection(commit=True) as conn:
-            raw = conn._sqlite_conn
+        with self._writer() as raw:
             try:
                 raw.execute("BEGIN IMMEDIATE")
                 if guard is not None and raw.execute(*guard).rowcount != 1:
@@ -137,8 +184,7 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
             (self._id_text(s.originator_id), s.originator_version, s.topic, s.state)
             for s in stored_events
         ]
-        with self.datastore.get_connection(commit=True) as conn:
-            raw: sqlite3.Connection = conn._sqlite_conn
+        with self._writer(None if batch is None else batch.lock_wait) as raw:
             try:
                 raw.execute("BEGIN IMMEDIATE")
                 raw.executemany(self.insert_events_statement, event_rows)
@@ -189,8 +235,18 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
 class Factory(SQLiteFactory):
     """Builds Merkle recorders whose tables are prefixed by the application's name."""
 
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        self.waits = Waits.from_env(self.env)
+        # The busy timeout of every connection the pool opens (eventsourcing takes whole
+        # seconds; sqlite3.connect takes any): BEGIN IMMEDIATE waits at most this long.
+        if self.waits.lock_timeout_ms:
+            self.datastore.pool.lock_timeout = self.waits.lock_timeout_ms / 1000  # type: ignore[assignment]
+
     def application_recorder(self) -> MerkleSQLiteRecorder:  # type: ignore[override]
-        recorder = MerkleSQLiteRecorder(self.datastore, prefix=self.env.name.lower())
+        recorder = MerkleSQLiteRecorder(
+            self.datastore, prefix=self.env.name.lower(), waits=self.waits
+        )
         if self.env_create_table():
             recorder.create_table()
         return recorder
