@@ -22,6 +22,7 @@ from typing import Any
 from uuid import UUID
 
 import ledger
+from ledger.audit_erasure import ErasureNote, check_erasures
 from ledger.audit_scan import (
     ALIGN,
     TOP,
@@ -75,6 +76,7 @@ class LogReport:
     openings: int = 0
     evidence_files: int = 0
     anomalies: list[Anomaly] = field(default_factory=list)
+    erasures: list[ErasureNote] = field(default_factory=list)  # not anomalies: facts
     # "fast" when the parallel pass (ledger.audit_scan) proved the log clean, "exact" when
     # the serial pass, which names every anomaly, ran (the fast pass found something).
     method: str = "exact"
@@ -186,6 +188,9 @@ def verify_log(
         report = _exact_pass(store, verifier, size, checkpoints, master, progress, aggregate_id)
     if evidence_dir is not None:
         _check_evidence(store, evidence_dir, report)
+    report.erasures, left = check_erasures(store, size)
+    for place, problem in left:
+        report.add(place, problem)
     return report
 
 

@@ -12,6 +12,7 @@ import functools
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from eventsourcing.persistence import IntegrityError
 from ledger.application import CaseLog
 from ledger.checkpointing import sign_if_grown
 from ledger.config import Settings
-from ledger.domain import Case, CaseClosedError, CaseExistsError, case_uuid
+from ledger.domain import Case, CaseClosedError, CaseExistsError, ErasedError, case_uuid
 from ledger.entry import Entry, parse_entry
 from ledger.errors import (
     BusyError,
@@ -40,10 +41,13 @@ from ledger.evidence import EvidenceFiles, StoredFile
 from ledger.merkle import consistency_plan, inclusion_plan
 from ledger.signing import LogKey
 from ledger.store.base import MerkleStore, StoredCheckpoint
-from ledger.store.batch import AppendBatch, IdempotencyRecord, SealedOpening
+from ledger.store.batch import AppendBatch, Erasure, IdempotencyRecord, SealedOpening
 from ledger.vault import CaseKey, MasterKey, Opening, new_opening
 
 _RETRIES = 5
+# Unwrapped case keys kept for sealing new openings; bounded, and a case's key leaves it when
+# the case is erased or its cached state is found stale (see `_case_key`).
+_KEY_CACHE_SIZE = 4096
 
 
 def utc_now() -> datetime:
@@ -169,7 +173,8 @@ class Ledger:
         self.key = LogKey.load_or_create(settings.key_path, settings.origin)
         self.master = MasterKey.load_or_create(settings.vault_key_path)
         self.files = EvidenceFiles(settings.evidence_dir)
-        self._case_keys: dict[str, CaseKey] = {}
+        self._case_keys: OrderedDict[str, CaseKey] = OrderedDict()
+        self._keys_lock = threading.Lock()
         self._sign_lock = threading.Lock()
 
     @property
@@ -233,6 +238,9 @@ class Ledger:
                     time.sleep(random.uniform(0.001, 0.01 * (attempt + 1)))
                 continue
             self._remember(cases)
+            for erasure in batch.erasures:
+                if erasure.fields is None:
+                    self._drop_key(erasure.case_id)
             return [
                 _indexed(res, batch.indices) if isinstance(res, _Pending) else res
                 for res in results
@@ -280,12 +288,18 @@ class Ledger:
 
     def _forget(self, groups: Sequence[AppendGroup]) -> None:
         cache = self.app.repository.cache
-        if cache is None:
-            return
         for group in groups:
             for r in group.requests:
-                with contextlib.suppress(KeyError):
-                    cache.get(case_uuid(r.tenant, r.case), evict=True)
+                case_id = case_uuid(r.tenant, r.case)
+                # Another process changed the case: it may have erased it, key included.
+                self._drop_key(case_id.hex)
+                if cache is not None:
+                    with contextlib.suppress(KeyError):
+                        cache.get(case_id, evict=True)
+
+    def _drop_key(self, hex_id: str) -> None:
+        with self._keys_lock:
+            self._case_keys.pop(hex_id, None)
 
     def _load(self, case_id: UUID, loads: _Loads | None = None) -> Case | None:
         """A case to decide on: a private copy, fresh from the store unless `loads` allows the
@@ -438,10 +452,17 @@ class Ledger:
             else:
                 opened = None
                 case.check_can_append(ev.type)
+                case.check_personal(ev.personal)
+                if ev.type == "PersonalDataErased":
+                    listed = ev.data.get("fields")
+                    case.check_erasure(listed)
+                    batch.erasures.append(
+                        Erasure(case_id.hex, seq, None if listed is None else tuple(listed))
+                    )
                 fields["personal"] = self._seal_personal(case_id, seq, ev.personal, batch)
                 case.append(type=ev.type, timestamp=now, **fields)
                 event = case.pending_events[-1]
-        except (CaseExistsError, CaseClosedError) as exc:
+        except (CaseExistsError, CaseClosedError, ErasedError) as exc:
             raise CaseConflictError(str(exc), position=position) from exc
         # The aggregate's chain head is the leaf hash of the event it just applied: no need
         # to hash the entry once more on the append path.
@@ -470,9 +491,11 @@ class Ledger:
 
     def _case_key(self, case_id: UUID, batch: AppendBatch, new: bool = False) -> CaseKey:
         hex_id = case_id.hex
-        key = self._case_keys.get(hex_id)
-        if key is not None:
-            return key
+        with self._keys_lock:
+            key = self._case_keys.get(hex_id)
+            if key is not None:
+                self._case_keys.move_to_end(hex_id)
+                return key
         pending = next((w for c, w in batch.case_keys if c == hex_id), None)
         # A case with no stored event has no key: both are written in one transaction.
         wrapped = pending or (None if new else self.store.case_key(hex_id))
@@ -482,7 +505,10 @@ class Ledger:
             return key  # cached only once committed
         key = self.master.unwrap(hex_id, wrapped)
         if pending is None:
-            self._case_keys[hex_id] = key
+            with self._keys_lock:
+                self._case_keys[hex_id] = key
+                if len(self._case_keys) > _KEY_CACHE_SIZE:
+                    self._case_keys.popitem(last=False)
         return key
 
     def _seal_personal(

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ledger.config import ConfigError, Settings
+from scripts.lifecycle_commands import add_lifecycle_commands
 from scripts.read_commands import CliError, add_read_commands
 
 
@@ -43,11 +44,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         ledger.close()
     for anomaly in report.anomalies:
         print(anomaly)
+    for erasure in report.erasures:
+        print(erasure)
     for anomaly in access.anomalies:
         print(f"access journal {anomaly}")
     summary = (
         f"{report.entries:,} entries, {report.nodes:,} interior nodes, "
         f"{report.checkpoints} checkpoints, {report.openings} openings, "
+        f"{len(report.erasures)} erasures, "
         f"{report.evidence_files} evidence files checked; log size {report.tree_size:,}; "
         f"access journal: {access.entries:,} entries, {access.checkpoints} checkpoints"
     )
@@ -211,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_keygen)
     add_read_commands(sub)
+    add_lifecycle_commands(sub)
 
     p = sub.add_parser("demo", help="load realistic demo dispute cases (every event type)")
     p.set_defaults(func=_cmd_demo)

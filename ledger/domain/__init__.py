@@ -5,6 +5,7 @@ from ledger.domain.case import (
     CaseClosedError,
     CaseEvent,
     CaseExistsError,
+    ErasedError,
     case_uuid,
     event_class,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "CaseClosedError",
     "CaseEvent",
     "CaseExistsError",
+    "ErasedError",
     "case_uuid",
     "event_class",
 ]

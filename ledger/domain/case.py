@@ -33,6 +33,10 @@ class CaseClosedError(Exception):
     """An event other than `PersonalDataErased` after `CaseClosed`."""
 
 
+class ErasedError(Exception):
+    """Erasing what is already erased, or personal data for a case whose data was erased."""
+
+
 class CaseEvent(Aggregate.Event):
     """Base of every case event: the entry bytes, nothing else."""
 
@@ -77,7 +81,12 @@ class Case(Aggregate):
         self.head: bytes | None = None
         self.opened_at = ""
         self.closed_at: str | None = None
-        self.erased = False
+        # Crypto-shredding state. Values are replaced, never mutated in place: the ledger
+        # decides on shallow copies of cached cases.
+        self.erased = False  # every personal field, and the case key, destroyed
+        self.erased_by: tuple[int, str] | None = None  # (case_seq, recorded_at) of that entry
+        self.personal_seq: dict[str, int] = {}  # field -> last case_seq that committed it
+        self.field_erased: dict[str, tuple[int, str]] = {}  # field -> (case_seq, recorded_at)
 
     @classmethod
     def open(cls, *, case_id: UUID, timestamp: Any, **fields: Any) -> Case:
@@ -94,6 +103,44 @@ class Case(Aggregate):
                 f"case {self.case!r} is closed: only PersonalDataErased may follow CaseClosed"
             )
 
+    def check_personal(self, personal: dict[str, Any]) -> None:
+        if personal and self.erased and self.erased_by is not None:
+            seq, at = self.erased_by
+            raise ErasedError(
+                f"the personal data of case {self.case!r} was erased by its entry {seq} "
+                f"({at}) and its key destroyed: it takes no new personal data; open a new case"
+            )
+
+    def check_erasure(self, fields: list[str] | None) -> None:
+        """Refuse an erasure that would erase nothing, saying what erased it before."""
+        if self.erased and self.erased_by is not None:
+            seq, at = self.erased_by
+            raise ErasedError(
+                f"the personal data of case {self.case!r} was already erased by its entry "
+                f"{seq} ({at})"
+            )
+        if fields is None:
+            return
+        live = [f for f in fields if self.personal_seq.get(f, 0) > self._erased_seq(f)]
+        if live:
+            return
+        reasons = []
+        for name in fields:
+            if name in self.field_erased and self.personal_seq.get(name, 0) <= self._erased_seq(
+                name
+            ):
+                seq, at = self.field_erased[name]
+                reasons.append(f"{name} was erased by the case's entry {seq} (recorded {at})")
+            else:
+                reasons.append(f"{name} was never recorded in this case")
+        raise ErasedError(
+            f"nothing to erase in case {self.case!r}: " + "; ".join(reasons)
+        )
+
+    def _erased_seq(self, name: str) -> int:
+        found = self.field_erased.get(name)
+        return found[0] if found is not None else 0
+
     def append(self, *, type: str, timestamp: Any, **fields: Any) -> None:
         self.check_can_append(type)
         entry = build_entry(
@@ -108,4 +155,15 @@ class Case(Aggregate):
         if entry.type == "CaseClosed":
             self.status, self.closed_at = "closed", entry.occurred_at
         elif entry.type == "PersonalDataErased":
-            self.erased = True
+            listed = entry.data.get("fields")
+            if listed is None:
+                self.erased, self.erased_by = True, (entry.case_seq, entry.recorded_at)
+            else:
+                self.field_erased = {
+                    **self.field_erased,
+                    **{name: (entry.case_seq, entry.recorded_at) for name in listed},
+                }
+        if entry.personal:
+            self.personal_seq = {
+                **self.personal_seq, **dict.fromkeys(entry.personal, entry.case_seq)
+            }

@@ -359,6 +359,42 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin):
         ):
             yield r[0], r[1], r[2], bytes(r[3]), None if r[4] is None else bytes(r[4])
 
+    # -- erasure --------------------------------------------------------------------------
+    def erasure_entries(self, below: int) -> list[tuple[int, str, bytes]]:
+        """(index, case id hex, entry bytes) of every PersonalDataErased entry below `below`."""
+        rows = self._query(
+            f"SELECT l.idx, e.originator_id, e.state FROM {self.events_table_name} e "
+            f"JOIN {self.leaves_table} l ON l.originator_id = e.originator_id "
+            f"AND l.originator_version = e.originator_version "
+            f"WHERE e.topic LIKE ? AND l.idx < ? ORDER BY l.idx",
+            ("%:PersonalDataErased", below),
+        )
+        return [(r[0], self._id_text(r[1]), bytes(r[2])) for r in rows]
+
+    def openings_before(
+        self, case_id: str, before_seq: int, fields: Sequence[str] | None
+    ) -> list[tuple[int, str]]:
+        """(case_seq, field) of sealed openings an erasure at `before_seq` covers."""
+        rows = self._query(
+            "SELECT case_seq, field FROM vault_openings WHERE case_id = ? AND case_seq < ? "
+            "ORDER BY case_seq, field",
+            (case_id, before_seq),
+        )
+        return [(r[0], r[1]) for r in rows if fields is None or r[1] in fields]
+
+    def finish_erasure(self, case_id: str, before_seq: int, fields: Sequence[str] | None) -> int:
+        """Destroy what an erasure recorded by an older release left in the vault; returns
+        the number of openings deleted."""
+        found = self.openings_before(case_id, before_seq, fields)
+        for seq, name in found:
+            self._execute(
+                "DELETE FROM vault_openings WHERE case_id = ? AND case_seq = ? AND field = ?",
+                (case_id, seq, name),
+            )
+        if fields is None:
+            self._execute("DELETE FROM vault_keys WHERE case_id = ?", (case_id,))
+        return len(found)
+
     # -- evidence -------------------------------------------------------------------------
     def register_evidence(self, tenant: str, sha256: str, media_type: str, size: int,
                           stored_at: str) -> bool:

@@ -15,6 +15,34 @@ class SealedOpening:
 
 
 @dataclass(frozen=True, slots=True)
+class Erasure:
+    """Crypto-shredding done by a `PersonalDataErased` entry, in that entry's transaction.
+
+    Openings of the case sealed before the entry (`case_seq` < `before_seq`) are deleted, all of
+    them or those of `fields`; a whole-case erasure also deletes the case's wrapped key, so
+    that no copy of a sealed row (a backup, a page not yet reused) can be opened again.
+    """
+
+    case_id: str  # hex of the case aggregate id
+    before_seq: int
+    fields: tuple[str, ...] | None  # None: every personal field of the case
+
+    def statements(self, mark: str) -> list[tuple[str, tuple[object, ...]]]:
+        """The DELETEs, with `mark` as the driver's placeholder ("?" or "%s")."""
+        where = f"case_id = {mark} AND case_seq < {mark}"
+        if self.fields is None:
+            return [
+                (f"DELETE FROM vault_openings WHERE {where}", (self.case_id, self.before_seq)),
+                (f"DELETE FROM vault_keys WHERE case_id = {mark}", (self.case_id,)),
+            ]
+        return [
+            (f"DELETE FROM vault_openings WHERE {where} AND field = {mark}",
+             (self.case_id, self.before_seq, name))
+            for name in self.fields
+        ]
+
+
+@dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
     """An Idempotency-Key answer, rendered inside the transaction once indices are known."""
 
@@ -37,6 +65,7 @@ class AppendBatch:
     case_keys: list[tuple[str, bytes]] = field(default_factory=list)
     openings: list[SealedOpening] = field(default_factory=list)
     idempotency: list[IdempotencyRecord] = field(default_factory=list)
+    erasures: list[Erasure] = field(default_factory=list)
     indices: list[int] = field(default_factory=list)
     tree_size: int = 0
 
@@ -44,6 +73,7 @@ class AppendBatch:
         self.case_keys.extend(other.case_keys)
         self.openings.extend(other.openings)
         self.idempotency.extend(other.idempotency)
+        self.erasures.extend(other.erasures)
 
     def idempotency_rows(self, first_index: int) -> list[tuple[str, str, str, str, str]]:
         return [

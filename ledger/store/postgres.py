@@ -237,6 +237,10 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
                 "VALUES (%s, %s, %s, %s, %s)",
                 batch.idempotency_rows(size),
             )
+        # After the inserts: an erasure also covers openings sealed earlier in this batch.
+        for erasure in batch.erasures:
+            for sql, params in erasure.statements("%s"):
+                cur.execute(sql, params)
 
     # -- whole-log verification (read-only) -------------------------------------------------
     def audit_connect(self) -> tuple[str, dict[str, Any]] | None:

@@ -7,6 +7,7 @@ database lock instead of failing when a deferred read transaction tries to upgra
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -27,6 +28,14 @@ def _translate(exc: sqlite3.Error) -> es.PersistenceError:
     if isinstance(exc, sqlite3.OperationalError):
         return es.OperationalError(str(exc))
     return es.DatabaseError(str(exc))
+
+
+def _flush_wal(raw: sqlite3.Connection) -> None:
+    """After an erasure: copy the WAL into the database file and truncate it, so the page
+    images that still hold the deleted rows leave the files (best effort: a reader still on an
+    older snapshot keeps the WAL until it ends; the next erasure or checkpoint finishes it)."""
+    with contextlib.suppress(sqlite3.Error):
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
@@ -160,6 +169,8 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
             except BaseException:
                 raw.rollback()
                 raise
+            if batch is not None and batch.erasures:
+                _flush_wal(raw)
         self._finish(batch, size, len(stored_events), new_frontier)
         return None
 
@@ -177,6 +188,13 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
                 "VALUES (?,?,?,?,?)",
                 batch.idempotency_rows(size),
             )
+        if batch.erasures:
+            # Deleted cells are overwritten with zeros, not left in free space on the page.
+            raw.execute("PRAGMA secure_delete = ON")
+        # After the inserts: an erasure also covers openings sealed earlier in this batch.
+        for erasure in batch.erasures:
+            for sql, params in erasure.statements("?"):
+                raw.execute(sql, params)
 
     # -- whole-log verification (read-only) -------------------------------------------------
     def audit_connect(self) -> tuple[str, dict[str, Any]] | None:
