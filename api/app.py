@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from api.checkpointer import Checkpointer, signed_at
 from api.deps import RateLimiter, Services
 from api.follower import ProjectionFollower, ProjectionProcess
+from api.housekeeping import IdempotencyPurger, idempotency_ttl
 from api.limits import Limits
 from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
@@ -61,6 +62,7 @@ def create_app(
     """
     settings = settings or Settings.from_env()
     limits = limits or Limits.from_env()
+    ttl = idempotency_ttl()
     metrics = Metrics()
 
     def on_signed(checkpoint: StoredCheckpoint) -> None:
@@ -74,6 +76,7 @@ def create_app(
         journal = await to_thread.run_sync(AccessJournal, settings)
         sequencer: Sequencer | None = None
         checkpointer: Checkpointer | None = None
+        purger = IdempotencyPurger(ledger, ttl)
         runner = ProjectionRunner(ledger.store)
         follower: ProjectionFollower | ProjectionProcess = (
             ProjectionProcess(runner, settings) if projections == "process"
@@ -86,6 +89,7 @@ def create_app(
                 ledger, interval=limits.checkpoint_interval, on_signed=on_signed
             )
             await checkpointer.start()
+            await purger.start()
             app.state.services = Services(
                 ledger=ledger,
                 sequencer=sequencer,
@@ -99,6 +103,7 @@ def create_app(
             yield
         finally:
             app.state.services = None
+            await purger.stop()
             await follower.stop()
             if checkpointer is not None:
                 await checkpointer.stop()

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import Response
 
 from api.deps import Services
-from api.idempotency import request_hash
+from api.idempotency import legacy_request_hash, request_hash
 from api.problems import ProblemError, field_errors, invalid, ledger_problem
 from api.strict_json import decode, require_object, unknown_fields
 from ledger.apikeys import ApiKey
@@ -174,7 +174,9 @@ async def submit(
     hold: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
     if idempotency_key is not None:
         idempotency = Idempotency(
-            key.tenant, idempotency_key, request_hash(route, case, parsed.body), render
+            key.tenant, idempotency_key,
+            request_hash(route, case, parsed.body, services.ledger.idempotency_secret), render,
+            legacy_hash=legacy_request_hash(route, case, parsed.body),
         )
         # The second request with this key waits for the first one's commit and then finds
         # its stored answer, instead of racing it into a conflict.

@@ -9,13 +9,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
+import hmac
 import random
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -98,6 +100,7 @@ class Idempotency:
     key: str
     request_hash: str
     render: Callable[[list[Receipt]], str]
+    legacy_hash: str | None = None  # the unkeyed form older releases stored
 
 
 @dataclass(slots=True)
@@ -176,6 +179,22 @@ class Ledger:
         self._case_keys: OrderedDict[str, CaseKey] = OrderedDict()
         self._keys_lock = threading.Lock()
         self._sign_lock = threading.Lock()
+
+    @functools.cached_property
+    def idempotency_secret(self) -> bytes:
+        """The key of Idempotency-Key fingerprints: derived from the vault master key, so
+        that the database alone cannot test guesses of a request's personal values."""
+        return hmac.new(self.master.key, b"temoin idempotency fingerprint/v1",
+                        hashlib.sha256).digest()
+
+    def purge_idempotency(self, older_than: timedelta) -> int:
+        """Forget Idempotency-Key records older than `older_than` (never under 24 hours, the
+        time API.md promises to keep them)."""
+        if older_than < timedelta(hours=24):
+            raise ValueError(
+                f"Idempotency-Key records are kept at least 24 hours, got {older_than}"
+            )
+        return self.store.purge_idempotency(format_recorded_at(utc_now() - older_than))
 
     @property
     def origin(self) -> str:
@@ -340,7 +359,7 @@ class Ledger:
         if idem is not None:
             found = self.store.idempotency_record(idem.tenant, idem.key)
             if found is not None:
-                if found[0] != idem.request_hash:
+                if found[0] not in (idem.request_hash, idem.legacy_hash):
                     return IdempotencyConflictError(
                         "this Idempotency-Key was already used with another request body"
                     )
@@ -397,6 +416,7 @@ class Ledger:
                 IdempotencyRecord(
                     idem.tenant, idem.key, idem.request_hash, format_recorded_at(now),
                     start, len(receipts),
+                    tuple(dict.fromkeys(_case_id(r.tenant, r.case).hex for r in group.requests)),
                     lambda indices, r=list(receipts), render=idem.render: render(
                         [replace(x, index=i) for x, i in zip(r, indices, strict=True)]
                     ),

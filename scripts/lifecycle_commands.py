@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ledger.config import Settings
 
@@ -28,6 +29,25 @@ def _cmd_erasure_finish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_idempotency_purge(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from ledger.ledger import Ledger
+
+    if args.older_than_hours < 24:
+        print("temoin idempotency purge: --older-than-hours must be at least 24 (API.md keeps "
+              f"Idempotency-Key records 24 hours), got {args.older_than_hours}",
+              file=sys.stderr)
+        return 2
+    ledger = Ledger(Settings.from_env())
+    try:
+        count = ledger.purge_idempotency(timedelta(hours=args.older_than_hours))
+    finally:
+        ledger.close()
+    print(f"{count} Idempotency-Key records older than {args.older_than_hours:g} hours purged")
+    return 0
+
+
 def add_lifecycle_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("erasure", help="personal-data erasure (crypto-shredding)")
     erasure_sub = p.add_subparsers(dest="erasure_command", required=True)
@@ -36,3 +56,11 @@ def add_lifecycle_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
         help="destroy vault rows that erasures recorded by an older release left behind",
     )
     p.set_defaults(func=_cmd_erasure_finish)
+
+    p = sub.add_parser("idempotency", help="Idempotency-Key records")
+    idem_sub = p.add_subparsers(dest="idempotency_command", required=True)
+    p = idem_sub.add_parser("purge", help="forget records older than N hours (the server also "
+                                          "does it every hour)")
+    p.add_argument("--older-than-hours", type=float, default=48.0,
+                   help="at least 24 (default 48)")
+    p.set_defaults(func=_cmd_idempotency_purge)

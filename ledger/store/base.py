@@ -81,8 +81,16 @@ class KeyStoreMixin:
         )
         return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
-    def purge_idempotency(self, before: str) -> None:
+    def purge_idempotency(self, before: str) -> int:
+        """Delete the records created before `before`; returns how many there were."""
+        count = self._query("SELECT count(*) FROM idempotency WHERE created_at < ?", (before,))
         self._execute("DELETE FROM idempotency WHERE created_at < ?", (before,))
+        # Then the case links left without a record (also those of a purge that crashed).
+        self._execute(
+            "DELETE FROM idempotency_cases WHERE NOT EXISTS (SELECT 1 FROM idempotency i "
+            "WHERE i.tenant = idempotency_cases.tenant AND i.key = idempotency_cases.key)"
+        )
+        return int(count[0][0])
 
 
 class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin):
@@ -444,6 +452,8 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin):
             "CREATE TABLE IF NOT EXISTS idempotency (tenant TEXT NOT NULL, key TEXT NOT NULL, "
             "request_hash TEXT NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL, "
             f"PRIMARY KEY (tenant, key)){keyed}",
+            "CREATE TABLE IF NOT EXISTS idempotency_cases (case_id TEXT NOT NULL, "
+            f"tenant TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (case_id, tenant, key)){keyed}",
             "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, "
             "role TEXT NOT NULL, tenant TEXT NOT NULL, cases TEXT NOT NULL, "
             "created_at TEXT NOT NULL)",

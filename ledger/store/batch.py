@@ -30,15 +30,23 @@ class Erasure:
     def statements(self, mark: str) -> list[tuple[str, tuple[object, ...]]]:
         """The DELETEs, with `mark` as the driver's placeholder ("?" or "%s")."""
         where = f"case_id = {mark} AND case_seq < {mark}"
+        # The Idempotency-Key records of the case's requests go too, whatever was erased.
+        forget = [
+            (f"DELETE FROM idempotency WHERE EXISTS (SELECT 1 FROM idempotency_cases c WHERE "
+             f"c.case_id = {mark} AND c.tenant = idempotency.tenant AND c.key = idempotency.key)",
+             (self.case_id,)),
+            (f"DELETE FROM idempotency_cases WHERE case_id = {mark}", (self.case_id,)),
+        ]
         if self.fields is None:
             return [
+                *forget,
                 (f"DELETE FROM vault_openings WHERE {where}", (self.case_id, self.before_seq)),
                 (f"DELETE FROM vault_keys WHERE case_id = {mark}", (self.case_id,)),
             ]
         return [
-            (f"DELETE FROM vault_openings WHERE {where} AND field = {mark}",
-             (self.case_id, self.before_seq, name))
-            for name in self.fields
+            *forget,
+            *((f"DELETE FROM vault_openings WHERE {where} AND field = {mark}",
+               (self.case_id, self.before_seq, name)) for name in self.fields),
         ]
 
 
@@ -52,6 +60,7 @@ class IdempotencyRecord:
     created_at: str
     start: int  # position of the request's first event in the batch
     count: int
+    cases: tuple[str, ...]  # hex ids of the cases it appended to: erasing one forgets it
     render: Callable[[list[int]], str]
 
 
@@ -74,6 +83,9 @@ class AppendBatch:
         self.openings.extend(other.openings)
         self.idempotency.extend(other.idempotency)
         self.erasures.extend(other.erasures)
+
+    def idempotency_case_rows(self) -> list[tuple[str, str, str]]:
+        return [(c, r.tenant, r.key) for r in self.idempotency for c in r.cases]
 
     def idempotency_rows(self, first_index: int) -> list[tuple[str, str, str, str, str]]:
         return [

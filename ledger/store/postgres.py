@@ -237,6 +237,10 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
                 "VALUES (%s, %s, %s, %s, %s)",
                 batch.idempotency_rows(size),
             )
+            cur.executemany(
+                "INSERT INTO idempotency_cases VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                batch.idempotency_case_rows(),
+            )
         # After the inserts: an erasure also covers openings sealed earlier in this batch.
         for erasure in batch.erasures:
             for sql, params in erasure.statements("%s"):

@@ -188,6 +188,10 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
                 "VALUES (?,?,?,?,?)",
                 batch.idempotency_rows(size),
             )
+            raw.executemany(
+                "INSERT INTO idempotency_cases VALUES (?,?,?) ON CONFLICT DO NOTHING",
+                batch.idempotency_case_rows(),
+            )
         if batch.erasures:
             # Deleted cells are overwritten with zeros, not left in free space on the page.
             raw.execute("PRAGMA secure_delete = ON")
