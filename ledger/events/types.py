@@ -54,7 +54,13 @@ PERSONAL_FIELDS = (
     "reader_ip",
     "phone",
     "signer_name",
+    "latitude",
+    "longitude",
 )
+# A delivery's position locates the customer's home: it may be sent in `personal` (committed,
+# erasable, and kept under the shorter `location` retention) instead of `data`. Exactly one of
+# the two places must hold the pair.
+LOCATION_FIELDS = ("latitude", "longitude")
 MAX_ERASED_FIELDS = 32
 
 CASE_REASON = enum(*CASE_REASONS)
@@ -146,11 +152,13 @@ _TABLE = (
         {
             "parcel_id": ID,
             "carrier": ID,
-            "latitude": LATITUDE,
-            "longitude": LONGITUDE,
+            # Required here or, better, in `personal` (erasable): see LOCATION_FIELDS.
+            "latitude": optional(LATITUDE),
+            "longitude": optional(LONGITUDE),
             "accuracy_m": ACCURACY_M,
             "scan_code": ID,
         },
+        ("latitude", "longitude"),
     ),
     _type(
         "SmsConfirmationReceived",
