@@ -33,3 +33,11 @@ class BusyError(LedgerError):
 
 class IdempotencyConflictError(LedgerError):
     """An Idempotency-Key reused with another request body (409)."""
+
+
+class LegalHoldError(CaseConflictError):
+    """A legal hold suspends the erasure, or a hold reference does not match (409)."""
+
+
+class RetentionClassError(LedgerError):
+    """A retention class this deployment does not define (422)."""

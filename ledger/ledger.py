@@ -27,7 +27,14 @@ from eventsourcing.persistence import IntegrityError
 from ledger.application import CaseLog
 from ledger.checkpointing import sign_if_grown
 from ledger.config import Settings
-from ledger.domain import Case, CaseClosedError, CaseExistsError, ErasedError, case_uuid
+from ledger.domain import (
+    Case,
+    CaseClosedError,
+    CaseExistsError,
+    ErasedError,
+    HoldError,
+    case_uuid,
+)
 from ledger.entry import Entry, parse_entry
 from ledger.errors import (
     BusyError,
@@ -36,11 +43,14 @@ from ledger.errors import (
     EvidenceNotFoundError,
     IdempotencyConflictError,
     LedgerError,
+    LegalHoldError,
+    RetentionClassError,
     SequenceConflictError,
 )
 from ledger.events.validate import ValidEvent
 from ledger.evidence import EvidenceFiles, StoredFile
 from ledger.merkle import consistency_plan, inclusion_plan
+from ledger.retention.classes import RetentionPolicy
 from ledger.signing import LogKey
 from ledger.store.base import MerkleStore, StoredCheckpoint
 from ledger.store.batch import AppendBatch, Erasure, IdempotencyRecord, SealedOpening
@@ -176,6 +186,7 @@ class Ledger:
         self.key = LogKey.load_or_create(settings.key_path, settings.origin)
         self.master = MasterKey.load_or_create(settings.vault_key_path)
         self.files = EvidenceFiles(settings.evidence_dir)
+        self.retention = RetentionPolicy.from_env()
         self._case_keys: OrderedDict[str, CaseKey] = OrderedDict()
         self._keys_lock = threading.Lock()
         self._sign_lock = threading.Lock()
@@ -435,6 +446,11 @@ class Ledger:
         loads: _Loads,
     ) -> tuple[Any, Receipt, Case | None]:
         ev = req.event
+        if "retention_class" in ev.data and ev.type != "PersonalDataErased":
+            try:
+                self.retention.check(ev.data["retention_class"])
+            except ValueError as exc:
+                raise RetentionClassError(str(exc), position=position) from exc
         if case is None and ev.type != "CaseOpened":
             raise CaseNotFoundError(
                 f"case {req.case!r} does not exist: its first event must be CaseOpened",
@@ -473,15 +489,19 @@ class Ledger:
                 opened = None
                 case.check_can_append(ev.type)
                 case.check_personal(ev.personal)
+                if ev.type in ("LegalHoldPlaced", "LegalHoldReleased"):
+                    case.check_hold(ev.type, ev.data["reference"])
                 if ev.type == "PersonalDataErased":
                     listed = ev.data.get("fields")
-                    case.check_erasure(listed)
+                    case.check_erasure(listed, ev.data.get("override_holds"))
                     batch.erasures.append(
                         Erasure(case_id.hex, seq, None if listed is None else tuple(listed))
                     )
                 fields["personal"] = self._seal_personal(case_id, seq, ev.personal, batch)
                 case.append(type=ev.type, timestamp=now, **fields)
                 event = case.pending_events[-1]
+        except HoldError as exc:
+            raise LegalHoldError(str(exc), position=position) from exc
         except (CaseExistsError, CaseClosedError, ErasedError) as exc:
             raise CaseConflictError(str(exc), position=position) from exc
         # The aggregate's chain head is the leaf hash of the event it just applied: no need

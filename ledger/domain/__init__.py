@@ -6,6 +6,7 @@ from ledger.domain.case import (
     CaseEvent,
     CaseExistsError,
     ErasedError,
+    HoldError,
     case_uuid,
     event_class,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "CaseEvent",
     "CaseExistsError",
     "ErasedError",
+    "HoldError",
     "case_uuid",
     "event_class",
 ]
