@@ -186,11 +186,12 @@ def verify_log(
                         progress)
     if report is None:
         report = _exact_pass(store, verifier, size, checkpoints, master, progress, aggregate_id)
-    if evidence_dir is not None:
-        _check_evidence(store, evidence_dir, report)
     report.erasures, left = check_erasures(store, size)
     for place, problem in left:
         report.add(place, problem)
+    if evidence_dir is not None:
+        destroyed = {sha for e in report.erasures for sha in e.evidence_destroyed}
+        _check_evidence(store, evidence_dir, report, destroyed)
     return report
 
 
@@ -598,8 +599,11 @@ def _check_openings(
             report.add(place, f"{field_name} at case_seq {seq}: {exc}")
 
 
-def _check_evidence(store: MerkleStore, evidence_dir: Path, report: LogReport) -> None:
-    seen: set[str] = set()
+def _check_evidence(store: MerkleStore, evidence_dir: Path, report: LogReport,
+                    destroyed: set[str] | frozenset[str] = frozenset()) -> None:
+    # Files a retention entry destroyed are gone on purpose (the entry says so); one still
+    # there is not an anomaly either: the next run deletes it.
+    seen: set[str] = set(destroyed)
     for _tenant, sha256, _media_type, size in store.all_evidence():
         if sha256 in seen:
             continue

@@ -21,12 +21,18 @@ class ErasureNote:
     case_seq: int
     recorded_at: str
     fields: tuple[str, ...] | None  # None: every personal field of the case
+    evidence_destroyed: tuple[str, ...] = ()
+    legal_basis: str = ""
 
     def __str__(self) -> str:
         what = "all personal fields" if self.fields is None else ", ".join(self.fields)
+        files = (f" and {len(self.evidence_destroyed)} evidence file"
+                 f"{'s' if len(self.evidence_destroyed) != 1 else ''}"
+                 if self.evidence_destroyed else "")
         return (
-            f"index {self.index}: case {self.case}: {what} erased on {self.recorded_at} "
-            f"by entry {self.index}, commitments intact"
+            f"index {self.index}: case {self.case}: {what}{files} erased on "
+            f"{self.recorded_at} by entry {self.index} ({self.legal_basis}), "
+            f"commitments intact"
         )
 
 
@@ -40,8 +46,11 @@ def check_erasures(
         try:
             obj = strict_loads(raw)
             fields = obj["data"].get("fields")
-            note = ErasureNote(index, obj["case"], case_hex, obj["case_seq"], obj["recorded_at"],
-                               None if fields is None else tuple(fields))
+            note = ErasureNote(
+                index, obj["case"], case_hex, obj["case_seq"], obj["recorded_at"],
+                None if fields is None else tuple(fields),
+                tuple(obj["data"].get("evidence_destroyed", ())), obj["data"]["legal_basis"],
+            )
         except (CanonicalError, KeyError, TypeError, AttributeError):
             continue  # an unreadable entry is reported by the verification passes
         notes.append(note)

@@ -493,7 +493,8 @@ class Ledger:
                     case.check_hold(ev.type, ev.data["reference"])
                 if ev.type == "PersonalDataErased":
                     listed = ev.data.get("fields")
-                    case.check_erasure(listed, ev.data.get("override_holds"))
+                    case.check_erasure(listed, ev.data.get("override_holds"),
+                                       bool(ev.data.get("evidence_destroyed")))
                     batch.erasures.append(
                         Erasure(case_id.hex, seq, None if listed is None else tuple(listed))
                     )

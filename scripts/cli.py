@@ -14,7 +14,14 @@ from scripts.read_commands import CliError, add_read_commands
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     if args.bundle:
+        from pathlib import Path
+
+        from ledger.retention.certificate import is_certificate
+        from scripts.lifecycle_commands import verify_certificate_command
         from scripts.verify_bundle import main as verify_bundle
+
+        if is_certificate(Path(args.bundle)):
+            return verify_certificate_command(Path(args.bundle), args.key)
 
         return verify_bundle(args.bundle, key=args.key)
     from ledger.access import AccessJournal

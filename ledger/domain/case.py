@@ -131,7 +131,10 @@ class Case(Aggregate):
             raise HoldError(f"case {self.case!r} has no active legal hold {reference!r} "
                             f"(active: {active})")
 
-    def check_erasure(self, fields: list[str] | None, override: list[str] | None = None) -> None:
+    def check_erasure(
+        self, fields: list[str] | None, override: list[str] | None = None,
+        destroys_files: bool = False,
+    ) -> None:
         """Refuse an erasure that a legal hold suspends (unless it names every active hold to
         override it) or that would erase nothing, saying what erased it before."""
         held = sorted(set(self.holds) - set(override or ()))
@@ -146,6 +149,8 @@ class Case(Aggregate):
         if unknown:
             raise HoldError(f"override_holds names no active hold of case {self.case!r}: "
                             f"{', '.join(unknown)}")
+        if destroys_files:
+            return  # retention destroying evidence files of a case erased before
         if self.erased and self.erased_by is not None:
             seq, at = self.erased_by
             raise ErasedError(
@@ -190,7 +195,8 @@ class Case(Aggregate):
         elif entry.type == "PersonalDataErased":
             listed = entry.data.get("fields")
             if listed is None:
-                self.erased, self.erased_by = True, (entry.case_seq, entry.recorded_at)
+                if not self.erased:  # a later one only destroys files (retention)
+                    self.erased, self.erased_by = True, (entry.case_seq, entry.recorded_at)
             else:
                 self.field_erased = {
                     **self.field_erased,
