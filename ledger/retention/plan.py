@@ -83,12 +83,14 @@ def plan(
     done = {sha for facts in cases.values() for sha in facts.destroyed}
     leaving = whole | gone
     result = []
+    taken = set(done)  # a file shared by several going cases is destroyed by one entry
     for item in due:
         if item.fields is None:
             files = tuple(sorted(
                 sha for sha in item.facts.evidence - item.facts.destroyed
-                if citing[sha] <= leaving and sha not in done
+                if citing[sha] <= leaving and sha not in taken
             ))
+            taken.update(files)
             item = Due(item.facts, item.retention_class, item.due_since, None, files)
         result.append(item)
     # A case already erased (say, on request) with no file left to destroy has nothing due.
