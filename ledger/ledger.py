@@ -413,9 +413,11 @@ class Ledger:
                 if case_id in loads.cached and (c := cases[case_id]) is not None
                 and not c.pending_events
             ]
-            if recheck and isinstance(exc, SequenceConflictError) and stale:
-                # The refusal may come from a cached copy that is behind: decide again on
-                # the case as stored now.
+            if recheck and stale:
+                # The refusal may come from a cached copy that is behind (a stale
+                # expected_seq, a legal hold placed or released, an erasure made by another
+                # process): decide again on the case as stored now. Refusals are rare, so
+                # this costs nothing on the common path.
                 for case_id in stale:
                     loads.cached.discard(case_id)
                     cases[case_id] = self._load(case_id)

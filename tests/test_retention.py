@@ -315,3 +315,22 @@ def test_commands(ledger: Ledger, settings: Settings, tmp_path: Path) -> None:
         assert "Traceback" not in wrong.stderr
     again = _run(settings, "retention", "apply", "--as-of", later, "--out", str(out))
     assert again.returncode == 0 and "0 cases erased" in again.stdout
+
+
+def test_holds_decided_on_the_case_as_stored_not_a_stale_copy(settings: Settings) -> None:
+    first, second = Ledger(settings), Ledger(settings)
+    try:
+        first.append([request("S", "CaseOpened")])  # `first` now caches the case
+        second.append([request("S", "LegalHoldPlaced",
+                                data={"reference": "R1", "reason": "x"})])
+        # `first`'s copy has no hold: naming R1 must not be refused as "no such hold".
+        first.append([request("S", "PersonalDataErased", data={
+            "legal_basis": "gdpr-art-17", "fields": ["customer_email"],
+            "override_holds": ["R1"]})])
+        second.append([request("S", "LegalHoldReleased", data={"reference": "R1"})])
+        # `first` last saw R1 active: a plain erasure must not be refused for it.
+        first.append([request("S", "PersonalDataErased", data={"legal_basis": "gdpr-art-17"})])
+        assert first.openings(TENANT, "S") == {}
+    finally:
+        first.close()
+        second.close()
