@@ -64,6 +64,17 @@ class IdempotencyRecord:
     render: Callable[[list[int]], str]
 
 
+def erasure_statements(
+    erasures: list[Erasure], mark: str
+) -> list[tuple[str, list[tuple[object, ...]]]]:
+    """Every erasure's DELETEs, grouped by statement, for one executemany each."""
+    grouped: dict[str, list[tuple[object, ...]]] = {}
+    for erasure in erasures:
+        for sql, params in erasure.statements(mark):
+            grouped.setdefault(sql, []).append(params)
+    return list(grouped.items())
+
+
 @dataclass(slots=True)
 class AppendBatch:
     """Side rows committed in the same transaction as the events (DESIGN §4, §6).

@@ -21,7 +21,7 @@ from psycopg.sql import SQL, Identifier
 
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
-from ledger.store.batch import AppendBatch
+from ledger.store.batch import AppendBatch, erasure_statements
 
 _DDL_LOCK = 0x7E30_1D0C  # advisory lock id for schema creation, shared by every Témoin process
 
@@ -242,9 +242,8 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
                 batch.idempotency_case_rows(),
             )
         # After the inserts: an erasure also covers openings sealed earlier in this batch.
-        for erasure in batch.erasures:
-            for sql, params in erasure.statements("%s"):
-                cur.execute(sql, params)
+        for sql, rows in erasure_statements(batch.erasures, "%s"):
+            cur.executemany(sql, rows)
 
     # -- whole-log verification (read-only) -------------------------------------------------
     def audit_connect(self) -> tuple[str, dict[str, Any]] | None:

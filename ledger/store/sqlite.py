@@ -19,7 +19,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQL
 
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
-from ledger.store.batch import AppendBatch
+from ledger.store.batch import AppendBatch, erasure_statements
 
 
 def _translate(exc: sqlite3.Error) -> es.PersistenceError:
@@ -196,9 +196,8 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
             # Deleted cells are overwritten with zeros, not left in free space on the page.
             raw.execute("PRAGMA secure_delete = ON")
         # After the inserts: an erasure also covers openings sealed earlier in this batch.
-        for erasure in batch.erasures:
-            for sql, params in erasure.statements("?"):
-                raw.execute(sql, params)
+        for sql, rows in erasure_statements(batch.erasures, "?"):
+            raw.executemany(sql, rows)
 
     # -- whole-log verification (read-only) -------------------------------------------------
     def audit_connect(self) -> tuple[str, dict[str, Any]] | None:
