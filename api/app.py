@@ -86,7 +86,7 @@ def create_app(
             await follower.start()
             sequencer = Sequencer(ledger, max_events=limits.max_batch_events)
             checkpointer = Checkpointer(
-                ledger, interval=limits.checkpoint_interval, on_signed=on_signed
+                ledger, journal=journal, interval=limits.checkpoint_interval, on_signed=on_signed
             )
             await checkpointer.start()
             await purger.start()

@@ -181,6 +181,8 @@ async def submit(
     render: Callable[[list[Receipt]], str],
 ) -> Response:
     """Append one request's events as one group; 201 with the receipts, or 200 for a replay."""
+    # Never accept entries onto a log that forked from what the signer signed (a flag read).
+    services.checkpointer.check_open()
     batch = case is None
     idempotency = None
     hold: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()

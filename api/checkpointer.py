@@ -7,6 +7,13 @@ task at once; appends by other processes (the CLI, another server) are seen by t
 
 Readers of the latest checkpoint call `fresh()`: if the log grew and the newest checkpoint is
 older than `interval`, it signs first, so an answer never misses an append older than that.
+
+The access journal's tree head is signed at the same pace (reads grow it; the poll sees them).
+Every signature is first proven consistent with the signer state file (ledger/signer_state.py),
+and while the log does not grow the poll still checks, cheaply, that the database extends it. On
+a fork (`SignerStateError`) the checkpointer keeps the error in `refusing`: from then on
+`/healthz`, appends and checkpoints answer 503 naming both tree heads, until an operator has
+recovered (docs/TRUST.md) and restarted the server.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from datetime import UTC, datetime
 from anyio import to_thread
 
 from api.background import cancel
+from ledger.access import AccessJournal
 from ledger.ledger import Ledger
+from ledger.signer_state import SignerStateError
 from ledger.store.base import StoredCheckpoint
 
 log = logging.getLogger("temoin.checkpointer")
@@ -36,10 +45,14 @@ class Checkpointer:
         self,
         ledger: Ledger,
         *,
+        journal: AccessJournal | None = None,
         interval: float = 1.0,
         on_signed: Callable[[StoredCheckpoint], None] | None = None,
     ) -> None:
         self.ledger = ledger
+        self.journal = journal
+        self.refusing: SignerStateError | None = None
+        self._journal_size = -1  # the access journal's size at its last signature
         self.interval = interval
         self.on_signed = on_signed
         self.latest: StoredCheckpoint | None = None
@@ -48,8 +61,15 @@ class Checkpointer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Sign the first checkpoint (size 0 for an empty log), then keep signing."""
-        await to_thread.run_sync(self._sign)
+        """Sign the first checkpoint (size 0 for an empty log), then keep signing.
+
+        This is also the check before serving: a database that forked from the signer state
+        leaves the server up but refusing (503), so that the problem is visible."""
+        try:
+            await to_thread.run_sync(self._sign)
+            await to_thread.run_sync(self._sign_journal)
+        except SignerStateError:
+            pass  # already in self.refusing and in the log
         self._task = asyncio.create_task(self._run(), name="temoin-checkpointer")
 
     async def stop(self) -> None:
@@ -68,7 +88,27 @@ class Checkpointer:
         """Sign now if the log grew (whatever the interval); the latest checkpoint."""
         return await to_thread.run_sync(self._sign)
 
+    def check_open(self) -> None:
+        """Raise the fork error if this server refuses to extend its log (cheap: a flag)."""
+        if self.refusing is not None:
+            raise self.refusing
+
     # -- in worker threads ------------------------------------------------------------------
+    def _refuse(self, exc: SignerStateError) -> None:
+        if self.refusing is None:
+            log.error("REFUSING appends, reads and checkpoints: %s", exc)
+        self.refusing = exc
+        if self.journal is not None:
+            self.journal.refusing = exc
+
+    def _guarded(self, action: Callable[[], StoredCheckpoint | None]) -> StoredCheckpoint | None:
+        self.check_open()
+        try:
+            return action()
+        except SignerStateError as exc:
+            self._refuse(exc)
+            raise
+
     def _remember(self, checkpoint: StoredCheckpoint, *, signed: bool) -> StoredCheckpoint:
         if self.latest is None or checkpoint.size >= self.latest.size:
             self.latest = checkpoint
@@ -80,9 +120,20 @@ class Checkpointer:
 
     def _sign(self) -> StoredCheckpoint:
         # Ledger.sign_checkpoint returns the latest one unchanged when the tree did not grow.
-        return self._remember(self.ledger.sign_checkpoint(), signed=True)
+        checkpoint = self._guarded(self.ledger.sign_checkpoint)
+        assert checkpoint is not None
+        return self._remember(checkpoint, signed=True)
+
+    def _sign_journal(self) -> None:
+        journal = self.journal
+        if journal is None:
+            return
+        signed = self._guarded(journal.sign_checkpoint)
+        assert signed is not None
+        self._journal_size = signed.size
 
     def _fresh(self) -> StoredCheckpoint:
+        self.check_open()
         store = self.ledger.store
         latest = store.latest_checkpoint()
         if latest is None:
@@ -95,8 +146,23 @@ class Checkpointer:
     def _sign_if_grown(self) -> None:
         size = self.ledger.store.tree_size()
         if self.latest is not None and size <= self.latest.size:
-            return
-        self._sign()
+            # Idle: still check, with two small queries, that nobody rewrote or rolled back
+            # the database behind our back.
+            self._guarded(self._verify_idle)
+        else:
+            self._sign()
+        if self.journal is not None:
+            if self.journal.store.tree_size() > self._journal_size:
+                self._sign_journal()
+            else:
+                self._guarded(self._verify_journal_idle)
+
+    def _verify_idle(self) -> None:
+        self.ledger.verify_state()
+
+    def _verify_journal_idle(self) -> None:
+        assert self.journal is not None
+        self.journal.verify_state()
 
     # -- the background task ------------------------------------------------------------------
     async def _run(self) -> None:
@@ -107,8 +173,12 @@ class Checkpointer:
             wait = self._last_sign + self.interval - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if self.refusing is not None:
+                continue  # nothing more to sign or check until an operator recovers
             try:
                 await to_thread.run_sync(self._sign_if_grown)
+            except SignerStateError:
+                pass  # in self.refusing and in the log already
             except Exception:
                 # The database may be down for a while; keep trying, but say so once a second
                 # at most (the loop's own pace).

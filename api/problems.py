@@ -40,6 +40,7 @@ from ledger.errors import (
 )
 from ledger.events.validate import FieldError
 from ledger.sequencer import SequencerClosedError
+from ledger.signer_state import SignerStateError
 
 log = logging.getLogger("temoin.api")
 
@@ -325,7 +326,17 @@ async def _on_shutdown(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_fork(request: Request, exc: Exception) -> JSONResponse:
+    # Not retryable by waiting: an operator must investigate (docs/TRUST.md); the detail names
+    # the signed tree head and what the database holds instead.
+    return problem_response(
+        _path(request), 503, f"the log refuses to extend a fork: {exc}", slug="log-fork",
+        title="Log forked from its signed checkpoints",
+    )
+
+
 def install_exception_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SignerStateError, _on_fork)
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)
@@ -390,5 +401,6 @@ _RESPONSE_DESCRIPTIONS: Mapping[int, str] = {
     422: "Invalid request; `errors` names each bad field",
     429: "Too many requests for this key; see Retry-After",
     500: "Internal error",
-    503: "Database busy or unavailable; see Retry-After",
+    503: "Database busy or unavailable (see Retry-After); or `log-fork`: the database no "
+         "longer extends the last signed checkpoint, an operator must act (docs/TRUST.md)",
 }

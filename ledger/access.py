@@ -20,6 +20,7 @@ from ledger.domain.access import AccessTrail, trail_uuid
 from ledger.entry import parse_entry
 from ledger.mapper import EntryMapper
 from ledger.merkle import leaf_hash
+from ledger.signer_state import SignerStateError, state_path, verify_against_state
 from ledger.signing import LogKey
 from ledger.store.base import MerkleStore, StoredCheckpoint
 from ledger.store.batch import AppendBatch
@@ -47,7 +48,11 @@ class AccessJournal:
         recorder: Any = self.app.recorder
         self.store: MerkleStore = recorder
         self.key = LogKey.load_or_create(settings.data_dir / "access.key", self.origin)
+        self.state_path = state_path(settings.data_dir / "access.key")
         self._lock = threading.Lock()
+        # Set by the server's checkpointer when this log forked: reads are then refused rather
+        # than recorded onto a fork (docs/TRUST.md).
+        self.refusing: SignerStateError | None = None
 
     def close(self) -> None:
         self.app.close()
@@ -55,6 +60,8 @@ class AccessJournal:
     def record(self, *, tenant: str, case: str, who: str, role: str, action: str,
                detail: str = "") -> int:
         """Append one read to the case's trail; returns its index in the access log."""
+        if self.refusing is not None:
+            raise self.refusing
         if action not in ACTIONS:
             raise ValueError(f"unknown access action {action!r}; one of {', '.join(ACTIONS)}")
         trail_id = trail_uuid(tenant, case)
@@ -94,6 +101,10 @@ class AccessJournal:
             })
         return result
 
+    def verify_state(self) -> None:
+        """ForkError unless the stored journal still extends the last signed tree head."""
+        verify_against_state(self.store, self.key, self.origin, self.state_path)
+
     def sign_checkpoint(self) -> StoredCheckpoint:
         with self._lock:
-            return sign_if_grown(self.store, self.key, self.origin)
+            return sign_if_grown(self.store, self.key, self.origin, self.state_path)

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from pathlib import Path
 
-from ledger.checkpoint import Checkpoint
-from ledger.signing import LogKey, sign_checkpoint
+from ledger.signer_state import sign_guarded
+from ledger.signing import LogKey
 from ledger.store.base import MerkleStore, StoredCheckpoint
 
 
-def sign_if_grown(store: MerkleStore, key: LogKey, origin: str) -> StoredCheckpoint:
+def sign_if_grown(store: MerkleStore, key: LogKey, origin: str, state: Path) -> StoredCheckpoint:
     """Sign the current tree head unless the latest checkpoint already covers it.
 
-    Callers serialise calls within a process; across processes the checkpoint's size is its
-    primary key and Ed25519 is deterministic, so two signers of one size store one row.
+    `state` is the signer state file (ledger/signer_state.py): the tree head is signed only
+    once proven consistent with the last one this signer signed, else ForkError.
+    Callers serialise calls within a process; across processes the state file's lock does, and
+    the checkpoint's size is its primary key.
     """
-    size = store.tree_size()
-    latest = store.latest_checkpoint()
-    if latest is not None and latest.size >= size:
-        return latest
-    root = store.root(size)
-    note = sign_checkpoint(key, Checkpoint(origin, size, root))
-    signed_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    store.store_checkpoint(size, root, note, signed_at)
-    stored = store.checkpoint(size)
-    assert stored is not None
-    return stored
+    return sign_guarded(store, key, origin, state)

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -51,6 +52,7 @@ from ledger.events.validate import ValidEvent
 from ledger.evidence import EvidenceFiles, StoredFile
 from ledger.merkle import consistency_plan, inclusion_plan
 from ledger.retention.classes import RetentionPolicy
+from ledger.signer_state import state_path, verify_against_state
 from ledger.signing import LogKey
 from ledger.store.base import MerkleStore, StoredCheckpoint
 from ledger.store.batch import AppendBatch, Erasure, IdempotencyRecord, SealedOpening
@@ -622,7 +624,16 @@ class Ledger:
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         return self.store.proof(consistency_plan(size1, size2))
 
+    @property
+    def state_path(self) -> Path:
+        """The signer state file beside the key (ledger/signer_state.py)."""
+        return state_path(self.settings.key_path)
+
+    def verify_state(self) -> None:
+        """ForkError unless the stored log still extends the last signed tree head."""
+        verify_against_state(self.store, self.key, self.origin, self.state_path)
+
     def sign_checkpoint(self) -> StoredCheckpoint:
         """Sign the current tree head unless the latest checkpoint already covers it."""
         with self._sign_lock:
-            return sign_if_grown(self.store, self.key, self.origin)
+            return sign_if_grown(self.store, self.key, self.origin, self.state_path)

@@ -9,11 +9,16 @@ from collections.abc import Sequence
 
 from ledger.config import ConfigError, Settings
 from scripts.lifecycle_commands import add_lifecycle_commands
+from scripts.monitor import add_monitor_command
 from scripts.read_commands import CliError, add_read_commands
+from scripts.trust_commands import add_signer_commands
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     if args.bundle:
+        if args.trusted:
+            raise CliError("--trusted checks the stored log against checkpoints; it does not "
+                           "apply to a bundle (a bundle's checkpoint.txt can be --trusted)")
         from pathlib import Path
 
         from ledger.retention.certificate import is_certificate
@@ -29,10 +34,15 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from ledger.domain.access import trail_uuid
     from ledger.ledger import Ledger
     from scripts.progress import ProgressBar
+    from scripts.trust_commands import TrustedInputError, read_all_trusted, trust_anomalies
 
     ledger = Ledger(Settings.from_env())
     journal = AccessJournal(ledger.settings)
     try:
+        try:
+            trusted = read_all_trusted(args.trusted, ledger, journal)
+        except TrustedInputError as exc:
+            raise CliError(f"--trusted {exc}") from None
         report = verify_log(
             ledger.store,
             ledger.key.verifier(),
@@ -46,6 +56,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             progress=ProgressBar("verifying the access journal", force=args.progress),
             aggregate_id=trail_uuid,
         )
+        # Checkpoints signed outside the database: an attacker of the database cannot delete
+        # them, so they catch a consistent rewrite or a rollback that the stored ones cannot.
+        outside = trust_anomalies(ledger, journal, trusted)
     finally:
         journal.close()
         ledger.close()
@@ -55,28 +68,42 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(erasure)
     for anomaly in access.anomalies:
         print(f"access journal {anomaly}")
+    for anomaly in outside:
+        print(anomaly)
     summary = (
         f"{report.entries:,} entries, {report.nodes:,} interior nodes, "
         f"{report.checkpoints} checkpoints, {report.openings} openings, "
         f"{len(report.erasures)} erasures, "
         f"{report.evidence_files} evidence files checked; log size {report.tree_size:,}; "
-        f"access journal: {access.entries:,} entries, {access.checkpoints} checkpoints"
+        f"access journal: {access.entries:,} entries, {access.checkpoints} checkpoints; "
+        f"signer states and {len(trusted)} trusted checkpoints compared"
     )
-    if report.ok and access.ok:
+    if report.ok and access.ok and not outside:
         print(f"OK: {summary}")
         return 0
-    print(f"FAILED: {len(report.anomalies) + len(access.anomalies)} anomalies; {summary}")
+    count = len(report.anomalies) + len(access.anomalies) + len(outside)
+    print(f"FAILED: {count} anomalies; {summary}")
     return 1
 
 
 def _cmd_checkpoint(args: argparse.Namespace) -> int:
+    from ledger.access import AccessJournal
     from ledger.ledger import Ledger
+    from ledger.signer_state import SignerStateError
 
     ledger = Ledger(Settings.from_env())
+    journal = AccessJournal(ledger.settings)
     try:
-        cp = ledger.sign_checkpoint()
-        sys.stdout.write(cp.note.decode())
+        # The case log's checkpoint first: `temoin checkpoint | head -4` stays what it was.
+        for log in (ledger, journal):
+            try:
+                cp = log.sign_checkpoint()
+            except SignerStateError as exc:
+                print(f"temoin checkpoint: REFUSED: {exc}", file=sys.stderr)
+                return 1
+            sys.stdout.write(cp.note.decode())
     finally:
+        journal.close()
         ledger.close()
     return 0
 
@@ -212,9 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle", nargs="?", help="a bundle .zip to verify offline (no database)")
     p.add_argument("--key", help="verifier key to trust for a bundle (name+id+base64)")
     p.add_argument("--progress", action="store_true", help="show progress even when piped")
+    p.add_argument("--trusted", nargs="+", default=[], metavar="FILE",
+                   help="signed checkpoints kept elsewhere (a bundle's checkpoint.txt, a "
+                        "witness's or monitor's copy): the stored log must extend each")
     p.set_defaults(func=_cmd_verify)
 
-    p = sub.add_parser("checkpoint", help="sign a checkpoint now if the log grew; print it")
+    p = sub.add_parser("checkpoint", help="sign a checkpoint of the case log and of the access "
+                                          "journal now if they grew; print both")
     p.set_defaults(func=_cmd_checkpoint)
 
     p = sub.add_parser(
@@ -222,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_keygen)
     add_read_commands(sub)
+    add_signer_commands(sub)
+    add_monitor_command(sub)
     add_lifecycle_commands(sub)
 
     p = sub.add_parser("demo", help="load realistic demo dispute cases (every event type)")

@@ -51,7 +51,8 @@ def _print_timeline(view: dict[str, Any]) -> None:
     if view["clocks"]:
         print("legal clocks:")
     for clock in view["clocks"]:
-        print(f"  {clock['status'].upper():<8} {clock['label']} (deadline {clock['deadline']})")
+        print(f"  {clock['status'].upper():<9} {clock['label']}: last day {clock['last_day']}, "
+              f"ends 23:59:59 {clock['timezone']} = {clock['deadline']} ({clock['rule']})")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -58,6 +58,12 @@ def test_replay_and_report(env: Settings, capsys: pytest.CaptureFixture[str],
     assert main(["replay", "DEMO-LRE-OTP-002", "--size", str(first + 2), "--json"]) == 0
     older = json.loads(capsys.readouterr().out)
     assert [e["index"] for e in older["entries"]] == [first, first + 1]
+    assert main(["replay", "DEMO-WITHDRAWAL-001"]) == 0
+    printed = capsys.readouterr().out
+    clock = next(line for line in printed.splitlines() if "Withdrawal period" in line)
+    # The last day and its end in Paris time, the same instant in UTC, and the articles.
+    assert "MET" in clock and "last day 20" in clock
+    assert "ends 23:59:59 Europe/Paris = 20" in clock and "(C. consom. L221-18, L221-19)" in clock
     assert main(["replay", "DEMO-LRE-OTP-002", "--size", "100000"]) == 2
     assert "outside the log" in capsys.readouterr().err
     assert main(["replay", "NO-SUCH-CASE"]) == 2

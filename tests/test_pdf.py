@@ -96,6 +96,33 @@ def test_timeline_pdf_parses_and_shows_every_entry(
     assert f"as of tree size {timeline['as_of_size']}" in text
 
 
+def test_clocks_print_the_deadline_in_paris_time_with_the_rule(timeline: dict[str, Any]) -> None:
+    """A clock's deadline is the end of its last day in Paris: the PDF prints that local time,
+    the same instant in UTC, the articles, and the explanation (how the days were counted)."""
+    clocks = copy.deepcopy(timeline["clocks"])
+    clocks.append({  # the issue's example: a letter the recipient never claimed
+        "name": "lre_acceptance", "label": "Registered letter L-9: 15 days to accept or refuse",
+        "started_by": {"index": 30, "type": "RecipientNotified", "at": "2026-11-21T23:25:29Z"},
+        "deadline": "2026-12-07T22:59:59Z", "status": "unclaimed",
+        "met_by": {"index": 31, "type": "LetterUnclaimed", "at": "2026-12-08T06:00:00Z"},
+        "last_day": "2026-12-07", "rule": "CPCE R53-3", "timezone": "Europe/Paris",
+        "explanation": "Unclaimed: not a failure of the sender.",
+    })
+    # A summer deadline, and a clock from an older timeline (no zone): printed in UTC.
+    clocks.append({**clocks[0], "deadline": "2026-07-15T21:59:59Z", "last_day": "2026-07-15"})
+    clocks.append({k: v for k, v in clocks[0].items() if k not in ("timezone", "rule")}
+                  | {"deadline": "2024-01-02T03:04:05Z", "explanation": None})
+    flat = _squash(_text(render_timeline_pdf({**timeline, "clocks": clocks})))
+    assert _squash("Deadline (Paris time)") in flat
+    assert _squash("Monday 2026-12-07 23:59:59 CET = 22:59:59 UTC") in flat
+    assert _squash("Wednesday 2026-07-15 23:59:59 CEST = 21:59:59 UTC") in flat
+    assert _squash("2024-01-02 03:04:05 UTC") in flat
+    assert "unclaimed" in flat and _squash("not a failure of the sender") in flat
+    for clock in timeline["clocks"]:
+        assert _squash(clock["rule"]) in flat
+        assert _squash(clock["explanation"]) in flat
+
+
 def test_report_pdf_parses_and_shows_every_part(report: dict[str, Any], report_pdf: bytes) -> None:
     reader = _reader(report_pdf)
     assert len(reader.pages) >= 5
@@ -111,6 +138,9 @@ def test_report_pdf_parses_and_shows_every_part(report: dict[str, Any], report_p
     for entry in report["timeline"]["entries"]:
         assert entry["type"] in text
         assert _squash(format_time(entry["occurred_at"])) in flat
+    for clock in report["timeline"]["clocks"]:
+        assert clock["status"] in text and _squash(clock["rule"]) in flat
+        assert _squash(f"{clock['last_day']} 23:59:59 CE") in flat  # CET or CEST: Paris time
     for check in report["checks"]:
         assert _squash(group_hex(check["place"])) in flat
         assert _squash(group_hex(check["expected"])) in flat
@@ -222,6 +252,9 @@ def _hostile_timeline(timeline: dict[str, Any]) -> dict[str, Any]:
         entry["occurred_at"] = HOSTILE[(number + 3) % len(HOSTILE)]
     hostile["clocks"][0]["label"] = HOSTILE[4]
     hostile["clocks"][0]["met_by"] = None
+    hostile["clocks"][0]["rule"] = HOSTILE[1]
+    hostile["clocks"][0]["explanation"] = HOSTILE[2]
+    hostile["clocks"][-1]["deadline"] = "not a time"  # with its zone: printed as it is
     hostile["generated_at"] = "not a time"
     return hostile
 

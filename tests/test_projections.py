@@ -100,14 +100,16 @@ def test_legal_clocks() -> None:
          _ev(6, "RecipientNotified", 3, letter_id="L2")],
         NOW + timedelta(days=40))}
     assert clocks["withdrawal"]["status"] == "met"
-    assert clocks["withdrawal"]["deadline"] == "2026-03-16T12:00:00Z"
+    # Delivered Monday 2 March (Paris): the last day is Monday 16 March, ending 23:59:59 CET.
+    assert clocks["withdrawal"]["deadline"] == "2026-03-16T22:59:59Z"
+    assert clocks["withdrawal"]["last_day"] == "2026-03-16"
     assert clocks["refund"]["status"] == "missed"  # 20 days after the withdrawal
     assert clocks["mediation"]["status"] == "running"
     lre = [c for c in legal_clocks(
         [_ev(4, "RecipientNotified", 2, letter_id="L1"), _ev(5, "DocumentRead", 5, letter_id="L1"),
          _ev(6, "RecipientNotified", 3, letter_id="L2"),
          _ev(7, "LetterUnclaimed", 18, letter_id="L2")], NOW + timedelta(days=4))]
-    assert [(c["status"], c["met_by"]["index"]) for c in lre] == [("met", 5), ("missed", 7)]
+    assert [(c["status"], c["met_by"]["index"]) for c in lre] == [("met", 5), ("unclaimed", 7)]
     running = legal_clocks([_ev(1, "GpsScanRecorded", 1)], NOW + timedelta(days=3))
     assert running[0]["status"] == "running" and running[0]["met_by"] is None
     late = legal_clocks([_ev(1, "GpsScanRecorded", 1)], NOW + timedelta(days=16))

@@ -65,7 +65,8 @@ async def get_timeline(
     size: Annotated[int | None, Query(ge=0, description="Tree size to replay at "
                                                          "(default: latest)")] = None,
 ) -> dict[str, Any]:
-    """`temoin.timeline/v1`: only entries with index < size; clocks met / missed / running."""
+    """`temoin.timeline/v1`: only entries with index < size; legal clocks met / missed / running
+    / unclaimed, counted in Europe/Paris days (docs/CLOCKS.md)."""
     case = checked_case(key, case)
     require_role(key, READERS, "read a timeline")
 

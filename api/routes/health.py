@@ -24,7 +24,9 @@ router = APIRouter(tags=["operations"])
     responses=problem_responses(503),
 )
 async def healthz(services: ServicesDep) -> dict[str, Any]:
-    # A database error becomes a 503 problem through the exception handlers.
+    # A database error, or a log that forked from the signer state, becomes a 503 problem
+    # through the exception handlers.
+    services.checkpointer.check_open()
     size = await to_thread.run_sync(services.ledger.tree_size)
     services.metrics.grew(size)
     return {"status": "ok", "tree_size": size}

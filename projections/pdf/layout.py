@@ -53,7 +53,8 @@ STATUS_COLOURS: dict[str, tuple[RGB, RGB]] = {
     "WARNING": ((133, 85, 0), (255, 240, 204)),
     "KO": ((168, 20, 30), (250, 219, 219)),
 }
-CLOCK_STATUS = {"met": "OK", "missed": "KO", "running": "WARNING"}
+# An unclaimed registered letter is grey: neither the sender's success nor their failure.
+CLOCK_STATUS = {"met": "OK", "missed": "KO", "running": "WARNING", "unclaimed": "NEUTRAL"}
 NEUTRAL = (INK, (233, 236, 239))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from projections.legal_calendar import PARIS, TIMEZONE, weekday_name
 from projections.pdf.layout import (
     BODY_PT,
     CLOCK_STATUS,
@@ -26,6 +27,7 @@ from projections.pdf.layout import (
     heading,
     key_values,
     paragraph,
+    parse_time,
     short_hash,
     status_style,
     table,
@@ -170,33 +172,56 @@ def _late_cell(late: bool, delay: Any) -> Cell:
 
 
 def write_clocks(pdf: Document, clocks: Sequence[dict[str, Any]]) -> None:
-    """The legal deadlines the timeline derives, each met, missed or still running."""
+    """The legal deadlines the timeline derives, each met, missed, still running or (a registered
+    letter) unclaimed, with the deadline in Paris time and the articles it comes from."""
     if not clocks:
         paragraph(pdf, "No legal clock applies to the entries of this case.")
         return
     paragraph(
         pdf,
-        "Deadlines derived from the entries (Code de la consommation, CPCE). \"running\" means "
-        "the deadline had not passed, and nothing had met it, when the timeline was read.",
+        "Deadlines derived from the entries, counted as French law counts them: whole days in "
+        "Paris time from the day after the event, to the end (24:00) of the last day; a last day "
+        "on a Saturday, Sunday or public holiday moves to the next working day, except for a "
+        "registered letter (calendar days). \"running\" means the last day had not ended, and "
+        "nothing had met the clock, when the timeline was read; \"unclaimed\" means the "
+        "recipient did not claim a registered letter in time, which is not a failure of the "
+        "sender.",
         size=8,
     )
     table(
         pdf,
-        ("Clock", "Started by", "Deadline (UTC)", "Status", "Met / ended by"),
-        (54, 40, 24, 18, 44),
+        ("Clock", "Started by (UTC)", "Deadline (Paris time)", "Status", "Met / ended by (UTC)"),
+        (52, 38, 32, 18, 40),
         (_clock_row(clock) for clock in clocks),
     )
+    for clock in clocks:
+        if clock.get("explanation"):
+            paragraph(pdf, f"{text(clock.get('label'))}: {text(clock.get('explanation'))}",
+                      size=7.5)
 
 
 def _clock_row(clock: dict[str, Any]) -> list[Cell]:
     status = text(clock.get("status"))
+    rule = f"\n{text(clock.get('rule'))}" if clock.get("rule") else ""
     return [
-        f"{text(clock.get('label'))}\n({text(clock.get('name'))})",
+        f"{text(clock.get('label'))}\n({text(clock.get('name'))}){rule}",
         _event_ref(clock.get("started_by")),
-        format_time(clock.get("deadline")),
+        format_deadline(clock.get("deadline"), clock.get("timezone")),
         (status, status_style(CLOCK_STATUS.get(status, ""))),
         _event_ref(clock.get("met_by")),
     ]
+
+
+def format_deadline(deadline: Any, timezone: Any) -> str:
+    """The end of a clock's last day in its time zone (Europe/Paris), and the same instant in
+    UTC; a clock without a known zone (an older timeline) is printed in UTC only."""
+    moment = parse_time(deadline)
+    if moment is None or timezone != TIMEZONE:
+        return format_time_utc(deadline)
+    local = moment.astimezone(PARIS)
+    # The last day's end in Paris is on the same date in UTC (21:59:59 or 22:59:59).
+    return (f"{weekday_name(local.date())}\n{local:%Y-%m-%d %H:%M:%S} {local:%Z}\n"
+            f"= {moment:%H:%M:%S} UTC")
 
 
 def _event_ref(ref: Any) -> str:
