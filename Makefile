@@ -26,6 +26,7 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 
+# Prints the report; only a full run with --write-docs rewrites docs/PERFORMANCE.md.
 bench: setup
 	$(BIN)/python scripts/bench.py --quick
 

@@ -26,6 +26,9 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
 from api.problems import InternalErrorMiddleware, install_exception_handlers
 from api.routes import batches, case_views, cases, evidence, health, keys, log
+from api.startup_errors import CleanStartupFailure
+from api.timestamper import TimestampConfig, Timestamper
+from api.witnessing import Witnessing, WitnessSettings
 from ledger.access import AccessJournal
 from ledger.config import Settings
 from ledger.ledger import Ledger
@@ -54,6 +57,8 @@ def _version() -> str:
 def create_app(
     settings: Settings | None = None, *, limits: Limits | None = None,
     projections: Literal["thread", "process"] = "thread",
+    timestamps: TimestampConfig | None = None,
+    witnesses: WitnessSettings | None = None,
 ) -> FastAPI:
     """The ASGI app. Settings and limits default to the environment (`TEMOIN_*`).
 
@@ -63,14 +68,24 @@ def create_app(
     settings = settings or Settings.from_env()
     limits = limits or Limits.from_env()
     ttl = idempotency_ttl()
+    # Read now, not at start-up: a bad TEMOIN_TSA_* stops `temoin serve` before it listens.
+    timestamps = timestamps or TimestampConfig.from_env()
     metrics = Metrics()
+    timestamper: Timestamper | None = None
+    # Read now, so that a bad TEMOIN_WITNESSES stops `temoin serve` before it listens.
+    witnessing = Witnessing(witnesses or WitnessSettings.from_env())
+    metrics.sources.append(witnessing.render_metrics)
 
     def on_signed(checkpoint: StoredCheckpoint) -> None:
         metrics.checkpoint_signed_at = signed_at(checkpoint)
         metrics.grew(checkpoint.size)
+        if timestamper is not None:
+            timestamper.checkpoint_signed(checkpoint)
+        witnessing.notify("log")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal timestamper
         # Opening creates the tables, the data folder and the keys on first start.
         ledger = await to_thread.run_sync(Ledger, settings)
         journal = await to_thread.run_sync(AccessJournal, settings)
@@ -90,6 +105,17 @@ def create_app(
             )
             await checkpointer.start()
             await purger.start()
+            if timestamps.urls:
+                # Its own tasks: appends and checkpoints never wait for a TSA.
+                timestamper = Timestamper(
+                    timestamps, [("log", ledger.store), ("access", journal.store)], metrics
+                )
+                await timestamper.start()
+            # After the first checkpoint exists; the tasks only read the store, so a witness
+            # that is slow or down never delays an append.
+            witnessing.add("log", ledger.store)
+            witnessing.add("access", journal.store, sign=journal.sign_checkpoint)
+            await witnessing.start()
             app.state.services = Services(
                 ledger=ledger,
                 sequencer=sequencer,
@@ -98,6 +124,8 @@ def create_app(
                 limits=limits,
                 journal=journal,
                 rate_limiter=RateLimiter(limits.rate_limit) if limits.rate_limit else None,
+                timestamper=timestamper,
+                witnessing=witnessing,
             )
             logger.info("log %s ready; verifier key %s", ledger.origin, ledger.key.verifier_key)
             yield
@@ -105,6 +133,10 @@ def create_app(
             app.state.services = None
             await purger.stop()
             await follower.stop()
+            if timestamper is not None:
+                await timestamper.stop()
+                timestamper = None
+            await witnessing.stop()
             if checkpointer is not None:
                 await checkpointer.stop()
             if sequencer is not None:
@@ -123,6 +155,8 @@ def create_app(
     install_exception_handlers(app)
     for module in (cases, case_views, batches, evidence, log, keys, health):
         app.include_router(module.router)
+    # A refused start-up (a key file that does not match the database) says why, untraced.
+    app.add_middleware(CleanStartupFailure)
     # Added last = outermost: metrics see the final status, including 500s made inside.
     app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

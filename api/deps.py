@@ -15,6 +15,8 @@ from api.idempotency import KeyLocks
 from api.limits import Limits
 from api.metrics import Metrics
 from api.problems import ProblemError
+from api.timestamper import Timestamper
+from api.witnessing import Witnessing
 from ledger.access import AccessJournal
 from ledger.apikeys import ApiKey
 from ledger.ledger import Ledger
@@ -75,6 +77,8 @@ class Services:
     idempotency_locks: KeyLocks = field(default_factory=KeyLocks)
     keys: KeyCache = field(default_factory=KeyCache)
     rate_limiter: RateLimiter | None = None
+    timestamper: Timestamper | None = None  # None: no TEMOIN_TSA_URLS
+    witnessing: Witnessing | None = None
 
     @property
     def max_skew(self) -> timedelta:
@@ -86,8 +90,10 @@ async def get_services(request: Request) -> Services:
     # async on purpose: FastAPI runs a plain `def` dependency in the thread pool, a thread
     # hop (and GIL hand-over) on every request for what is one attribute read.
     services: Services | None = getattr(request.app.state, "services", None)
-    if services is None:  # only if a request slipped in before start-up finished
-        raise ProblemError(503, "the service is starting; retry in a moment",
+    # Only a request that slipped in before start-up finished, or after the stop began (the
+    # lifespan's shutdown clears it first).
+    if services is None:
+        raise ProblemError(503, "the service is starting or stopping; retry in a moment",
                            headers={"Retry-After": "1"})
     return services
 

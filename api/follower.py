@@ -7,6 +7,8 @@ Two ways to run the same `ProjectionRunner` loop:
   process holding one GIL, and a follower inside it took 17% of that GIL under 500-event
   batches. In its own process it runs on the second core instead.
 Both are safe to run next to any number of others: positions move by conditional update.
+The child ends when the server closes the pipe to it (or dies), or on SIGTERM / SIGINT, so a
+signal to the whole process group (systemd's stop, Ctrl-C) ends both promptly (docs/DEPLOY.md).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 import time
+from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
-from multiprocessing.synchronize import Event
+from types import FrameType
 
 from anyio import to_thread
 
@@ -53,24 +57,55 @@ class ProjectionFollower:
                 log.warning("projection catch-up failed (%s); retrying", exc)
 
 
-def follow_forever(settings: Settings, interval: float, stop: Event, parent: int) -> None:
-    """The child process: catch up every `interval` until told to stop or orphaned."""
+# How a follower ends when SIGTERM or SIGINT reaches it: 128 + the signal number, as a shell
+# reports it. Both reach it along with the server when the whole process group is signalled
+# (systemd's default stop, Ctrl-C in a terminal).
+STOPPED_BY_SIGNAL = frozenset({128 + signal.SIGTERM, 128 + signal.SIGINT,
+                               -signal.SIGTERM, -signal.SIGINT})
+# Seconds before a follower stopped by a signal is started again: long enough for a server
+# stopped by the same signal to reach its own shutdown (which cancels the restart), instead of
+# spawning a process only to stop it.
+RESTART_AFTER_SIGNAL = 10.0
+# Seconds a stopping server waits for its follower at each step: end of its pipe, SIGTERM,
+# SIGKILL. Together well under systemd's stop timeout.
+STOP_WAIT = (2.0, 1.0, 1.0)
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    # SystemExit unwinds through the `finally` below, closing the database connections; an
+    # interrupted chunk is rolled back with its position, so it is applied once, later.
+    raise SystemExit(128 + signum)
+
+
+def follow_forever(settings: Settings, interval: float, stop: Connection, parent: int) -> None:
+    """The child process: apply the log's new entries until told to stop or orphaned.
+
+    Told to stop means a message on `stop` or the end of that pipe: the server closes its end
+    when it stops, and the kernel closes it when the server dies, even by SIGKILL. No lock or
+    semaphore is shared with the server: a child killed while holding one would leave the
+    server blocked for good when it tries to stop it (what multiprocessing.Event did when
+    systemd's SIGTERM reached both).
+    """
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
     from ledger.application import CaseLog
 
     app = CaseLog(env=settings.persistence_env())
     runner = ProjectionRunner(app.store)
     failing = False
     try:
-        # A server killed with SIGKILL cannot stop us: the parent id changes when it dies.
-        while not stop.is_set() and os.getppid() == parent:
+        # getppid: a belt to the pipe's braces (the parent id changes when the server dies).
+        while os.getppid() == parent and not stop.poll(0):
             try:
-                runner.catch_up()
+                # One chunk at a time, so a stop request is seen between chunks of a backlog.
+                applied = runner.run_once()
                 failing = False
             except Exception as exc:
                 if not failing:
                     log.warning("projection catch-up failed (%s); retrying", exc)
-                failing = True
-            stop.wait(interval)
+                failing, applied = True, 0
+            if not applied and stop.poll(interval):
+                break
     finally:
         app.close()
 
@@ -85,8 +120,8 @@ class ProjectionProcess:
         self.interval = interval
         # spawn, not fork: the server already holds threads and database connections.
         self._ctx = multiprocessing.get_context("spawn")
-        self._stop: Event = self._ctx.Event()
         self._child: SpawnProcess | None = None
+        self._stop: Connection | None = None  # our end of the child's pipe
         self._watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -96,13 +131,18 @@ class ProjectionProcess:
         self._watch = asyncio.create_task(self._watch_child(), name="temoin-projections")
 
     def _spawn(self) -> None:
+        if self._stop is not None:
+            self._stop.close()
+        reader, writer = self._ctx.Pipe(duplex=False)
         child = self._ctx.Process(
             target=follow_forever,
-            args=(self.settings, self.interval, self._stop, os.getpid()),
+            args=(self.settings, self.interval, reader, os.getpid()),
             name="temoin-projections", daemon=True,
         )
         child.start()
-        self._child = child
+        # The child has its own copy now; ours would keep the pipe open after we die.
+        reader.close()
+        self._child, self._stop = child, writer
 
     async def _watch_child(self) -> None:
         started = time.monotonic()
@@ -111,11 +151,17 @@ class ProjectionProcess:
             child = self._child
             if child is None or child.is_alive():
                 continue
-            log.warning("projection follower exited with code %s; starting it again",
-                        child.exitcode)
-            # A child that dies at once (e.g. bad settings) is not restarted in a hot loop.
-            if time.monotonic() - started < 5:
-                await asyncio.sleep(5)
+            if child.exitcode in STOPPED_BY_SIGNAL:
+                # Most likely the whole process group was signalled and this server is about
+                # to stop as well; if not (the child alone was), it comes back a bit later.
+                delay = RESTART_AFTER_SIGNAL
+            elif time.monotonic() - started < 5:
+                delay = 5.0  # a child that dies at once (bad settings) is not a hot loop
+            else:
+                delay = 0.0
+            log.warning("projection follower exited with code %s; starting it again in "
+                        "%.0f s unless the server is stopping", child.exitcode, delay)
+            await asyncio.sleep(delay)
             started = time.monotonic()
             self._spawn()
 
@@ -123,10 +169,23 @@ class ProjectionProcess:
         await cancel(self._watch)
         self._watch = None
         child, self._child = self._child, None
-        if child is None:
-            return
-        self._stop.set()
-        await to_thread.run_sync(child.join, 10)
-        if child.is_alive():
-            child.terminate()
-            await to_thread.run_sync(child.join, 5)
+        if self._stop is not None:
+            self._stop.close()  # end of file for the child: never blocks, whatever its state
+            self._stop = None
+        if child is not None:
+            await to_thread.run_sync(_end, child)
+
+
+def _end(child: SpawnProcess) -> None:
+    """Wait for a follower told to stop; SIGTERM, then SIGKILL, if it does not."""
+    pipe, term, kill = STOP_WAIT
+    child.join(pipe)
+    if child.is_alive():
+        log.warning("projection follower %s still running %.0f s after the stop request; "
+                    "sending SIGTERM", child.pid, pipe)
+        child.terminate()
+        child.join(term)
+    if child.is_alive():
+        log.warning("projection follower %s ignored SIGTERM; sending SIGKILL", child.pid)
+        child.kill()
+        child.join(kill)

@@ -24,6 +24,9 @@ class Limits:
     rate_limit: float | None = None
     # How often, at most, the background task signs a checkpoint while the log grows (DESIGN §5).
     checkpoint_interval: float = 1.0
+    # Free space a bundle download must leave on the data folder's disk once written; below
+    # it the download is refused (507) rather than filling the disk the database lives on.
+    bundle_disk_reserve: int = 256 * MIB
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
@@ -37,6 +40,9 @@ class Limits:
                 env, "TEMOIN_MAX_BATCH_EVENTS", default.max_batch_events, int
             ),
             max_evidence=_number(env, "TEMOIN_MAX_EVIDENCE", default.max_evidence, int),
+            bundle_disk_reserve=_number(
+                env, "TEMOIN_BUNDLE_DISK_RESERVE", default.bundle_disk_reserve, int
+            ),
             # 0 switches the limit off, like leaving the variable unset.
             rate_limit=rate if rate else None,
         )

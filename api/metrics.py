@@ -68,6 +68,22 @@ class Gauge:
         return lines
 
 
+class LabelledGauge:
+    """A gauge with labels, read when scraped: `read` returns {label values: value}."""
+
+    def __init__(
+        self, name: str, help_: str, labels: Sequence[str],
+        read: Callable[[], dict[tuple[str, ...], float]],
+    ) -> None:
+        self.name, self.help, self.label_names, self.read = name, help_, tuple(labels), read
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} gauge"]
+        lines += [f"{self.name}{_labels(self.label_names, k)} {_number(v)}"
+                  for k, v in sorted(self.read().items())]
+        return lines
+
+
 class Histogram:
     def __init__(self, name: str, help_: str, buckets: Sequence[float] = LATENCY_BUCKETS) -> None:
         self.name, self.help = name, help_
@@ -110,7 +126,7 @@ class Metrics:
             "temoin_http_requests_total", "HTTP requests by method, route template and status",
             ("method", "route", "status"),
         )
-        self._metrics = (
+        self._metrics: list[Counter | Gauge | LabelledGauge | Histogram] = [
             self.appends,
             self.append_latency,
             Gauge("temoin_tree_size", "Entries in the log", lambda: self.tree_size),
@@ -119,7 +135,13 @@ class Metrics:
                 self._checkpoint_age,
             ),
             self.http_requests,
-        )
+        ]
+        # Other parts of the service (witnessing) add their own lines, read when scraped.
+        self.sources: list[Callable[[], list[str]]] = []
+
+    def add(self, *metrics: Counter | Gauge | LabelledGauge | Histogram) -> None:
+        """Metrics of an optional background service (e.g. the time-stamper), rendered last."""
+        self._metrics.extend(metrics)
 
     def grew(self, size: int) -> None:
         # Concurrent appends report in any order: keep the largest.
@@ -134,6 +156,8 @@ class Metrics:
         lines: list[str] = []
         for metric in self._metrics:
             lines += metric.render()
+        for source in self.sources:
+            lines += source()
         return "\n".join(lines) + "\n"
 
 

@@ -64,6 +64,7 @@ _DEFAULT_SLUGS: Mapping[int, str] = {
     429: "rate-limited",
     500: "internal-error",
     503: "unavailable",
+    507: "insufficient-storage",
 }
 
 DB_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -403,4 +404,5 @@ _RESPONSE_DESCRIPTIONS: Mapping[int, str] = {
     500: "Internal error",
     503: "Database busy or unavailable (see Retry-After); or `log-fork`: the database no "
          "longer extends the last signed checkpoint, an operator must act (docs/TRUST.md)",
+    507: "Not enough disk space on the server for this download; see Retry-After",
 }

@@ -59,6 +59,11 @@ class LogEntry(BaseModel):
 class CheckpointItem(BaseModel):
     size: int
     note: str = Field(description="The C2SP signed note")
+    timestamps: list[str] = Field(
+        default_factory=list,
+        description="RFC 3161 time-stamp replies over SHA-256 of `note` (exactly as served), "
+        "base64 of each DER TimeStampResp, one per TSA that has answered so far",
+    )
 
 
 class InclusionProof(BaseModel):
@@ -82,9 +87,29 @@ class KeyCreated(BaseModel):
     cases: list[str] | None = None
 
 
+class TsaHealth(BaseModel):
+    tsa: str = Field(description="The TSA's URL (TEMOIN_TSA_URLS)")
+    last_success: str | None = Field(description="When it last returned a valid token")
+    last_error: str | None = Field(description="Its last failure, if any")
+    last_error_at: str | None
+    consecutive_failures: int = Field(description="Failures since its last success")
+    retry_in_seconds: float = Field(description="Backoff before the next request")
+
+
 class Health(BaseModel):
     status: str
     tree_size: int
+    timestamps: list[TsaHealth] | None = Field(
+        default=None,
+        description="Each TSA's state, when TEMOIN_TSA_URLS is set; a failing TSA delays "
+        "time-stamps, it is not an outage",
+    )
+    details: dict[str, Any] | None = Field(
+        default=None,
+        description="Background parts' state, only when configured: `witnessing` (with "
+                    "TEMOIN_WITNESSES) gives per log (`log`, `access`) the quorum, the "
+                    "witnessed size and each witness's state",
+    )
 
 
 # -- request bodies --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from eventsourcing.persistence import IntegrityError, Mapper
 
 from ledger.checkpointing import sign_if_grown
 from ledger.config import Settings
+from ledger.custody import open_signing_key
 from ledger.domain.access import AccessTrail, trail_uuid
 from ledger.entry import parse_entry
 from ledger.mapper import EntryMapper
@@ -24,6 +25,17 @@ from ledger.signer_state import SignerStateError, state_path, verify_against_sta
 from ledger.signing import LogKey
 from ledger.store.base import MerkleStore, StoredCheckpoint
 from ledger.store.batch import AppendBatch
+
+# Evidence files belong to a tenant, not to a case (the same bytes may serve several cases),
+# so their downloads go to one trail per file: `(tenant, "evidence/<sha256>")`. A case id
+# cannot contain "/", so this trail never mixes with a case's own.
+EVIDENCE_TRAIL_PREFIX = "evidence/"
+
+
+def evidence_trail(sha256: str) -> str:
+    """The journal's `case` for downloads of one evidence file."""
+    return EVIDENCE_TRAIL_PREFIX + sha256
+
 
 ACTIONS = ("read_case", "read_entries", "read_timeline", "read_report", "download_bundle",
            "read_evidence")
@@ -47,8 +59,14 @@ class AccessJournal:
         self.app = AccessLog(env=settings.persistence_env())
         recorder: Any = self.app.recorder
         self.store: MerkleStore = recorder
-        self.key = LogKey.load_or_create(settings.data_dir / "access.key", self.origin)
-        self.state_path = state_path(settings.data_dir / "access.key")
+        try:
+            self.key: LogKey = open_signing_key(
+                self.store, settings.access_key_path, self.origin, "the access journal"
+            )
+        except BaseException:
+            self.app.close()
+            raise
+        self.state_path = state_path(settings.access_key_path)
         self._lock = threading.Lock()
         # Set by the server's checkpointer when this log forked: reads are then refused rather
         # than recorded onto a fork (docs/TRUST.md).
@@ -94,11 +112,14 @@ class AccessJournal:
             if row.entry is None:
                 continue
             entry = parse_entry(row.entry)
-            result.append({
+            item = {
                 "at": entry.recorded_at, "who": entry.source, "role": entry.data.get("role"),
                 "action": entry.data.get("action"), "index": row.index,
                 "leaf_hash": leaf_hash(row.entry).hex(),
-            })
+            }
+            if "detail" in entry.data:
+                item["detail"] = entry.data["detail"]
+            result.append(item)
         return result
 
     def verify_state(self) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from ledger.filemodes import private_dir, private_file
+
 DEFAULT_ORIGIN = "temoin.localhost/log"
 
 
@@ -46,6 +48,10 @@ class Settings:
         return self.data_dir / "log.key"
 
     @property
+    def access_key_path(self) -> Path:
+        return self.data_dir / "access.key"
+
+    @property
     def vault_key_path(self) -> Path:
         return self.data_dir / "vault.key"
 
@@ -61,8 +67,11 @@ class Settings:
             path = url[len("sqlite:///"):]
             if not path:
                 raise ConfigError("TEMOIN_DATABASE_URL sqlite:/// needs a file path")
-            if path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if ":memory:" not in path and "mode=memory" not in path:
+                # Owner-only from the first byte: by default the database sits beside the
+                # keys, and it holds sealed personal data and the API token hashes.
+                private_dir(Path(path).parent, warn=False)
+                private_file(Path(path))
             env = {
                 "PERSISTENCE_MODULE": "ledger.store.sqlite:Factory",
                 "SQLITE_DBNAME": path,

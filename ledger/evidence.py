@@ -14,7 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ledger.filemodes import private_dir
+
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# Files are read and written 1 MiB at a time: memory stays flat whatever their size.
+CHUNK = 1 << 20
 
 
 class EvidenceTooLargeError(ValueError):
@@ -32,6 +36,7 @@ class StoredFile:
 class EvidenceFiles:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._ready = False
 
     def path(self, sha256: str) -> Path:
         if not _SHA256.fullmatch(sha256):
@@ -39,7 +44,10 @@ class EvidenceFiles:
         return self.directory / sha256
 
     def _begin(self) -> tuple[int, str]:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self._ready:
+            # Owner-only (evidence holds personal data); mkstemp makes each file 0600.
+            private_dir(self.directory)
+            self._ready = True
         return tempfile.mkstemp(dir=self.directory, prefix=".upload-")
 
     def _commit(self, fd: int, tmp: str, digest: hashlib._Hash, size: int) -> StoredFile:
@@ -93,3 +101,12 @@ class EvidenceFiles:
         finally:
             os.close(dir_fd)
         return 1
+    def digest(self, sha256: str) -> StoredFile:
+        """The SHA-256 and size of the stored file, read in chunks (files may be large:
+        reading one whole would grow the process by its size). OSError if it is missing."""
+        digest, size = hashlib.sha256(), 0
+        with self.path(sha256).open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        return StoredFile(digest.hexdigest(), size)

@@ -28,6 +28,7 @@ from eventsourcing.persistence import IntegrityError
 from ledger.application import CaseLog
 from ledger.checkpointing import sign_if_grown
 from ledger.config import Settings
+from ledger.custody import open_case_log_keys
 from ledger.domain import (
     Case,
     CaseClosedError,
@@ -50,6 +51,7 @@ from ledger.errors import (
 )
 from ledger.events.validate import ValidEvent
 from ledger.evidence import EvidenceFiles, StoredFile
+from ledger.filemodes import private_dir
 from ledger.merkle import consistency_plan, inclusion_plan
 from ledger.retention.classes import RetentionPolicy
 from ledger.signer_state import state_path, verify_against_state
@@ -182,13 +184,22 @@ class CaseEntry:
 class Ledger:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.retention = RetentionPolicy.from_env()  # a bad TEMOIN_RETENTION_* stops us first
+        private_dir(settings.data_dir)
         self.app = CaseLog(env=settings.persistence_env())
         self.store: MerkleStore = self.app.store
-        self.key = LogKey.load_or_create(settings.key_path, settings.origin)
-        self.master = MasterKey.load_or_create(settings.vault_key_path)
+        # Checked against the database before any key is created: a missing or replaced
+        # key over a log that already signed checkpoints is refused (KeyCustodyError).
+        try:
+            keys = open_case_log_keys(
+                self.store, settings.key_path, settings.vault_key_path, settings.origin
+            )
+        except BaseException:
+            self.app.close()
+            raise
+        self.key: LogKey = keys.log
+        self.master: MasterKey = keys.master
         self.files = EvidenceFiles(settings.evidence_dir)
-        self.retention = RetentionPolicy.from_env()
         self._case_keys: OrderedDict[str, CaseKey] = OrderedDict()
         self._keys_lock = threading.Lock()
         self._sign_lock = threading.Lock()

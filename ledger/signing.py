@@ -53,6 +53,7 @@ __all__ = [
     "UnknownKeyError",
     "Verifier",
     "compute_key_id",
+    "note_signers",
     "sign_checkpoint",
     "verify_checkpoint",
 ]
@@ -700,3 +701,10 @@ def verify_checkpoint(note: bytes, verifier: Verifier, *, origin: str | None = N
             "checkpoint belongs to another log, check which log you are talking to"
         )
     return cp
+
+
+def note_signers(note: bytes) -> list[str]:
+    """The ``<name>+<8 hex key id>`` of each signature line of a note (no crypto): what a
+    note can say about the key that signed it when that key is not at hand."""
+    _, signatures = _parse_note(note)
+    return [f"{s.name}+{s.key_id.hex()}" for s in signatures]

@@ -15,11 +15,13 @@ from __future__ import annotations
 import hashlib
 import re
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ledger.canonical import canonical_bytes
 from ledger.errors import CaseNotFoundError
@@ -35,9 +37,12 @@ __all__ = [
     "MANIFEST",
     "MANIFEST_SIG",
     "BundleBuildError",
+    "BundlePlan",
     "build_bundle",
     "canonical",
     "manifest_sig_body",
+    "plan_bundle",
+    "write_bundle",
 ]
 
 BUNDLE_FORMAT = "temoin.bundle/v1"
@@ -63,6 +68,15 @@ _ZIP_EPOCH = datetime(1980, 1, 1, tzinfo=UTC)
 # Regular file, rw-r--r--, "made by" Unix: fixed so that the bytes do not depend on the host.
 _FILE_MODE = 0o100644 << 16
 _MADE_BY_UNIX = 3
+# Evidence files up to 1 MiB are written whole, DEFLATE level 9, like every other member;
+# larger ones are streamed CHUNK bytes at a time as ZIP64 members (`_copy_evidence`).
+STREAM_ABOVE = 1 << 20
+CHUNK = 1 << 20
+# Level 1 for streamed members: half the time of level 6 on large files, and files this
+# large are mostly media that are stored anyway.
+_STREAM_LEVEL = 1
+_SAMPLE = 256 * 1024
+_DEFLATE_BELOW = 0.9
 
 
 class BundleBuildError(RuntimeError):
@@ -85,6 +99,8 @@ def manifest_sig_body(manifest: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class _Member:
+    """A member held in memory: entries, proofs, openings, reports (small by nature)."""
+
     path: str
     data: bytes
 
@@ -93,7 +109,52 @@ class _Member:
                 "size": len(self.data)}
 
 
-def build_bundle(
+@dataclass(frozen=True, slots=True)
+class _EvidenceFile:
+    """An evidence file, listed from its name (its SHA-256) and size on disk and copied into
+    the ZIP only when written: it may be gigabytes, and is read once, hashed as it is copied."""
+
+    sha256: str
+    size: int
+    source: Path
+    index: int  # the first entry that references it, to name in errors
+
+    @property
+    def path(self) -> str:
+        return f"evidence/{self.sha256}"
+
+    def listing(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "size": self.size}
+
+
+@dataclass(frozen=True, slots=True)
+class BundlePlan:
+    """Everything a bundle holds, decided and signed, before a byte of evidence is read.
+
+    The manifest can be signed first because evidence files are named by their SHA-256: the
+    copy checks that each file still has it (and refuses the bundle if not).
+    """
+
+    members: tuple[_Member | _EvidenceFile, ...]  # in ZIP order, manifest and signature first
+    when: tuple[int, int, int, int, int, int]
+    checkpoint_size: int
+
+    @property
+    def max_size(self) -> int:
+        """An upper bound of the ZIP's size in bytes, to check free disk space against.
+
+        Per member: the data (DEFLATE expands incompressible data by < 0.1%), the local and
+        central headers with their ZIP64 fields (< 200 bytes plus the name twice); then the
+        end records.
+        """
+        total = 1024
+        for m in self.members:
+            size = m.size if isinstance(m, _EvidenceFile) else len(m.data)
+            total += size + size // 1000 + 2 * len(m.path) + 512
+        return total
+
+
+def plan_bundle(
     ledger: Ledger,
     *,
     tenant: str,
@@ -104,15 +165,16 @@ def build_bundle(
     report_pdf: bytes,
     report_json: bytes,
     created_at: str | None = None,
-) -> bytes:
-    """Build the `temoin.bundle/v1` ZIP of one case, as of a signed checkpoint.
+) -> BundlePlan:
+    """Decide the `temoin.bundle/v1` members of one case, as of a signed checkpoint, and
+    sign its manifest; `write_bundle` then writes the ZIP.
 
     `checkpoint` defaults to a fresh one covering every entry. Only entries with
     index < checkpoint.size are included, so every proof refers to that one checkpoint.
     `created_at` defaults to the checkpoint's signing time, which keeps the bytes
     reproducible; pass the current time instead if the bundle should carry it.
     Raises CaseNotFoundError if the case has no entry in the checkpoint, and
-    BundleBuildError if an evidence file is missing or damaged on disk.
+    BundleBuildError if an evidence file is missing on disk.
     """
     cp = checkpoint if checkpoint is not None else ledger.sign_checkpoint()
     entries = ledger.case_entries(tenant, case, size=cp.size)
@@ -122,7 +184,8 @@ def build_bundle(
             f"{cp.size}: check the case id, or sign a newer checkpoint"
         )
     stamp = created_at if created_at is not None else cp.signed_at
-    members: list[_Member] = [
+    when = _zip_time(stamp)
+    members: list[_Member | _EvidenceFile] = [
         _Member(CHECKPOINT, cp.note),
         _Member(LOG_KEY, (ledger.key.verifier_key + "\n").encode("utf-8")),
     ]
@@ -134,7 +197,7 @@ def build_bundle(
     ]
     if include_openings:
         members += _openings(ledger, tenant, case, {e.entry.case_seq: e.index for e in entries})
-    evidence = _evidence_members(ledger, [(e.index, e.entry) for e in entries])
+    evidence = _evidence_files(ledger, [(e.index, e.entry) for e in entries])
     members += evidence
     members += [
         _Member(TIMELINE_PDF, timeline_pdf),
@@ -161,7 +224,35 @@ def build_bundle(
         _Member(MANIFEST, manifest),
         _Member(MANIFEST_SIG, ledger.key.sign_note(manifest_sig_body(manifest))),
     ]
-    return _zip(head + members, _zip_time(stamp))
+    return BundlePlan(tuple(head + members), when, cp.size)
+
+
+def build_bundle(ledger: Ledger, **args: Any) -> bytes:
+    """The whole ZIP in memory: `plan_bundle` then `write_bundle`, for small cases and tests.
+    The HTTP service writes to a temporary file instead, so evidence never sits in memory."""
+    out = BytesIO()
+    write_bundle(plan_bundle(ledger, **args), out)
+    return out.getvalue()
+
+
+def write_bundle(plan: BundlePlan, out: BinaryIO) -> None:
+    """Write the ZIP to `out` (seekable: ZIP headers are completed after each streamed
+    member). Memory stays flat: evidence files above STREAM_ABOVE are copied CHUNK bytes at a
+    time, hashed as they are copied. Raises BundleBuildError if one was altered on disk; what
+    was written to `out` must then be discarded."""
+    with zipfile.ZipFile(out, "w", allowZip64=True) as zf:
+        for member in plan.members:
+            info = zipfile.ZipInfo(member.path, date_time=plan.when)
+            info.create_system = _MADE_BY_UNIX
+            info.external_attr = _FILE_MODE
+            if isinstance(member, _Member):
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, member.data, compresslevel=9)
+            elif member.size <= STREAM_ABOVE:
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, _read_small(member), compresslevel=9)
+            else:
+                _copy_evidence(zf, info, member)
 
 
 def _proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
@@ -187,34 +278,82 @@ def _openings(
     ]
 
 
-def _evidence_members(ledger: Ledger, entries: Sequence[tuple[int, Entry]]) -> list[_Member]:
+def _evidence_files(ledger: Ledger, entries: Sequence[tuple[int, Entry]]) -> list[_EvidenceFile]:
     wanted: dict[str, int] = {}
     for index, entry in entries:
         for ref in entry.evidence:
             wanted.setdefault(ref["sha256"], index)
-    members = []
+    found = []
     for sha, index in sorted(wanted.items()):
-        data = _read_evidence(ledger, sha, index)
-        members.append(_Member(f"evidence/{sha}", data))
-    return members
+        source = ledger.files.path(sha)
+        try:
+            size = source.stat().st_size
+        except FileNotFoundError:
+            raise _missing(ledger.files.directory, sha, index) from None
+        found.append(_EvidenceFile(sha, size, source, index))
+    return found
 
 
-def _read_evidence(ledger: Ledger, sha: str, index: int) -> bytes:
-    try:
-        data = ledger.files.read(sha)
-    except FileNotFoundError:
-        raise BundleBuildError(
-            f"evidence file {sha} (referenced by index {index}) is missing from "
-            f"{ledger.files.directory}: restore it from backup, then build the bundle again"
-        ) from None
+def _missing(directory: Path, sha: str, index: int) -> BundleBuildError:
+    return BundleBuildError(
+        f"evidence file {sha} (referenced by index {index}) is missing from {directory}: "
+        "restore it from backup, then build the bundle again"
+    )
+
+
+def _altered(ev: _EvidenceFile, got: str, size: int) -> BundleBuildError:
     # A bundle with a damaged file would fail verification in the lawyer's hands: refuse
     # to build it and say so here, where it can still be repaired.
-    if hashlib.sha256(data).hexdigest() != sha:
-        raise BundleBuildError(
-            f"evidence file {sha} (referenced by index {index}) in {ledger.files.directory} "
-            "no longer has that SHA-256: it was altered on disk; restore it from backup"
-        )
+    return BundleBuildError(
+        f"evidence file {ev.sha256} (referenced by index {ev.index}) in {ev.source.parent} "
+        f"no longer has that SHA-256 (it hashes to {got}, {size:,} bytes): it was altered on "
+        "disk; restore it from backup"
+    )
+
+
+def _open(ev: _EvidenceFile) -> BinaryIO:
+    try:
+        return ev.source.open("rb")
+    except FileNotFoundError:
+        raise _missing(ev.source.parent, ev.sha256, ev.index) from None
+
+
+def _read_small(ev: _EvidenceFile) -> bytes:
+    with _open(ev) as fh:
+        data = fh.read(STREAM_ABOVE + 1)
+    got = hashlib.sha256(data).hexdigest()
+    if got != ev.sha256 or len(data) != ev.size:
+        raise _altered(ev, got, len(data))
     return data
+
+
+def _copy_evidence(zf: zipfile.ZipFile, info: zipfile.ZipInfo, ev: _EvidenceFile) -> None:
+    """Copy one large evidence file into the ZIP in chunks, hashing it on the way.
+
+    ZIP64 fields are always written (force_zip64), so a member of any size (over 4 GiB
+    included) needs no second pass. Photos, videos and PDFs are already compressed: DEFLATE
+    would cost time for nothing, so a file whose first bytes do not shrink is stored.
+    """
+    digest, size = hashlib.sha256(), 0
+    with _open(ev) as fh:
+        chunk = fh.read(CHUNK)
+        info.compress_type = zipfile.ZIP_DEFLATED if _compressible(chunk) else zipfile.ZIP_STORED
+        info._compresslevel = _STREAM_LEVEL  # type: ignore[attr-defined]  # what writestr sets
+        info.file_size = ev.size
+        with zf.open(info, "w", force_zip64=True) as member:
+            while chunk:
+                digest.update(chunk)
+                size += len(chunk)
+                member.write(chunk)
+                chunk = fh.read(CHUNK)
+    if digest.hexdigest() != ev.sha256 or size != ev.size:
+        raise _altered(ev, digest.hexdigest(), size)
+
+
+def _compressible(sample: bytes) -> bool:
+    """Whether DEFLATE is worth it: the first 256 KiB shrink by at least 10% at level 1."""
+    head = sample[:_SAMPLE]
+    return len(zlib.compress(head, 1)) < _DEFLATE_BELOW * len(head)
 
 
 def _zip_time(stamp: str) -> tuple[int, int, int, int, int, int]:
@@ -231,18 +370,6 @@ def _zip_time(stamp: str) -> tuple[int, int, int, int, int, int]:
     # was asked for.
     second = moment.second - moment.second % 2
     return (moment.year, moment.month, moment.day, moment.hour, moment.minute, second)
-
-
-def _zip(members: Sequence[_Member], when: tuple[int, int, int, int, int, int]) -> bytes:
-    out = BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
-        for member in members:
-            info = zipfile.ZipInfo(member.path, date_time=when)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = _MADE_BY_UNIX
-            info.external_attr = _FILE_MODE
-            zf.writestr(info, member.data, compresslevel=9)
-    return out.getvalue()
 
 
 def _how_to(

@@ -1,16 +1,22 @@
 """Offline verification of a `temoin.bundle/v1` evidence bundle (DESIGN §7, docs/BUNDLE.md).
 
-Pure: ZIP bytes in, a report out. No database, no network, no configuration, no clock, so a
-court expert can run it anywhere. The ZIP is hostile input: names, sizes and counts are
-checked before anything is decompressed, and every failure becomes a KO line naming its
-place (`entries/3.json`, `index 3`, `case C`, `evidence/<sha256>`, `checkpoint.txt`, ...),
-never an exception.
+Pure: a ZIP (bytes, a path or an open file) in, a report out. No database, no network, no
+configuration, no clock, so a court expert can run it anywhere. The ZIP is hostile input:
+names, sizes and counts are checked before anything is decompressed, and every failure
+becomes a KO line naming its place (`entries/3.json`, `index 3`, `case C`,
+`evidence/<sha256>`, `checkpoint.txt`, ...), never an exception.
+
+Bundles have no size limit: only the members that are parsed (manifest, signature, key,
+checkpoint, entries, proofs, openings — small by nature) are read into memory; evidence
+files, PDFs and the other members are hashed in 1 MiB chunks as they are decompressed, once
+each, so memory stays flat whatever the bundle's size.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import struct
 import zipfile
@@ -20,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from io import BytesIO
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from ledger.canonical import CanonicalError, strict_loads
 from ledger.checkpoint import Checkpoint
@@ -30,6 +36,7 @@ from ledger.signing import CheckpointError, Verifier, verify_checkpoint
 from ledger.vault.commitments import SALT_SIZE, commit
 from projections.bundle import (
     BUNDLE_FORMAT,
+    CHECKPOINT,
     ENTRY_PATH,
     EVIDENCE_PATH,
     FIXED_MEMBERS,
@@ -41,20 +48,23 @@ from projections.bundle import (
     manifest_sig_body,
 )
 
-__all__ = ["MAX_MEMBERS", "MAX_MEMBER_SIZE", "MAX_TOTAL_SIZE", "BundleReport", "Check",
+__all__ = ["MAX_MEMBERS", "MAX_PARSED_SIZE", "MAX_PARSED_TOTAL", "BundleReport", "Check",
            "verify_bundle"]
 
 Status = Literal["OK", "KO"]
 
 # Zip-bomb limits, checked on the sizes the ZIP declares before decompressing (zipfile
-# never yields more than the declared size, and a lie fails its CRC). Evidence files are
-# at most 25 MiB by default, so a real bundle stays far below these.
+# never yields more than the declared size, and a lie fails its CRC). Members that are parsed
+# are read into memory, so they are bounded; members that are only hashed (evidence, PDFs)
+# are streamed and may have any size, but their declared size must be the manifest's and
+# their compression ratio one DEFLATE can reach, so the work is bounded by the file's size.
 MAX_MEMBERS = 100_000
-MAX_MEMBER_SIZE = 256 * 2**20
-MAX_TOTAL_SIZE = 1024 * 2**20
+MAX_PARSED_SIZE = 64 * 2**20
+MAX_PARSED_TOTAL = 1024 * 2**20
 # Deflate cannot expand more than ~1032:1; a higher declared ratio is a forged header.
 _MAX_RATIO = 1100
 _RATIO_FLOOR = 2**20
+_CHUNK = 2**20
 _COMPRESSIONS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 _ENCRYPTED = 0x1
 
@@ -120,16 +130,34 @@ class BundleReport:
         return False
 
 
-def verify_bundle(data: bytes, *, trusted_key: str | None = None) -> BundleReport:
-    """Check a bundle's ZIP bytes; `trusted_key` is the log's verifier key obtained elsewhere.
+Source = bytes | str | os.PathLike[str] | BinaryIO
+
+
+def verify_bundle(source: Source, *, trusted_key: str | None = None) -> BundleReport:
+    """Check a bundle — its bytes, its path, or a seekable binary file open on it;
+    `trusted_key` is the log's verifier key obtained elsewhere.
 
     Without `trusted_key` the bundle is checked against the key it carries (log-key.txt),
-    which proves it is intact and self-consistent but not who signed it.
+    which proves it is intact and self-consistent but not who signed it. A path that cannot
+    be opened raises OSError (the caller says what to do); everything else is a KO line.
     """
     report = BundleReport()
-    members = _read_zip(data, report)
-    if members is not None:
-        _BundleCheck(report, members, trusted_key).run()
+    if isinstance(source, bytes):
+        fh: BinaryIO = BytesIO(source)
+    elif isinstance(source, str | os.PathLike):
+        fh = open(source, "rb")  # noqa: SIM115 - closed below, after every check
+    else:
+        fh = source
+    try:
+        members = _read_zip(fh, report)
+        if members is not None:
+            try:
+                _BundleCheck(report, members, trusted_key).run()
+            finally:
+                members.close()
+    finally:
+        if fh is not source:
+            fh.close()
     return report
 
 
@@ -149,6 +177,14 @@ def _unsafe_name(name: str) -> str | None:
     return None
 
 
+def _parsed(name: str) -> bool:
+    """Whether the verifier reads the member's content (into memory) rather than only
+    hashing it as it streams by."""
+    if name in (MANIFEST, MANIFEST_SIG, CHECKPOINT, LOG_KEY):
+        return True
+    return any(p.fullmatch(name) for p in (ENTRY_PATH, PROOF_PATH, OPENING_PATH))
+
+
 def _member_problem(info: zipfile.ZipInfo) -> str | None:
     unsafe = _unsafe_name(info.filename)
     if unsafe is not None:
@@ -157,29 +193,33 @@ def _member_problem(info: zipfile.ZipInfo) -> str | None:
         return "is encrypted; a bundle never is"
     if info.compress_type not in _COMPRESSIONS:
         return f"uses compression method {info.compress_type}; a bundle uses stored or deflate"
-    if info.file_size > MAX_MEMBER_SIZE:
-        return f"declares {info.file_size:,} bytes, over the limit of {MAX_MEMBER_SIZE:,}"
+    if _parsed(info.filename) and info.file_size > MAX_PARSED_SIZE:
+        return (f"declares {info.file_size:,} bytes, over the limit of {MAX_PARSED_SIZE:,} "
+                "for a member that is read into memory")
     if info.file_size > _RATIO_FLOOR and info.file_size > _MAX_RATIO * info.compress_size:
         return (f"declares {info.file_size:,} bytes from {info.compress_size:,} compressed: "
                 "impossible for deflate (zip bomb or forged header)")
     return None
 
 
-def _read_zip(data: bytes, report: BundleReport) -> _Members | None:
+def _read_zip(fh: BinaryIO, report: BundleReport) -> _Members | None:
     """The usable members, or None (with a KO) when the archive cannot be used at all."""
     try:
-        zf = zipfile.ZipFile(BytesIO(data))
+        length = fh.seek(0, os.SEEK_END)
+        fh.seek(0)
+        zf = zipfile.ZipFile(fh)
         infos = zf.infolist()
     except _ZIP_ERRORS as exc:
         report.failed("bundle", "is a readable ZIP archive",
                       f"{exc}; the file is damaged or is not a bundle: ask for it again")
         return None
-    problem = _archive_problem(infos)
+    problem = _archive_problem(infos, length)
     if not report.check("bundle", "is a readable ZIP archive within the size limits", problem,
-                        f"{len(infos)} members"):
+                        f"{len(infos)} members, {length:,} bytes"):
+        zf.close()
         return None
     counts = Counter(i.filename for i in infos)
-    members = _Members()
+    members = _Members(zf)
     for info in infos:
         name = info.filename
         if name in members.broken:
@@ -190,6 +230,9 @@ def _read_zip(data: bytes, report: BundleReport) -> _Members | None:
                           f"appears {counts[name]} times: unzip tools would keep only one")
             continue
         bad = _member_problem(info)
+        if bad is None and not _parsed(name):
+            members.streamed[name] = info  # hashed later, in chunks, when checked
+            continue
         if bad is None:
             try:
                 members.data[name] = zf.read(info)
@@ -201,12 +244,19 @@ def _read_zip(data: bytes, report: BundleReport) -> _Members | None:
     return members
 
 
-def _archive_problem(infos: list[zipfile.ZipInfo]) -> str | None:
+def _archive_problem(infos: list[zipfile.ZipInfo], length: int) -> str | None:
     if len(infos) > MAX_MEMBERS:
         return f"{len(infos):,} members, over the limit of {MAX_MEMBERS:,}"
-    total = sum(i.file_size for i in infos)
-    if total > MAX_TOTAL_SIZE:
-        return f"declares {total:,} bytes unpacked, over the limit of {MAX_TOTAL_SIZE:,}"
+    packed = sum(i.compress_size for i in infos)
+    if packed > length:
+        # Members of a sound ZIP never share bytes; overlapping ones would let a small file
+        # make the verifier inflate the same data over and over (an "overlap" zip bomb).
+        return (f"members declare {packed:,} compressed bytes, more than the file's "
+                f"{length:,}: overlapping members (zip bomb) or a truncated file")
+    parsed = sum(i.file_size for i in infos if _parsed(i.filename))
+    if parsed > MAX_PARSED_TOTAL:
+        return (f"declares {parsed:,} bytes of manifest, entries, proofs and openings, over "
+                f"the limit of {MAX_PARSED_TOTAL:,} read into memory")
     return None
 
 
@@ -258,12 +308,59 @@ def _numbered(members: dict[str, bytes], pattern: re.Pattern[str]) -> dict[int, 
     return dict(sorted(found.items()))
 
 
-@dataclass
-class _Members:
-    """Members read from the ZIP, and the names already reported as unusable."""
+@dataclass(frozen=True, slots=True)
+class _Digest:
+    sha256: str
+    size: int
 
-    data: dict[str, bytes] = field(default_factory=dict)
-    broken: set[str] = field(default_factory=set)
+
+class _Members:
+    """Members of the ZIP: those read into memory, those hashed as they stream by, and the
+    names already reported as unusable. Each streamed member is read once: its digest is kept."""
+
+    def __init__(self, zf: zipfile.ZipFile) -> None:
+        self.zf = zf
+        self.data: dict[str, bytes] = {}
+        self.streamed: dict[str, zipfile.ZipInfo] = {}
+        self.broken: set[str] = set()
+        self._digests: dict[str, _Digest | str] = {}
+
+    def close(self) -> None:
+        self.zf.close()
+
+    def names(self) -> list[str]:
+        return [*self.data, *self.streamed, *self.broken]
+
+    def present(self, name: str) -> bool:
+        return name in self.data or name in self.streamed
+
+    def declared_size(self, name: str) -> int:
+        if name in self.data:
+            return len(self.data[name])
+        return self.streamed[name].file_size
+
+    def digest(self, name: str) -> _Digest | str:
+        """SHA-256 and size of a present member, or why it cannot be read to the end."""
+        found = self._digests.get(name)
+        if found is None:
+            found = self._digests[name] = self._compute(name)
+        return found
+
+    def _compute(self, name: str) -> _Digest | str:
+        if name in self.data:
+            data = self.data[name]
+            return _Digest(hashlib.sha256(data).hexdigest(), len(data))
+        digest, size = hashlib.sha256(), 0
+        try:
+            with self.zf.open(self.streamed[name]) as member:
+                while chunk := member.read(_CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except _ZIP_ERRORS as exc:
+            # zipfile checks the CRC-32 at the member's end: a changed byte lands here.
+            return (f"cannot be read to its end ({exc}): its bytes in the ZIP were altered or "
+                    "damaged; do not rely on this bundle, ask for it again")
+        return _Digest(digest.hexdigest(), size)
 
 
 @dataclass
@@ -281,7 +378,8 @@ class _BundleCheck:
 
     def __init__(self, report: BundleReport, members: _Members, trusted: str | None) -> None:
         self.r = report
-        self.members = members.data
+        self.zip = members
+        self.members = members.data  # the parsed ones, in memory
         self.broken = members.broken
         self.trusted_text = trusted
         self.file_key: Verifier | None = None
@@ -409,30 +507,35 @@ class _BundleCheck:
             return
         listed = self.manifest.members
         for name in FIXED_MEMBERS:
-            if name not in listed and name not in self.members and name not in self.broken:
+            if name not in listed and not self.zip.present(name) and name not in self.broken:
                 self.r.failed(name, "is present", "missing from the ZIP and from manifest.json")
         for path, (sha, size) in listed.items():
             if path not in self.broken:
                 self._member(path, sha, size)
-        for name in [*self.members, *self.broken]:
+        for name in self.zip.names():
             if name not in listed and name not in (MANIFEST, MANIFEST_SIG):
                 self.r.failed(name, "is listed in manifest.json",
                               "extra member, not listed in the signed manifest: it was added "
                               "after signing and must not be relied on")
 
     def _member(self, path: str, sha: str, size: int) -> None:
-        data = self.members.get(path)
-        if data is None:
+        if not self.zip.present(path):
             self.r.failed(path, "is present", "listed in manifest.json but missing from the "
                           "ZIP: the bundle is incomplete, ask for it again")
             return
-        got = hashlib.sha256(data).hexdigest()
-        problem = None
-        if got != sha or len(data) != size:
-            problem = (f"SHA-256 {got} and {len(data):,} bytes, manifest.json says {sha} and "
-                       f"{size:,} bytes: this file was altered")
-        self.r.check(path, "SHA-256 and size as in the manifest", problem,
-                     f"{_short(sha)}, {size:,} bytes")
+        name = "SHA-256 and size as in the manifest"
+        declared = self.zip.declared_size(path)
+        if declared != size:
+            # Caught before decompressing: a member can be no larger than the signed size.
+            self.r.failed(path, name, f"the ZIP declares {declared:,} bytes, manifest.json "
+                          f"says {size:,}: this file was altered (it was not decompressed)")
+            return
+        found = self.zip.digest(path)
+        problem = found if isinstance(found, str) else None
+        if isinstance(found, _Digest) and (found.sha256 != sha or found.size != size):
+            problem = (f"SHA-256 {found.sha256} and {found.size:,} bytes, manifest.json says "
+                       f"{sha} and {size:,} bytes: this file was altered")
+        self.r.check(path, name, problem, f"{_short(sha)}, {size:,} bytes")
 
     # -- checkpoint -------------------------------------------------------------------------
     def checkpoint_note(self) -> None:
@@ -558,22 +661,26 @@ class _BundleCheck:
         for index, entry in self.entries.items():
             for ref in entry.evidence:
                 self._want_evidence(index, ref, wanted)
-        files = {name[len("evidence/"):]: data for name, data in self.members.items()
-                 if EVIDENCE_PATH.fullmatch(name)}
+        files = [name[len("evidence/"):] for name in self.zip.streamed
+                 if EVIDENCE_PATH.fullmatch(name)]
         for sha, (size, index) in sorted(wanted.items()):
             place = f"evidence/{sha}"
-            data = files.get(sha)
-            if data is None:
+            if not self.zip.present(place):
                 self.r.failed(place, f"is present (referenced by index {index})",
-                              "missing from the ZIP")
+                              self._absent(place))
                 continue
-            got = hashlib.sha256(data).hexdigest()
-            problem = None
-            if got != sha or len(data) != size:
-                problem = (f"SHA-256 {got} and {len(data):,} bytes, index {index} references "
-                           f"{sha} and {size:,} bytes: the file was altered")
-            self.r.check(place, f"is the file referenced by index {index}", problem,
-                         f"{size:,} bytes")
+            name = f"is the file referenced by index {index}"
+            declared = self.zip.declared_size(place)
+            if declared != size:
+                self.r.failed(place, name, f"the ZIP declares {declared:,} bytes, index {index} "
+                              f"references {size:,} bytes: the file was altered")
+                continue
+            found = self.zip.digest(place)  # computed once, with the manifest check
+            problem = found if isinstance(found, str) else None
+            if isinstance(found, _Digest) and (found.sha256 != sha or found.size != size):
+                problem = (f"SHA-256 {found.sha256} and {found.size:,} bytes, index {index} "
+                           f"references {sha} and {size:,} bytes: the file was altered")
+            self.r.check(place, name, problem, f"{size:,} bytes")
         for sha in files:
             if sha not in wanted:
                 self.r.failed(f"evidence/{sha}", "is referenced by an entry",

@@ -5,7 +5,6 @@ asserted, and each row says what was expected and what was found.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -124,14 +123,14 @@ def _evidence_checks(ledger: Ledger, items: Sequence[CaseEntry]) -> list[dict]:
             seen.add(sha)
             place = f"evidence {sha}"
             try:
-                data = ledger.files.read(sha)
+                found = ledger.files.digest(sha)
             except (OSError, ValueError):
                 checks.append(_check("evidence", place, "file present", "present", "missing"))
                 continue
-            found = hashlib.sha256(data).hexdigest()
-            checks.append(_check("evidence", place, "SHA-256 of the stored file", sha, found))
+            checks.append(_check("evidence", place, "SHA-256 of the stored file", sha,
+                                 found.sha256))
             checks.append(_check("evidence", place, "size in bytes", str(ev["size"]),
-                                 str(len(data))))
+                                 str(found.size)))
     return checks
 
 

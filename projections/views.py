@@ -17,6 +17,18 @@ class UnknownCaseError(LookupError):
     pass
 
 
+class CaseNotYetError(UnknownCaseError):
+    """The case exists, but its first entry is at or beyond the requested tree size: replayed
+    at that size it does not exist yet, which is not the same as a case that never did."""
+
+    def __init__(self, case: str, size: int, first_index: int) -> None:
+        super().__init__(f"case {case!r} had no entries at tree size {size}: its first entry "
+                         f"is index {first_index}")
+        self.case = case
+        self.size = size
+        self.first_index = first_index
+
+
 class SizeOutOfRangeError(ValueError):
     pass
 
@@ -41,6 +53,9 @@ def timeline(
     ProjectionRunner(ledger.store).catch_up()
     rows = [json.loads(r) for r in ledger.store.timeline_rows(tenant, case, below=as_of_size)]
     if not rows:
+        known = ledger.store.case_index(tenant, case) if size is not None else None
+        if known is not None:
+            raise CaseNotYetError(case, as_of_size, known.first_index)
         raise UnknownCaseError(case)
     moment = now or datetime.now(UTC)
     as_of = moment if size is None else log_time_at(ledger, as_of_size)

@@ -1,7 +1,7 @@
 """`temoin bench`: the performance figures of docs/PERFORMANCE.md, each against a baseline.
 
     .venv/bin/python scripts/bench.py [--quick | --tiny] [--backend sqlite|postgres|both]
-                                      [--scenario N ...] [--out docs/PERFORMANCE.md]
+                                      [--scenario N ...] [--write-docs | --out FILE]
 
 Every compared figure is compared with a baseline measured in the SAME run (the machine is
 shared and noisy), and every figure is the median of several runs. Scenarios, each on SQLite
@@ -16,8 +16,10 @@ and on PostgreSQL (a fresh database per scenario, dropped afterwards):
   7  storage: bytes per entry on disk vs the raw entry bytes
 
 `--quick` (under two minutes for both backends) stops the growth at 3·10^4 and shortens the
-HTTP windows; `--tiny` (a few hundred events, SQLite, no file written) only keeps the script
-working (tests/test_bench_smoke.py). PostgreSQL is found at TEMOIN_BENCH_PG (default postgresql://postgres@127.0.0.1:5432/postgres).
+HTTP windows; `--tiny` (a few hundred events, SQLite) only keeps the script working
+(tests/test_bench_smoke.py). The report is printed, or written to `--out FILE`; only
+`--write-docs` rewrites docs/PERFORMANCE.md, and only after a full run (not --quick or --tiny).
+PostgreSQL is found at TEMOIN_BENCH_PG (default postgresql://postgres@127.0.0.1:5432/postgres).
 """
 
 from __future__ import annotations
@@ -918,15 +920,17 @@ def http_load(base_url: str, token: str, kind: str, conns: int, seconds: float,
 
 @contextlib.contextmanager
 def served(settings: Settings, workdir: Path, workers: int = 1,
+           extra_env: dict[str, str] | None = None,
            ) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
-    """A real `temoin serve` subprocess on a free 127.0.0.1 port and an appender's token."""
+    """A real `temoin serve` subprocess on a free 127.0.0.1 port and an appender's token;
+    `extra_env` adds variables (e.g. TEMOIN_TSA_URLS)."""
     import socket
 
     import httpx
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEMOIN_")}
     env.update(TEMOIN_DATABASE_URL=settings.database_url, TEMOIN_DATA_DIR=str(settings.data_dir),
-               TEMOIN_LOG_ORIGIN=settings.origin, PYTHONPATH=str(ROOT))
+               TEMOIN_LOG_ORIGIN=settings.origin, PYTHONPATH=str(ROOT), **(extra_env or {}))
     cli = [sys.executable, "-m", "scripts.cli"]
     made = subprocess.run([*cli, "keys", "create", "--role", "appender", "--tenant", TENANT,
                            "--json"], env=env, cwd=ROOT, capture_output=True, text=True,
@@ -1786,12 +1790,14 @@ def table(rows: Sequence[Row]) -> list[str]:
     return lines
 
 
-def write_report(path: Path, out: Results, prof: Profile, command: str,
-                 scenarios: Sequence[int], elapsed: float) -> None:
+def render_report(out: Results, prof: Profile, command: str, scenarios: Sequence[int],
+                  elapsed: float) -> str:
+    """The Markdown of docs/PERFORMANCE.md for these figures."""
     lines = [
         "# Performance",
         "",
-        "Written by `scripts/bench.py`; do not edit by hand (run it again). Every compared figure "
+        "Written by `scripts/bench.py --write-docs` (a full run); do not edit by hand (run it "
+        "again). Every compared figure "
         "is compared with a baseline measured in the same run, and every figure is the median "
         f"of {prof.runs} runs (the machine is shared and noisy).",
         "",
@@ -1896,42 +1902,74 @@ def write_report(path: Path, out: Results, prof: Profile, command: str,
         "`pg_total_relation_size` of every table; against the raw entry bytes.",
         "",
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    return "\n".join(lines)
 
 
 # -- main -----------------------------------------------------------------------------------
+DOCS = ROOT / "docs" / "PERFORMANCE.md"
+
+
+def _refuse_docs(profile: str) -> int:
+    print(f"bench.py: --write-docs keeps only the figures of a full run in {DOCS.relative_to(ROOT)}"
+          f"; this is a --{profile} run (smaller sizes, shorter windows). Run without --{profile}"
+          f" to rewrite it, or keep this report elsewhere with --out FILE.", file=sys.stderr)
+    return 2
+
+
+def _emit(report: str, args: argparse.Namespace) -> None:
+    """Where the report goes: --write-docs, --out FILE, or standard output."""
+    path = DOCS if args.write_docs else args.out
+    if path is None:
+        print()
+        print(report)
+        print(f"\n({DOCS.relative_to(ROOT)} not changed: --write-docs after a full run "
+              "rewrites it, --out FILE keeps this report)")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report)
+    print(f"wrote {path}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="smaller sizes, under two minutes")
     mode.add_argument("--tiny", action="store_true",
-                      help="a few hundred events, SQLite only, no file written (smoke test)")
+                      help="a few hundred events, SQLite only (smoke test)")
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--scenario", type=int, nargs="+", choices=(1, 2, 3, 4, 5, 6, 7),
                         default=[1, 2, 3, 4, 5, 6, 7])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "PERFORMANCE.md",
-                        help="where to write the report (not with --tiny)")
+    dest = parser.add_mutually_exclusive_group()
+    dest.add_argument("--write-docs", action="store_true",
+                      help=f"rewrite {DOCS.relative_to(ROOT)} with the report (full runs only)")
+    dest.add_argument("--out", type=Path, metavar="FILE",
+                      help="write the report to FILE (default: print it)")
     parser.add_argument("--save-json", type=Path, metavar="PATH",
                         help="also keep the raw figures, to render the report again later")
     parser.add_argument("--render-json", type=Path, nargs="+", metavar="PATH",
-                        help="measure nothing: write the report from figures kept earlier "
+                        help="measure nothing: render the report from figures kept earlier "
                              "(several files, e.g. one per backend, are merged)")
     args = parser.parse_args(argv)
     if args.render_json:
         kept = [json.loads(path.read_text()) for path in args.render_json]
+        profiles = {k["profile"] for k in kept}
+        if args.write_docs and profiles != {"full"}:
+            return _refuse_docs(sorted(profiles - {"full"})[0])
         out = Results(
             sorted((Row(**r) for k in kept for r in k["rows"]),
                    key=lambda r: (r.scenario, r.backend)),
             {key: value for k in kept for key, value in k["facts"].items()},
         )
-        write_report(args.out, out, PROFILES[kept[0]["profile"]],
-                     "\n    ".join(k["command"] for k in kept),
-                     sorted({n for k in kept for n in k["scenarios"]}),
-                     sum(k["elapsed"] for k in kept))
-        print(f"wrote {args.out}")
+        _emit(render_report(out, PROFILES[kept[0]["profile"]],
+                            "\n    ".join(k["command"] for k in kept),
+                            sorted({n for k in kept for n in k["scenarios"]}),
+                            sum(k["elapsed"] for k in kept)), args)
         return 0
     prof = PROFILES["tiny" if args.tiny else "quick" if args.quick else "full"]
+    if args.write_docs and prof.name != "full":
+        # Before measuring anything: a quick run on a busy machine once replaced the full
+        # run's figures in a checkout.
+        return _refuse_docs(prof.name)
     backends = ["sqlite"] if args.tiny else (
         ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     )
@@ -1974,9 +2012,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.rows = rows
     if args.save_json:
         keep(out)
-    if not args.tiny:
-        write_report(args.out, out, prof, command, sorted(scenarios), elapsed)
-        print(f"wrote {args.out}")
+    _emit(render_report(out, prof, command, sorted(scenarios), elapsed), args)
     return 0
 
 

@@ -6,12 +6,19 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ledger.config import ConfigError, Settings
+from ledger.custody import KeyCustodyError, custody_message
+from scripts.key_commands import add_key_backup_commands
 from scripts.lifecycle_commands import add_lifecycle_commands
 from scripts.monitor import add_monitor_command
 from scripts.read_commands import CliError, add_read_commands
 from scripts.trust_commands import add_signer_commands
+from scripts.witness_commands import add_witness_commands, normalise
+
+if TYPE_CHECKING:
+    from ledger.signing import LogKey
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -37,7 +44,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from scripts.trust_commands import TrustedInputError, read_all_trusted, trust_anomalies
 
     ledger = Ledger(Settings.from_env())
-    journal = AccessJournal(ledger.settings)
+    try:
+        journal = AccessJournal(ledger.settings)
+    except BaseException:
+        ledger.close()
+        raise
     try:
         try:
             trusted = read_all_trusted(args.trusted, ledger, journal)
@@ -109,10 +120,16 @@ def _cmd_checkpoint(args: argparse.Namespace) -> int:
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:
-    from ledger.signing import LogKey
+    from ledger.application import CaseLog
+    from ledger.custody import open_signing_key
 
     settings = Settings.from_env()
-    key = LogKey.load_or_create(settings.key_path, settings.origin)
+    # Through the database: a missing key is only created if no checkpoint was ever signed.
+    app = CaseLog(env=settings.persistence_env())
+    try:
+        key = open_signing_key(app.store, settings.key_path, settings.origin, "the case log")
+    finally:
+        app.close()
     print(key.verifier_key)
     return 0
 
@@ -130,23 +147,35 @@ def _positive(text: str) -> int:
     return value
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 60:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 60 seconds, got {text}")
+    return value
 
-    from api.app import create_app
+
+def _cmd_serve(args: argparse.Namespace) -> int:
     from api.limits import Limits
-    from ledger.signing import LogKey
+    from api.timestamper import TimestampConfig
 
     settings = Settings.from_env()
     limits = Limits.from_env()
-    # Created here (not only in the app's start-up) so that the key can be printed first: it is
-    # what auditors need to check every checkpoint this server will sign.
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    key = LogKey.load_or_create(settings.key_path, settings.origin)
+    timestamps = TimestampConfig.from_env()  # a bad TEMOIN_TSA_* stops here, before listening
+    # Opened here (not only in the app's start-up) so that the key can be printed first (it is
+    # what auditors need to check every checkpoint this server will sign), and so that a key
+    # missing or replaced over an existing log stops us with one clear message before uvicorn
+    # starts (KeyCustodyError, exit 2).
+    key = _check_keys(settings)
+    import uvicorn
+
+    from api.app import create_app
+
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"Témoin serving log {settings.origin} on http://{host}:{args.port}", flush=True)
     print(f"verifier key: {key.verifier_key}", flush=True)
     print(f"API documentation: http://{host}:{args.port}/docs", flush=True)
+    if timestamps.urls:
+        print(f"RFC 3161 time-stamps from: {' '.join(timestamps.urls)}", flush=True)
     if args.workers > 1:
         # Each worker process builds its own app from the environment; the store already
         # serialises writers across processes (one tree, dense indices).
@@ -154,14 +183,43 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run(
             "api.app:app_from_env", factory=True, workers=args.workers, host=args.host,
             port=args.port, log_level=args.log_level, proxy_headers=False,
+            timeout_graceful_shutdown=args.shutdown_timeout,
         )
         return 0
     uvicorn.run(
-        create_app(settings, limits=limits, projections=args.projections),
+        create_app(settings, limits=limits, projections=args.projections,
+                   timestamps=timestamps),
         host=args.host, port=args.port,
         log_level=args.log_level, proxy_headers=False,
+        timeout_graceful_shutdown=args.shutdown_timeout,
     )
     return 0
+
+
+def _check_keys(settings: Settings) -> LogKey:
+    """Open the case log and the access journal once (which checks every key file against the
+    database and creates missing keys on a fresh one); the case log's key."""
+    from ledger.access import AccessJournal
+    from ledger.custody import KeyCustodyError
+    from ledger.ledger import Ledger
+
+    problems: list[str] = []
+    key: LogKey | None = None
+    try:
+        ledger = Ledger(settings)
+    except KeyCustodyError as exc:
+        problems += exc.problems
+    else:
+        key = ledger.key
+        ledger.close()
+    try:
+        AccessJournal(settings).close()
+    except KeyCustodyError as exc:
+        problems += exc.problems
+    if problems:
+        raise KeyCustodyError(problems)
+    assert key is not None
+    return key
 
 
 def _cmd_keys_create(args: argparse.Namespace) -> int:
@@ -202,7 +260,8 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     """`temoin serve` and `temoin keys create` (API.md "Command line")."""
     p = sub.add_parser(
         "serve",
-        help="run the HTTP service (creates the database, data folder and log key if missing)",
+        help="run the HTTP service (creates the database, data folder and keys if missing; "
+             "refuses to replace keys the database shows existed)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
@@ -214,10 +273,16 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("--projections", default="process", choices=["process", "thread"],
                    help="keep timelines and the case index current from a child process "
                         "(default: it uses another core) or from a thread of the server")
+    # Bounded so that a stop (SIGTERM from systemd, Ctrl-C) always ends well within systemd's
+    # TimeoutStopSec, even with a client that never finishes its request (docs/DEPLOY.md).
+    p.add_argument("--shutdown-timeout", type=_seconds, default=3.0, metavar="SECONDS",
+                   help="on SIGTERM or SIGINT, how long requests in flight may take to finish "
+                        "before they are cut (default 3); no new connection is accepted")
     p.set_defaults(func=_cmd_serve)
 
-    p = sub.add_parser("keys", help="manage API keys")
+    p = sub.add_parser("keys", help="API keys; backups of the signing and vault keys")
     keys_sub = p.add_subparsers(dest="keys_command", required=True)
+    add_key_backup_commands(keys_sub)
     p = keys_sub.add_parser("create", help="create an API key and print its token (only once)")
     p.add_argument("--role", required=True, choices=["appender", "auditor", "lawyer", "admin"])
     p.add_argument("--tenant", required=True, help="the tenant the key belongs to")
@@ -260,12 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="load realistic demo dispute cases (every event type)")
     p.set_defaults(func=_cmd_demo)
     _add_service_commands(sub)
+    add_witness_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    normalise(args)
     try:
         return int(args.func(args))
     except ConfigError as exc:
@@ -273,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except CliError as exc:
         print(f"temoin: {exc}", file=sys.stderr)
+        return 2
+    except KeyCustodyError as exc:
+        print(f"temoin: {custody_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

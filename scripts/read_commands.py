@@ -56,7 +56,12 @@ def _print_timeline(view: dict[str, Any]) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from projections.views import SizeOutOfRangeError, timeline
+    from projections.views import (
+        CaseNotYetError,
+        SizeOutOfRangeError,
+        UnknownCaseError,
+        timeline,
+    )
 
     ledger = _open()
     try:
@@ -65,6 +70,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
             view = timeline(ledger, tenant, args.case, size=args.size)
         except SizeOutOfRangeError as exc:
             raise CliError(str(exc)) from exc
+        except CaseNotYetError as exc:
+            raise CliError(f"{exc}; use --size > {exc.first_index}") from exc
+        except UnknownCaseError as exc:  # another tenant's case, named with --tenant
+            raise CliError(f"no case {args.case!r} for tenant {tenant!r}") from exc
     finally:
         ledger.close()
     if args.json:

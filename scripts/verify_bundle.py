@@ -8,11 +8,10 @@ key obtained from its operator. Exit status: 0 when every check passes, 1 when o
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from ledger.signing import CheckpointError, Verifier
-from projections.bundle_verify import MAX_TOTAL_SIZE, BundleReport, verify_bundle
+from projections.bundle_verify import BundleReport, verify_bundle
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
@@ -25,10 +24,11 @@ def main(path: str, *, key: str | None = None) -> int:
         except CheckpointError as exc:
             print(f"temoin verify: --key is not a verifier key: {exc}", file=sys.stderr)
             return EXIT_UNUSABLE
-    data = _read(path)
-    if data is None:
+    bundle = _open(path)
+    if bundle is None:
         return EXIT_UNUSABLE
-    report = verify_bundle(data, trusted_key=key)
+    with bundle:  # read in chunks as it is checked: a bundle of any size needs little memory
+        report = verify_bundle(bundle, trusted_key=key)
     for check in report.checks:
         print(check, file=out)
     print(verdict(report), file=out)
@@ -57,15 +57,9 @@ def verdict(report: BundleReport) -> str:
     )
 
 
-def _read(path: str) -> bytes | None:
-    p = Path(path)
+def _open(path: str) -> BinaryIO | None:
     try:
-        size = p.stat().st_size
-        if size > MAX_TOTAL_SIZE:
-            print(f"temoin verify: {path} is {size:,} bytes, more than any bundle can be "
-                  f"({MAX_TOTAL_SIZE:,}); is this the right file?", file=sys.stderr)
-            return None
-        return p.read_bytes()
+        return open(path, "rb")  # the caller closes it
     except IsADirectoryError:
         print(f"temoin verify: {path} is a folder; give the bundle's .zip file itself "
               "(do not unzip it first)", file=sys.stderr)

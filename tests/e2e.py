@@ -77,13 +77,17 @@ class Served:
 
 
 def start_server(settings: Settings, log: Path, port: int | None = None,
-                 args: Sequence[str] = (), **extra: str) -> Served:
+                 args: Sequence[str] = (), *, new_session: bool = False,
+                 **extra: str) -> Served:
+    """`temoin serve` on `port`; `new_session` puts it in a process group of its own, as
+    systemd does, so that a test can signal the whole group (os.killpg(process.pid, ...))."""
     port = port or free_port()
     out = log.open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "scripts.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
          *args],
         env=env_for(settings, **extra), stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+        start_new_session=new_session,
     )
     served = Served(process, f"http://127.0.0.1:{port}", port, log)
     served.wait_ready()

@@ -112,7 +112,10 @@ def test_limits_defaults_and_environment() -> None:
            "TEMOIN_RATE_LIMIT": "2.5"}
     assert Limits.from_env(env) == Limits(1024, 4096, 10, 99, 2.5)
     assert Limits.from_env({"TEMOIN_RATE_LIMIT": "0"}).rate_limit is None
+    assert Limits().bundle_disk_reserve == 256 * MIB
+    assert Limits.from_env({"TEMOIN_BUNDLE_DISK_RESERVE": "1"}).bundle_disk_reserve == 1
     for name, value in (("TEMOIN_MAX_EVENT_BODY", "64k"), ("TEMOIN_MAX_BATCH_EVENTS", "0"),
-                        ("TEMOIN_RATE_LIMIT", "-1"), ("TEMOIN_RATE_LIMIT", "nan")):
+                        ("TEMOIN_RATE_LIMIT", "-1"), ("TEMOIN_RATE_LIMIT", "nan"),
+                        ("TEMOIN_BUNDLE_DISK_RESERVE", "1G")):
         with pytest.raises(ConfigError, match=name):
             Limits.from_env({name: value})

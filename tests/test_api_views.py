@@ -111,3 +111,30 @@ def test_reads_are_journaled_and_do_not_grow_the_case_log(api: ApiServer) -> Non
     rows = api.services.journal.journal(api.tenant, case)
     assert [r["action"] for r in rows][-3:] == ["read_case", "read_entries", "read_timeline"]
     assert api.services.journal.store.tree_size() == journal_before + 3
+
+
+def test_timeline_at_a_size_before_the_case_began_says_so(api: ApiServer) -> None:
+    """A size at or before the case's first entry: 404, but not the "does not exist" one."""
+    other, case = new_case("EARLIER"), new_case("LATER")
+    with api.client() as c:
+        assert c.post(f"/v1/cases/{other}/events", json=example("CaseOpened")).status_code == 201
+        first = c.post(f"/v1/cases/{case}/events", json=example("CaseOpened")).json()["index"]
+        assert first > 0
+        assert c.post(f"/v1/cases/{case}/events", json=example("OtpFailed")).status_code == 201
+        for size in (0, first - 1, first):
+            problem = is_problem(c.get(f"/v1/cases/{case}/timeline", params={"size": size}),
+                                 404)
+            assert problem["type"].endswith("/case-not-yet"), problem
+            assert problem["detail"] == (
+                f"case {case!r} had no entries at tree size {size}: its first entry is index "
+                f"{first}; ask for a size greater than {first}")
+        at_first = c.get(f"/v1/cases/{case}/timeline", params={"size": first + 1})
+        assert [e["index"] for e in at_first.json()["entries"]] == [first]
+        # A case that never existed, or another tenant's, is still the plain 404 at any size.
+        stranger = api.client(api.new_key("admin", tenant="another-shop"))
+        for client, name in ((c, new_case("NEVER")), (stranger, case)):
+            missing = is_problem(client.get(f"/v1/cases/{name}/timeline",
+                                            params={"size": first}), 404)
+            assert missing["type"].endswith("/case-not-found"), missing
+            assert "does not exist" in missing["detail"]
+        stranger.close()

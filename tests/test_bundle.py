@@ -495,18 +495,58 @@ def test_unsafe_and_duplicate_names(shared: Built) -> None:
     assert any("appears 2 times" in line for line in ko_lines(report))
 
 
-@pytest.mark.parametrize(("declared", "place"), [(2**31, "bundle"), (300 * 2**20, "report.json"),
-                                               (50 * 2**20, "report.json")])
-def test_declared_sizes_are_bounded_before_decompressing(declared: int, place: str) -> None:
+@pytest.mark.parametrize(("name", "declared", "why"), [
+    ("report.json", 2**33, "zip bomb"), ("evidence/" + "ab" * 32, 50 * 2**20, "zip bomb"),
+    ("entries/0.json", 300 * 2**20, "over the limit"), ("manifest.json", 65 * 2**20,
+                                                         "over the limit"),
+])
+def test_declared_sizes_are_bounded_before_decompressing(name: str, declared: int,
+                                                         why: str) -> None:
     # Forge the central directory's "uncompressed size": nothing is decompressed to find out.
-    data = bytearray(rezip({"report.json": b"{}" * 100}))
+    # Hashed members (evidence, reports) may be of any size but not beyond what DEFLATE can
+    # expand; members read into memory (manifest, entries, proofs) are capped at 64 MiB.
+    data = bytearray(rezip({name: b"{}" * 100}))
     central = data.index(b"PK\x01\x02")
-    data[central + 24:central + 28] = declared.to_bytes(4, "little")
+    data[central + 24:central + 28] = min(declared, 2**32 - 1).to_bytes(4, "little")
     report = verify_bundle(bytes(data))
     assert not report.ok
     first = report.failures[0]
-    assert first.place == place
-    assert "over the limit" in first.detail or "zip bomb" in first.detail
+    assert first.place == name, ko_lines(report)
+    assert why in first.detail, first.detail
+
+
+def _central(data: bytes | bytearray, name: str) -> int:
+    """Offset of `name`'s record in the ZIP's central directory."""
+    at = data.index(b"PK\x01\x02")
+    while not data[at + 46:].startswith(name.encode()):
+        at = data.index(b"PK\x01\x02", at + 4)
+    return at
+
+
+def test_overlapping_members_are_refused() -> None:
+    # The "overlap" zip bomb: a second member pointing at the first one's bytes, so that
+    # a small file would be inflated again and again. Its declared compressed sizes add up
+    # to more than the file.
+    data = bytearray(rezip({"report.pdf": os.urandom(10_000), "timeline.pdf": b"%PDF"}))
+    first, second = _central(data, "report.pdf"), _central(data, "timeline.pdf")
+    data[second + 16:second + 28] = data[first + 16:first + 28]  # CRC and sizes
+    data[second + 42:second + 46] = data[first + 42:first + 46]  # the same local header
+    report = verify_bundle(bytes(data))
+    assert [c.place for c in report.failures] == ["bundle"], ko_lines(report)
+    assert "overlapping members" in report.failures[0].detail
+
+
+def test_declared_size_other_than_the_manifest_is_refused_unread(shared: Built) -> None:
+    # A member whose declared size is not the signed one is KO before it is decompressed.
+    name = f"evidence/{shared.photo}"
+    members = shared.members
+    data = bytearray(rezip(members))
+    size = len(members[name])
+    central = _central(data, name)
+    data[central + 24:central + 28] = (size - 1).to_bytes(4, "little")
+    report = assert_fails_naming(bytes(data), name, key=shared.vkey)
+    assert any(f"declares {size - 1:,} bytes, manifest.json says {size:,}" in line
+               for line in ko_lines(report)), ko_lines(report)
 
 
 # --------------------------------------------------------------------------- independent tools

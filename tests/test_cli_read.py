@@ -98,3 +98,31 @@ def test_access_journal_is_a_verifiable_second_log(settings: Settings, raw_db: R
     finally:
         journal.close()
         ledger.close()
+
+
+def test_replay_at_a_size_before_the_case_began(settings: Settings) -> None:
+    """`temoin replay CASE --size N` with N at or before the case's first entry: a message
+    naming that entry and exit 2, never a traceback (a real `temoin` process)."""
+    from tests.e2e import temoin
+
+    ledger = Ledger(settings)
+    try:
+        load_demo(ledger)
+        first = ledger.case_entries(TENANT, "DEMO-LRE-OTP-002")[0].index
+    finally:
+        ledger.close()
+    assert first > 0  # the demo loads other cases before this one
+    for size in (0, first):
+        out = temoin(settings, "replay", "DEMO-LRE-OTP-002", "--size", str(size), check=False)
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert out.stderr == (
+            f"temoin: case 'DEMO-LRE-OTP-002' had no entries at tree size {size}: its first "
+            f"entry is index {first}; use --size > {first}\n")
+        assert out.stdout == ""
+    out = temoin(settings, "replay", "DEMO-LRE-OTP-002", "--size", str(first + 1), "--json")
+    assert [e["index"] for e in json.loads(out.stdout)["entries"]] == [first]
+    # A tenant that has no such case: a message too, not a traceback.
+    out = temoin(settings, "replay", "DEMO-LRE-OTP-002", "--size", str(first + 1),
+                 "--tenant", "another-shop", check=False)
+    assert (out.returncode, out.stderr) == (
+        2, "temoin: no case 'DEMO-LRE-OTP-002' for tenant 'another-shop'\n")

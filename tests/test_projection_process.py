@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -12,28 +13,9 @@ from ledger.config import Settings
 from projections.runner import NAME
 from tests.api_server import example
 from tests.e2e import admin_token, serving
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # The command name may hold spaces; the parent id follows its closing parenthesis.
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+from tests.processes import alive as _alive
+from tests.processes import children as _children
+from tests.processes import spawned_children
 
 
 def _position(settings: Settings) -> int:
@@ -82,3 +64,37 @@ def test_a_stopped_server_stops_its_follower(settings: Settings, tmp_path: Path)
     # The follower was joined before the server exited; multiprocessing's resource tracker
     # leaves when the server's end of its pipe closes, a moment later.
     assert _wait(lambda: not any(_alive(p) for p in children)), children
+
+
+def test_a_follower_killed_alone_comes_back_and_the_server_still_stops(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """SIGTERM to the child only: the server keeps serving, starts a new child, and a stop
+    afterwards still ends promptly (a stop handshake with a child killed while waiting on it
+    once blocked the server's shutdown for good)."""
+    import os
+    import signal
+    import subprocess
+
+    log = tmp_path / "serve.log"
+    with serving(settings, log) as served:
+        assert _wait(lambda: len(spawned_children(served.process.pid)) == 1)
+        (first,) = spawned_children(served.process.pid)
+        os.kill(first, signal.SIGTERM)
+        assert _wait(lambda: not _alive(first))
+        assert httpx.get(f"{served.base_url}/healthz", timeout=5).status_code == 200
+        # Restarted after a pause (a signal usually means the whole server is stopping).
+        assert _wait(lambda: any(p != first for p in spawned_children(served.process.pid)),
+                     timeout=30)
+        started = time.monotonic()
+        served.process.send_signal(signal.SIGTERM)
+        try:
+            served.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the server did not stop: {log.read_text()[-2000:]}") from None
+        assert time.monotonic() - started < 5
+    text = log.read_text()
+    # 143 (128 + SIGTERM) from its handler, -15 if it was still starting up.
+    assert re.search(r"projection follower exited with code (143|-15); starting it again "
+                     r"in 10 s", text), text[-2000:]
+    assert "Application shutdown complete" in text and "Traceback" not in text

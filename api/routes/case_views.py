@@ -6,23 +6,31 @@ Every read is recorded in the access journal (a second Merkle log) before it is 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Query, Request, Response
 
 from api.auth import ADMIN, APPENDER, AUDITOR, LAWYER, CurrentKey, require_role
+from api.bundle_file import TemporaryFileResponse, write_temporary
 from api.deps import Services, ServicesDep
 from api.problems import ProblemError, problem_responses
 from api.routes.cases import CaseId, case_not_found, checked_case
 from ledger.apikeys import ApiKey
 from ledger.ledger import Ledger
-from projections.bundle import build_bundle
+from projections.bundle import BundleBuildError, plan_bundle
 from projections.pdf import render_report_pdf, render_timeline_pdf
 from projections.report import integrity_report
-from projections.views import SizeOutOfRangeError, UnknownCaseError, timeline
+from projections.views import (
+    CaseNotYetError,
+    SizeOutOfRangeError,
+    UnknownCaseError,
+    timeline,
+)
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
+log = logging.getLogger("temoin.api")
 
 READERS = frozenset({APPENDER, AUDITOR, LAWYER, ADMIN})
 EXAMINERS = frozenset({AUDITOR, LAWYER, ADMIN})
@@ -77,6 +85,10 @@ async def get_timeline(
 
     try:
         return await to_thread.run_sync(work)
+    except CaseNotYetError as exc:
+        # Not "does not exist": the case is in the log, only after this size.
+        raise ProblemError(404, f"{exc}; ask for a size greater than {exc.first_index}",
+                           slug="case-not-yet") from None
     except UnknownCaseError:
         raise case_not_found(case) from None
     except SizeOutOfRangeError as exc:
@@ -115,10 +127,12 @@ async def get_report(case: CaseId, request: Request, key: CurrentKey,
     summary="The evidence bundle (temoin.bundle/v1), verifiable offline",
     responses={
         200: {"content": {"application/zip": {}}},
-        **problem_responses(401, 403, 404, 422, 429, 503),
+        **problem_responses(401, 403, 404, 422, 429, 500, 503, 507),
     },
 )
 async def get_bundle(case: CaseId, key: CurrentKey, services: ServicesDep) -> Response:
+    """Written whole to a temporary file before the first byte is sent (so a failure is a
+    problem, never a truncated 200), then streamed with its Content-Length."""
     case = await existing_case(services, key, case)
     require_role(key, EXAMINERS, "download an evidence bundle")
 
@@ -128,13 +142,23 @@ async def get_bundle(case: CaseId, key: CurrentKey, services: ServicesDep) -> Re
         checkpoint = ledger.sign_checkpoint()
         report = _report(ledger, services, key, case, checkpoint)
         view = timeline(ledger, key.tenant, case, size=checkpoint.size)
-        data = build_bundle(
+        plan = plan_bundle(
             ledger, tenant=key.tenant, case=case, checkpoint=checkpoint,
             include_openings=key.role in EXAMINERS,
             timeline_pdf=render_timeline_pdf(view), report_pdf=render_report_pdf(report),
             report_json=json.dumps(report, ensure_ascii=False, indent=2).encode(),
         )
-        return Response(data, media_type="application/zip", headers={
-            "Content-Disposition": f'attachment; filename="bundle-{case}-{checkpoint.size}.zip"'})
+        try:
+            fh = write_temporary(plan, ledger.settings.data_dir,
+                                 services.limits.bundle_disk_reserve)
+        except BundleBuildError as exc:
+            log.error("bundle of case %s (tenant %s) refused: %s", case, key.tenant, exc)
+            raise ProblemError(
+                500, "an evidence file of this case is missing or altered in the server's "
+                "data folder, so no sound bundle can be built; the operator must restore it "
+                "from backup ('temoin verify' names it)", slug="evidence-damaged",
+            ) from None
+        return TemporaryFileResponse(
+            fh, media_type="application/zip", filename=f"bundle-{case}-{checkpoint.size}.zip")
 
     return await to_thread.run_sync(work)

@@ -15,6 +15,7 @@ from api.deps import Services, ServicesDep
 from api.problems import ProblemError, problem_responses
 from api.schemas import HEX64, EvidenceInfo
 from api.strict_json import too_large
+from ledger.access import evidence_trail
 from ledger.apikeys import ApiKey
 from ledger.events.validate import FieldError
 from ledger.evidence import EvidenceTooLargeError, StoredFile
@@ -171,4 +172,8 @@ async def get_evidence(sha256: Sha256, key: CurrentKey, services: ServicesDep) -
             "restore it from backup and run 'temoin verify'",
             slug="evidence-missing",
         )
+    # Recorded before the first byte is sent, like every read (ledger/access.py).
+    await to_thread.run_sync(lambda: services.journal.record(
+        tenant=key.tenant, case=evidence_trail(sha256), who=key.id, role=key.role,
+        action="read_evidence", detail=sha256))
     return FileResponse(path, media_type=media_type)

@@ -21,6 +21,7 @@ router = APIRouter(tags=["operations"])
     operation_id="healthz",
     summary="Liveness, including a cheap database query",
     response_model=Health,
+    response_model_exclude_unset=True,
     responses=problem_responses(503),
 )
 async def healthz(services: ServicesDep) -> dict[str, Any]:
@@ -29,7 +30,12 @@ async def healthz(services: ServicesDep) -> dict[str, Any]:
     services.checkpointer.check_open()
     size = await to_thread.run_sync(services.ledger.tree_size)
     services.metrics.grew(size)
-    return {"status": "ok", "tree_size": size}
+    health: dict[str, Any] = {"status": "ok", "tree_size": size}
+    if services.timestamper is not None:
+        health["timestamps"] = services.timestamper.health()
+    if services.witnessing is not None and services.witnessing.settings.witnesses:
+        health["details"] = {"witnessing": services.witnessing.health()}
+    return health
 
 
 @router.get(

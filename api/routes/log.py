@@ -8,7 +8,9 @@ the entry does not exist yet, which is more useful to a client than "size too la
 
 from __future__ import annotations
 
+import base64
 import re
+from collections import defaultdict
 from typing import Annotated, Any
 
 from anyio import to_thread
@@ -20,6 +22,7 @@ from api.auth import ADMIN, AUDITOR, CurrentKey, Signer, require_role, sees_case
 from api.deps import Services, ServicesDep
 from api.problems import ProblemError, problem_responses
 from api.schemas import CheckpointItem, ConsistencyProof, InclusionProof, LogEntry
+from api.witnessing import cosigned_note
 from ledger.entry import parse_entry
 from ledger.events.validate import FieldError
 
@@ -76,13 +79,16 @@ async def get_log_key(key: CurrentKey, services: ServicesDep) -> PlainTextRespon
     operation_id="getCheckpoint",
     summary="The latest signed checkpoint",
     response_class=PlainTextResponse,
-    responses={**_text_responses("C2SP signed note: origin, size, base64 root, signature"),
+    responses={**_text_responses("C2SP signed note: origin, size, base64 root, the log's "
+                                 "signature, then any witness cosignatures"),
                **problem_responses(401, 429, 503)},
 )
 async def get_checkpoint(key: CurrentKey, services: ServicesDep) -> PlainTextResponse:
-    """Never older than one second of appends: if the log grew, it is signed before answering."""
+    """Never older than one second of appends: if the log grew, it is signed before answering.
+    The log's signature line comes first, then every witness cosignature stored for it."""
     checkpoint = await services.checkpointer.fresh()
-    return PlainTextResponse(checkpoint.note.decode("utf-8"), media_type=NOTE_MEDIA_TYPE)
+    note = await to_thread.run_sync(cosigned_note, services.ledger.store, checkpoint)
+    return PlainTextResponse(note.decode("utf-8"), media_type=NOTE_MEDIA_TYPE)
 
 
 @router.post(
@@ -114,9 +120,20 @@ async def list_checkpoints(
     limit: Annotated[int, Query(ge=1, le=MAX_CHECKPOINTS,
                                 description="At most this many"), Exact] = MAX_CHECKPOINTS,
 ) -> list[dict[str, Any]]:
-    """Page through the history with `after` = the last size received."""
-    found = await to_thread.run_sync(services.ledger.store.checkpoints, after, limit)
-    return [{"size": c.size, "note": c.note.decode("utf-8")} for c in found]
+    """Page through the history with `after` = the last size received. `timestamps` holds the
+    RFC 3161 tokens received so far for each checkpoint (it grows; re-read to get later ones)."""
+    return await to_thread.run_sync(_checkpoints, services, after, limit)
+
+
+def _checkpoints(services: Services, after: int, limit: int) -> list[dict[str, Any]]:
+    store = services.ledger.store
+    found = store.checkpoints(after, limit)
+    stamps: defaultdict[int, list[str]] = defaultdict(list)
+    if found:
+        for token in store.attestations_between(after, found[-1].size, "rfc3161"):
+            stamps[token.size].append(base64.b64encode(token.body).decode("ascii"))
+    return [{"size": c.size, "note": c.note.decode("utf-8"), "timestamps": stamps[c.size]}
+            for c in found]
 
 
 def _entry(services: Services, index: int) -> tuple[bytes, bytes] | None:

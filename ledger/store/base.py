@@ -322,6 +322,9 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin):
         )
         return self._checkpoint(rows[0]) if rows else None
 
+    def checkpoint_count(self) -> int:
+        return int(self._query(f"SELECT count(*) FROM {self.checkpoints_table}")[0][0])
+
     def checkpoint(self, size: int) -> StoredCheckpoint | None:
         rows = self._query(
             f"SELECT size, root, note, signed_at FROM {self.checkpoints_table} WHERE size = ?",
@@ -341,6 +344,20 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin):
         return [self._checkpoint(r) for r in self._query(sql, params)]
 
     # -- vault ----------------------------------------------------------------------------
+    def wrapped_key_sample(self, limit: int = 3) -> list[tuple[str, bytes]]:
+        """A few (case_id, wrapped key) rows: enough to tell whether a master key is the one
+        that wrapped them (ledger/custody.py), without reading the table."""
+        rows = self._query(
+            "SELECT case_id, wrapped FROM vault_keys ORDER BY case_id LIMIT ?", (limit,)
+        )
+        return [(r[0], bytes(r[1])) for r in rows]
+
+    def vault_counts(self) -> tuple[int, int]:
+        """(wrapped case keys, sealed openings): for messages about a missing master key."""
+        keys = self._query("SELECT count(*) FROM vault_keys")[0][0]
+        openings = self._query("SELECT count(*) FROM vault_openings")[0][0]
+        return int(keys), int(openings)
+
     def case_key(self, case_id: str) -> bytes | None:
         rows = self._query("SELECT wrapped FROM vault_keys WHERE case_id = ?", (case_id,))
         return bytes(rows[0][0]) if rows else None

@@ -16,6 +16,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ledger.filemodes import private_dir
 from ledger.vault.commitments import Opening
 
 _NONCE = 12
@@ -76,29 +77,74 @@ class MasterKey:
         object.__setattr__(self, "_aead", AESGCM(self.key))
 
     @classmethod
-    def load_or_create(cls, path: Path) -> MasterKey:
-        if path.exists():
-            data = bytes.fromhex(path.read_text().strip())
-            if len(data) != 32:
-                raise VaultError(f"{path}: vault master key must be 32 bytes, got {len(data)}")
-            return cls(data)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key = AESGCM.generate_key(bit_length=256)
-        # A private temporary name per process (mkstemp: O_EXCL, mode 0600), then link():
-        # several processes starting at once all end up with the one key that won the race.
+    def generate(cls) -> MasterKey:
+        return cls(AESGCM.generate_key(bit_length=256))
+
+    @classmethod
+    def from_text(cls, text: str, where: str) -> MasterKey:
+        """Parse the key file's content: 64 hex digits (and a newline)."""
+        try:
+            data = bytes.fromhex(text.strip())
+        except ValueError:
+            raise VaultError(
+                f"{where}: expected the vault master key as 64 hex digits, found other text; "
+                "is this the right file?"
+            ) from None
+        if len(data) != 32:
+            raise VaultError(
+                f"{where}: expected a 32-byte vault master key (64 hex digits), found "
+                f"{len(data)} bytes"
+            )
+        return cls(data)
+
+    @classmethod
+    def load(cls, path: Path) -> MasterKey:
+        """Read the key file; FileNotFoundError if absent, VaultError if it is not a key."""
+        with path.open("rb") as f:
+            raw = f.read(4097)
+        try:
+            text = raw.decode("ascii")
+        except UnicodeDecodeError:
+            text = "not hex"
+        return cls.from_text(text if len(raw) <= 4096 else "too long", str(path))
+
+    def to_text(self) -> str:
+        """The key file's content (a SECRET)."""
+        return self.key.hex() + "\n"
+
+    def save(self, path: Path) -> bool:
+        """Write the key file with mode 0600 unless one exists; False if one did.
+
+        A private temporary name per process (mkstemp: O_EXCL), then link(): several processes
+        starting at once all end up with the one key that won the race, and an existing key
+        is never overwritten.
+        """
+        private_dir(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".vault-key-")
         try:
-            os.write(fd, key.hex().encode() + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)  # never overwrite a key another process created meanwhile
-        except FileExistsError:
-            return cls.load_or_create(path)
+            try:
+                os.fchmod(fd, 0o600)  # mkstemp's mode is filtered by the umask: make it exact
+                os.write(fd, self.to_text().encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
         finally:
             os.unlink(tmp)
-        return cls(key)
+        return True
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> MasterKey:
+        if path.exists():
+            return cls.load(path)
+        key = cls.generate()
+        return key if key.save(path) else cls.load(path)
+
+    def __repr__(self) -> str:
+        return "MasterKey(<secret>)"  # no key material in logs and tracebacks
 
     def wrap(self, case_key: CaseKey) -> bytes:
         return _seal(self._aead, case_key.key, f"case-key/{case_key.case_id}".encode())
