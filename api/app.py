@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from api.checkpointer import Checkpointer, signed_at
 from api.deps import RateLimiter, Services
 from api.follower import ProjectionFollower, ProjectionProcess
+from api.housekeeping import IdempotencyPurger, idempotency_ttl
 from api.limits import Limits
 from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
@@ -66,6 +67,7 @@ def create_app(
     """
     settings = settings or Settings.from_env()
     limits = limits or Limits.from_env()
+    ttl = idempotency_ttl()
     # Read now, not at start-up: a bad TEMOIN_TSA_* stops `temoin serve` before it listens.
     timestamps = timestamps or TimestampConfig.from_env()
     metrics = Metrics()
@@ -89,6 +91,7 @@ def create_app(
         journal = await to_thread.run_sync(AccessJournal, settings)
         sequencer: Sequencer | None = None
         checkpointer: Checkpointer | None = None
+        purger = IdempotencyPurger(ledger, ttl)
         runner = ProjectionRunner(ledger.store)
         follower: ProjectionFollower | ProjectionProcess = (
             ProjectionProcess(runner, settings) if projections == "process"
@@ -101,6 +104,7 @@ def create_app(
                 ledger, journal=journal, interval=limits.checkpoint_interval, on_signed=on_signed
             )
             await checkpointer.start()
+            await purger.start()
             if timestamps.urls:
                 # Its own tasks: appends and checkpoints never wait for a TSA.
                 timestamper = Timestamper(
@@ -127,6 +131,7 @@ def create_app(
             yield
         finally:
             app.state.services = None
+            await purger.stop()
             await follower.stop()
             if timestamper is not None:
                 await timestamper.stop()

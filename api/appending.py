@@ -18,11 +18,12 @@ from typing import Any
 from fastapi import Response
 
 from api.deps import Services
-from api.idempotency import request_hash
+from api.idempotency import legacy_request_hash, request_hash
 from api.problems import ProblemError, field_errors, invalid, ledger_problem
 from api.strict_json import decode, require_object, unknown_fields
 from ledger.apikeys import ApiKey
 from ledger.errors import LedgerError
+from ledger.events.types import RETENTION_ONLY_FIELDS
 from ledger.events.validate import FieldError, ValidationError, validate_append, validate_case_id
 from ledger.ledger import AppendGroup, AppendRequest, Idempotency, Receipt, Replayed
 
@@ -79,6 +80,17 @@ def _event(
     except ValidationError as exc:
         found += field_errors(exc.errors, *loc)
         event = None
+    if event is not None and event.type == "PersonalDataErased":
+        for name in RETENTION_ONLY_FIELDS:
+            if name in event.data:
+                found.append(FieldError(
+                    (*loc, "data", name),
+                    f"{name} is written by `temoin retention apply` only, which does the "
+                    f"destruction it states", "not_allowed"))
+        if "override_holds" in event.data and key.role != "admin":
+            raise ProblemError(
+                403, "only an admin key may erase a case under legal hold (override_holds); "
+                "ask an admin, or release the hold first", slug="forbidden")
     errors.extend(found)
     if found or event is None or case is None:
         return None
@@ -176,7 +188,9 @@ async def submit(
     hold: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
     if idempotency_key is not None:
         idempotency = Idempotency(
-            key.tenant, idempotency_key, request_hash(route, case, parsed.body), render
+            key.tenant, idempotency_key,
+            request_hash(route, case, parsed.body, services.ledger.idempotency_secret), render,
+            legacy_hash=legacy_request_hash(route, case, parsed.body),
         )
         # The second request with this key waits for the first one's commit and then finds
         # its stored answer, instead of racing it into a conflict.

@@ -35,6 +35,8 @@ from ledger.errors import (
     IdempotencyConflictError,
     InternalAppendError,
     LedgerError,
+    LegalHoldError,
+    RetentionClassError,
     SequenceConflictError,
 )
 from ledger.events.validate import FieldError
@@ -181,7 +183,9 @@ def _title(status: int) -> str:
 
 _LEDGER_PROBLEMS: Sequence[tuple[type[LedgerError], int, str]] = (
     (CaseNotFoundError, 404, "case-not-found"),
+    (LegalHoldError, 409, "legal-hold"),
     (CaseConflictError, 409, "case-conflict"),
+    (RetentionClassError, 422, "retention-class"),
     (SequenceConflictError, 409, "sequence-conflict"),
     (IdempotencyConflictError, 409, "idempotency-conflict"),
     (EvidenceNotFoundError, 422, "evidence-not-found"),
@@ -203,6 +207,10 @@ def ledger_problem(exc: LedgerError, *, batch: bool) -> ProblemError:
         if batch and exc.position is not None:
             where = ("body", "events", exc.position)
         errors = [FieldError((*where, "evidence"), str(exc), "not_found")]
+    if isinstance(exc, RetentionClassError):
+        where = ("body", "events", exc.position) if batch and exc.position is not None else (
+            "body",)
+        errors = [FieldError((*where, "data", "retention_class"), str(exc), "not_allowed")]
     headers = {"Retry-After": RETRY_AFTER_BUSY} if status == 503 else None
     detail = str(exc)
     if isinstance(exc, IdempotencyConflictError):

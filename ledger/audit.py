@@ -22,6 +22,7 @@ from typing import Any
 from uuid import UUID
 
 import ledger
+from ledger.audit_erasure import ErasureNote, check_erasures
 from ledger.audit_scan import (
     ALIGN,
     TOP,
@@ -75,6 +76,7 @@ class LogReport:
     openings: int = 0
     evidence_files: int = 0
     anomalies: list[Anomaly] = field(default_factory=list)
+    erasures: list[ErasureNote] = field(default_factory=list)  # not anomalies: facts
     # "fast" when the parallel pass (ledger.audit_scan) proved the log clean, "exact" when
     # the serial pass, which names every anomaly, ran (the fast pass found something).
     method: str = "exact"
@@ -184,8 +186,12 @@ def verify_log(
                         progress)
     if report is None:
         report = _exact_pass(store, verifier, size, checkpoints, master, progress, aggregate_id)
+    report.erasures, left = check_erasures(store, size)
+    for place, problem in left:
+        report.add(place, problem)
     if evidence_dir is not None:
-        _check_evidence(store, evidence_dir, report)
+        destroyed = {sha for e in report.erasures for sha in e.evidence_destroyed}
+        _check_evidence(store, evidence_dir, report, destroyed)
     return report
 
 
@@ -593,8 +599,11 @@ def _check_openings(
             report.add(place, f"{field_name} at case_seq {seq}: {exc}")
 
 
-def _check_evidence(store: MerkleStore, evidence_dir: Path, report: LogReport) -> None:
-    seen: set[str] = set()
+def _check_evidence(store: MerkleStore, evidence_dir: Path, report: LogReport,
+                    destroyed: set[str] | frozenset[str] = frozenset()) -> None:
+    # Files a retention entry destroyed are gone on purpose (the entry says so); one still
+    # there is not an anomaly either: the next run deletes it.
+    seen: set[str] = set(destroyed)
     for _tenant, sha256, _media_type, size in store.all_evidence():
         if sha256 in seen:
             continue

@@ -43,3 +43,7 @@ class InternalAppendError(LedgerError):
     def __init__(self, message: str, *, ref: str, position: int | None = None) -> None:
         super().__init__(message, position=position)
         self.ref = ref
+class LegalHoldError(CaseConflictError):
+    """A legal hold suspends the erasure, or a hold reference does not match (409)."""
+class RetentionClassError(LedgerError):
+    """A retention class this deployment does not define (422)."""

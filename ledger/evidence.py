@@ -85,6 +85,22 @@ class EvidenceFiles:
     def read(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
 
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def delete(self, sha256: str) -> int:
+        """Delete a file (retention); 1 if it was there, 0 if it was already gone. The folder
+        is synced, so that a deletion reported is a deletion done."""
+        try:
+            self.path(sha256).unlink()
+        except FileNotFoundError:
+            return 0
+        dir_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return 1
     def digest(self, sha256: str) -> StoredFile:
         """The SHA-256 and size of the stored file, read in chunks (files may be large:
         reading one whole would grow the process by its size). OSError if it is missing."""

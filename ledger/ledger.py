@@ -9,14 +9,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
+import hmac
 import logging
 import math
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -28,7 +31,14 @@ from ledger.application import CaseLog
 from ledger.checkpointing import sign_if_grown
 from ledger.config import Settings
 from ledger.custody import open_case_log_keys
-from ledger.domain import Case, CaseClosedError, CaseExistsError, case_uuid
+from ledger.domain import (
+    Case,
+    CaseClosedError,
+    CaseExistsError,
+    ErasedError,
+    HoldError,
+    case_uuid,
+)
 from ledger.entry import Entry, parse_entry
 from ledger.errors import (
     BusyError,
@@ -38,16 +48,19 @@ from ledger.errors import (
     IdempotencyConflictError,
     InternalAppendError,
     LedgerError,
+    LegalHoldError,
+    RetentionClassError,
     SequenceConflictError,
 )
 from ledger.events.validate import ValidEvent
 from ledger.evidence import EvidenceFiles, StoredFile
 from ledger.filemodes import private_dir
 from ledger.merkle import consistency_plan, inclusion_plan
+from ledger.retention.classes import RetentionPolicy
 from ledger.signer_state import state_path, verify_against_state
 from ledger.signing import LogKey
 from ledger.store.base import MerkleStore, StoredCheckpoint
-from ledger.store.batch import AppendBatch, IdempotencyRecord, SealedOpening
+from ledger.store.batch import AppendBatch, Erasure, IdempotencyRecord, SealedOpening
 from ledger.vault import CaseKey, MasterKey, Opening, new_opening
 
 _RETRIES = 5
@@ -58,6 +71,9 @@ _PART_RETRIES = 2
 _UNAVAILABLE = (OperationalError, InterfaceError)
 
 log = logging.getLogger("temoin.ledger")
+# Unwrapped case keys kept for sealing new openings; bounded, and a case's key leaves it when
+# the case is erased or its cached state is found stale (see `_case_key`).
+_KEY_CACHE_SIZE = 4096
 
 
 def utc_now() -> datetime:
@@ -108,6 +124,7 @@ class Idempotency:
     key: str
     request_hash: str
     render: Callable[[list[Receipt]], str]
+    legacy_hash: str | None = None  # the unkeyed form older releases stored
 
 
 @dataclass(slots=True)
@@ -193,6 +210,7 @@ class CaseEntry:
 class Ledger:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.retention = RetentionPolicy.from_env()  # a bad TEMOIN_RETENTION_* stops us first
         private_dir(settings.data_dir)
         self.app = CaseLog(env=settings.persistence_env())
         self.store: MerkleStore = self.app.store
@@ -208,8 +226,25 @@ class Ledger:
         self.key: LogKey = keys.log
         self.master: MasterKey = keys.master
         self.files = EvidenceFiles(settings.evidence_dir)
-        self._case_keys: dict[str, CaseKey] = {}
+        self._case_keys: OrderedDict[str, CaseKey] = OrderedDict()
+        self._keys_lock = threading.Lock()
         self._sign_lock = threading.Lock()
+
+    @functools.cached_property
+    def idempotency_secret(self) -> bytes:
+        """The key of Idempotency-Key fingerprints: derived from the vault master key, so
+        that the database alone cannot test guesses of a request's personal values."""
+        return hmac.new(self.master.key, b"temoin idempotency fingerprint/v1",
+                        hashlib.sha256).digest()
+
+    def purge_idempotency(self, older_than: timedelta) -> int:
+        """Forget Idempotency-Key records older than `older_than` (never under 24 hours, the
+        time API.md promises to keep them)."""
+        if older_than < timedelta(hours=24):
+            raise ValueError(
+                f"Idempotency-Key records are kept at least 24 hours, got {older_than}"
+            )
+        return self.store.purge_idempotency(format_recorded_at(utc_now() - older_than))
 
     @property
     def origin(self) -> str:
@@ -296,6 +331,9 @@ class Ledger:
             except Exception as exc:  # one group's data or hook may be to blame: _isolate
                 return _Failed(exc)
             self._remember(cases)
+            for erasure in batch.erasures:
+                if erasure.fields is None:
+                    self._drop_key(erasure.case_id)
             return [
                 _indexed(res, batch.indices) if isinstance(res, _Pending) else res
                 for res in results
@@ -402,12 +440,18 @@ class Ledger:
 
     def _forget(self, groups: Sequence[AppendGroup]) -> None:
         cache = self.app.repository.cache
-        if cache is None:
-            return
         for group in groups:
             for r in group.requests:
-                with contextlib.suppress(KeyError):
-                    cache.get(case_uuid(r.tenant, r.case), evict=True)
+                case_id = case_uuid(r.tenant, r.case)
+                # Another process changed the case: it may have erased it, key included.
+                self._drop_key(case_id.hex)
+                if cache is not None:
+                    with contextlib.suppress(KeyError):
+                        cache.get(case_id, evict=True)
+
+    def _drop_key(self, hex_id: str) -> None:
+        with self._keys_lock:
+            self._case_keys.pop(hex_id, None)
 
     def _load(self, case_id: UUID, loads: _Loads | None = None) -> Case | None:
         """A case to decide on: a private copy, fresh from the store unless `loads` allows the
@@ -448,7 +492,7 @@ class Ledger:
         if idem is not None:
             found = self.store.idempotency_record(idem.tenant, idem.key)
             if found is not None:
-                if found[0] != idem.request_hash:
+                if found[0] not in (idem.request_hash, idem.legacy_hash):
                     return IdempotencyConflictError(
                         "this Idempotency-Key was already used with another request body"
                     )
@@ -492,9 +536,11 @@ class Ledger:
                 if case_id in loads.cached and (c := cases[case_id]) is not None
                 and not c.pending_events
             ]
-            if recheck and isinstance(exc, SequenceConflictError) and stale:
-                # The refusal may come from a cached copy that is behind: decide again on
-                # the case as stored now.
+            if recheck and stale:
+                # The refusal may come from a cached copy that is behind (a stale
+                # expected_seq, a legal hold placed or released, an erasure made by another
+                # process): decide again on the case as stored now. Refusals are rare, so
+                # this costs nothing on the common path.
                 for case_id in stale:
                     loads.cached.discard(case_id)
                     cases[case_id] = self._load(case_id)
@@ -510,6 +556,7 @@ class Ledger:
                 IdempotencyRecord(
                     idem.tenant, idem.key, idem.request_hash, format_recorded_at(now),
                     start, len(receipts),
+                    tuple(dict.fromkeys(_case_id(r.tenant, r.case).hex for r in group.requests)),
                     lambda indices, r=list(receipts), render=idem.render: render(
                         [replace(x, index=i) for x, i in zip(r, indices, strict=True)]
                     ),
@@ -528,6 +575,11 @@ class Ledger:
         loads: _Loads,
     ) -> tuple[Any, Receipt, Case | None]:
         ev = req.event
+        if "retention_class" in ev.data and ev.type != "PersonalDataErased":
+            try:
+                self.retention.check(ev.data["retention_class"])
+            except ValueError as exc:
+                raise RetentionClassError(str(exc), position=position) from exc
         if case is None and ev.type != "CaseOpened":
             raise CaseNotFoundError(
                 f"case {req.case!r} does not exist: its first event must be CaseOpened",
@@ -565,10 +617,22 @@ class Ledger:
             else:
                 opened = None
                 case.check_can_append(ev.type)
+                case.check_personal(ev.personal)
+                if ev.type in ("LegalHoldPlaced", "LegalHoldReleased"):
+                    case.check_hold(ev.type, ev.data["reference"])
+                if ev.type == "PersonalDataErased":
+                    listed = ev.data.get("fields")
+                    case.check_erasure(listed, ev.data.get("override_holds"),
+                                       bool(ev.data.get("evidence_destroyed")))
+                    batch.erasures.append(
+                        Erasure(case_id.hex, seq, None if listed is None else tuple(listed))
+                    )
                 fields["personal"] = self._seal_personal(case_id, seq, ev.personal, batch)
                 case.append(type=ev.type, timestamp=now, **fields)
                 event = case.pending_events[-1]
-        except (CaseExistsError, CaseClosedError) as exc:
+        except HoldError as exc:
+            raise LegalHoldError(str(exc), position=position) from exc
+        except (CaseExistsError, CaseClosedError, ErasedError) as exc:
             raise CaseConflictError(str(exc), position=position) from exc
         # The aggregate's chain head is the leaf hash of the event it just applied: no need
         # to hash the entry once more on the append path.
@@ -597,9 +661,11 @@ class Ledger:
 
     def _case_key(self, case_id: UUID, batch: AppendBatch, new: bool = False) -> CaseKey:
         hex_id = case_id.hex
-        key = self._case_keys.get(hex_id)
-        if key is not None:
-            return key
+        with self._keys_lock:
+            key = self._case_keys.get(hex_id)
+            if key is not None:
+                self._case_keys.move_to_end(hex_id)
+                return key
         pending = next((w for c, w in batch.case_keys if c == hex_id), None)
         # A case with no stored event has no key: both are written in one transaction.
         wrapped = pending or (None if new else self.store.case_key(hex_id))
@@ -609,7 +675,10 @@ class Ledger:
             return key  # cached only once committed
         key = self.master.unwrap(hex_id, wrapped)
         if pending is None:
-            self._case_keys[hex_id] = key
+            with self._keys_lock:
+                self._case_keys[hex_id] = key
+                if len(self._case_keys) > _KEY_CACHE_SIZE:
+                    self._case_keys.popitem(last=False)
         return key
 
     def _seal_personal(

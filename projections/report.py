@@ -134,22 +134,47 @@ def _evidence_checks(ledger: Ledger, items: Sequence[CaseEntry]) -> list[dict]:
     return checks
 
 
+def _erasure_of(items: Sequence[CaseEntry]) -> dict[tuple[int, str], CaseEntry]:
+    """(case_seq, field) -> the PersonalDataErased entry that destroyed its opening."""
+    erased: dict[tuple[int, str], CaseEntry] = {}
+    for item in items:
+        if item.entry.type != "PersonalDataErased":
+            continue
+        listed = item.entry.data.get("fields")
+        for earlier in items:
+            if earlier.entry.case_seq >= item.entry.case_seq:
+                break
+            for name in earlier.entry.personal:
+                if listed is None or name in listed:
+                    erased.setdefault((earlier.entry.case_seq, name), item)
+    return erased
+
+
 def _personal_checks(items: Sequence[CaseEntry],
                      openings: dict[int, dict[str, Opening]]) -> list[dict]:
     checks = []
-    erased = any(i.entry.type == "PersonalDataErased" for i in items)
+    erased = _erasure_of(items)
     for item in items:
         for field_name, commitment in sorted(item.entry.personal.items()):
             place = f"index {item.index}"
             name = f"personal field {field_name}"
             opening = openings.get(item.entry.case_seq, {}).get(field_name)
+            by = erased.get((item.entry.case_seq, field_name))
             if opening is None:
-                if erased:
-                    checks.append(_check("personal", place, name, commitment,
-                                         "erased, commitment intact", "OK"))
+                if by is not None:
+                    # Neither OK (nothing left to compare) nor KO (nothing is wrong).
+                    checks.append(_check(
+                        "personal", place, name, commitment,
+                        f"erased on {by.entry.recorded_at[:10]} by entry {by.index}, "
+                        f"commitment intact", "ERASED"))
                 else:
                     checks.append(_check("personal", place, name, commitment,
                                          "opening missing from the vault", "WARNING"))
+                continue
+            if by is not None:
+                checks.append(_check(
+                    "personal", place, name, "destroyed by entry " + str(by.index),
+                    "still in the vault: run `temoin erasure finish`", "KO"))
                 continue
             checks.append(_check("personal", place, name, commitment, opening.commitment()))
     return checks
@@ -208,7 +233,9 @@ def integrity_report(
     checks += anomaly_checks
     anomalies += [f"{c['place']}: {c['name']}: expected {c['expected']}, found {c['found']}"
                   for c in checks if c["status"] == "KO"]
-    summary = {s.lower(): sum(c["status"] == s for c in checks) for s in ("OK", "WARNING", "KO")}
+    summary = {
+        s.lower(): sum(c["status"] == s for c in checks) for s in ("OK", "WARNING", "KO", "ERASED")
+    }
     verdict = "KO" if summary["ko"] else "WARNING" if summary["warning"] else "OK"
     return {
         "format": FORMAT,

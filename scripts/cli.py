@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ledger.config import ConfigError, Settings
 from ledger.custody import KeyCustodyError, custody_message
 from scripts.key_commands import add_key_backup_commands
+from scripts.lifecycle_commands import add_lifecycle_commands
 from scripts.monitor import add_monitor_command
 from scripts.read_commands import CliError, add_read_commands
 from scripts.trust_commands import add_signer_commands
@@ -25,7 +26,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if args.trusted:
             raise CliError("--trusted checks the stored log against checkpoints; it does not "
                            "apply to a bundle (a bundle's checkpoint.txt can be --trusted)")
+        from pathlib import Path
+
+        from ledger.retention.certificate import is_certificate
+        from scripts.lifecycle_commands import verify_certificate_command
         from scripts.verify_bundle import main as verify_bundle
+
+        if is_certificate(Path(args.bundle)):
+            return verify_certificate_command(Path(args.bundle), args.key)
 
         return verify_bundle(args.bundle, key=args.key)
     from ledger.access import AccessJournal
@@ -67,6 +75,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         ledger.close()
     for anomaly in report.anomalies:
         print(anomaly)
+    for erasure in report.erasures:
+        print(erasure)
     for anomaly in access.anomalies:
         print(f"access journal {anomaly}")
     for anomaly in outside:
@@ -74,6 +84,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     summary = (
         f"{report.entries:,} entries, {report.nodes:,} interior nodes, "
         f"{report.checkpoints} checkpoints, {report.openings} openings, "
+        f"{len(report.erasures)} erasures, "
         f"{report.evidence_files} evidence files checked; log size {report.tree_size:,}; "
         f"access journal: {access.entries:,} entries, {access.checkpoints} checkpoints; "
         f"signer states and {len(trusted)} trusted checkpoints compared"
@@ -309,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_read_commands(sub)
     add_signer_commands(sub)
     add_monitor_command(sub)
+    add_lifecycle_commands(sub)
 
     p = sub.add_parser("demo", help="load realistic demo dispute cases (every event type)")
     p.set_defaults(func=_cmd_demo)

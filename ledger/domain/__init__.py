@@ -5,6 +5,8 @@ from ledger.domain.case import (
     CaseClosedError,
     CaseEvent,
     CaseExistsError,
+    ErasedError,
+    HoldError,
     case_uuid,
     event_class,
 )
@@ -14,6 +16,8 @@ __all__ = [
     "CaseClosedError",
     "CaseEvent",
     "CaseExistsError",
+    "ErasedError",
+    "HoldError",
     "case_uuid",
     "event_class",
 ]

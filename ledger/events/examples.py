@@ -191,6 +191,21 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "2025-05-01T00:00:00Z",
         {"legal_basis": "rgpd-art17", "fields": ["customer_name", "customer_email"]},
     ),
+    "LegalHoldPlaced": _event(
+        "LegalHoldPlaced",
+        "2025-04-25T10:00:00Z",
+        {"reference": "TJ-LYON-25-01234", "reason": "Assignation devant le tribunal judiciaire"},
+    ),
+    "LegalHoldReleased": _event(
+        "LegalHoldReleased",
+        "2025-09-30T10:00:00Z",
+        {"reference": "TJ-LYON-25-01234", "reason": "Jugement définitif"},
+    ),
+    "RetentionClassSet": _event(
+        "RetentionClassSet",
+        "2025-03-01T10:05:00Z",
+        {"retention_class": "distance-sale-120", "reason": "Commande en ligne de 129,90 EUR"},
+    ),
 }
 
 

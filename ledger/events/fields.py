@@ -39,8 +39,10 @@ NOT_ALLOWED = "not_allowed"
 DUPLICATE = "duplicate"
 IN_FUTURE = "in_future"
 EVIDENCE_NOT_LISTED = "evidence_not_listed"
+PERSONAL_DATA = "personal_data"
 ERROR_TYPES = frozenset(
     {
+        PERSONAL_DATA,
         MISSING,
         UNKNOWN_FIELD,
         UNKNOWN_TYPE,
@@ -194,14 +196,45 @@ def _string(
     return value
 
 
+# What looks like contact data. Entry bytes are hashed into the tree and can never be erased,
+# so personal data must go through `personal` (committed, sealed, erasable) instead. Ids are
+# held to the unambiguous forms (an address with @, an international number, a French number
+# with separators) so that numeric order or parcel ids pass; free text also to a bare French
+# mobile number (06/07 and 8 digits), the form customers type in SMS replies.
+_EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_PHONE_ID = re.compile(
+    r"(?<![\w+])(?:(?:\+|00)[1-9](?:[ .()/-]{0,2}\d){7,14}|0[1-9](?:[ .-]\d{2}){4})(?!\w)"
+)
+_PHONE_TEXT = re.compile(_PHONE_ID.pattern + r"|(?<![\w+])0[67]\d{8}(?!\w)")
+
+
+def refuse_contact(name: str, value: str, phone: re.Pattern[str]) -> None:
+    if _EMAIL.search(value):
+        what = "an e-mail address"
+    elif phone.search(value):
+        what = "a phone number"
+    else:
+        return
+    fail(
+        f"{name} contains what looks like {what}: personal data must not be written into the "
+        f"log's hashed, unerasable entry bytes; send it in `personal` (committed, sealed and "
+        f"erasable), or leave it out",
+        PERSONAL_DATA,
+    )
+
+
 def check_id(name: str, value: Any) -> str:
-    """An identifier: non-empty, at most 128 characters, no control characters."""
-    return _string(name, value, MAX_ID_LENGTH)
+    """An identifier: non-empty, at most 128 characters, no control characters, no e-mail
+    address or phone number."""
+    refuse_contact(name, _string(name, value, MAX_ID_LENGTH), _PHONE_ID)
+    return value
 
 
 def check_text(name: str, value: Any) -> str:
-    """Free text: non-empty, at most 1,024 characters, no control characters."""
-    return _string(name, value, MAX_TEXT_LENGTH)
+    """Free text: non-empty, at most 1,024 characters, no control characters, no e-mail
+    address or phone number."""
+    refuse_contact(name, _string(name, value, MAX_TEXT_LENGTH), _PHONE_TEXT)
+    return value
 
 
 def check_role(name: str, value: Any) -> str:

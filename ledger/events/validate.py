@@ -29,6 +29,8 @@ from ledger.events.fields import (
     EVIDENCE_NOT_LISTED,
     IN_FUTURE,
     MISSING,
+    NOT_ALLOWED,
+    OUT_OF_RANGE,
     PERSONAL,
     ROLE,
     SHA256,
@@ -41,7 +43,7 @@ from ledger.events.fields import (
     Loc,
     got,
 )
-from ledger.events.types import EVENT_TYPES, PERSONAL_FIELDS, EventType
+from ledger.events.types import EVENT_TYPES, LOCATION_FIELDS, PERSONAL_FIELDS, EventType
 
 MAX_EVIDENCE = 32
 EVIDENCE_KEYS = ("sha256", "role")
@@ -232,6 +234,36 @@ def _check_personal(
     return {name: valid[name] for name in event_type.personal if name in valid}
 
 
+def _check_location(
+    event_type: EventType, data: Mapping[Any, Any], personal: Mapping[Any, Any], errors: _Errors
+) -> None:
+    """A position is either in `data` (clear, forever) or in `personal` (erasable): each of
+    latitude and longitude exactly once, and both in the same place."""
+    if not set(LOCATION_FIELDS) <= set(event_type.personal):
+        return
+    in_data = [n for n in LOCATION_FIELDS if n in data]
+    in_personal = [n for n in LOCATION_FIELDS if n in personal]
+    for name in LOCATION_FIELDS:
+        if name in data and name in personal:
+            errors.add(("personal", name), f"{name} is given in both data and personal: send it "
+                       "in personal only (erasable)", DUPLICATE)
+        elif name not in data and name not in personal:
+            errors.add(("data", name), f"{name} is required for {event_type.name}, in data or "
+                       "(erasable) in personal", MISSING)
+    if in_data and in_personal and set(in_data).isdisjoint(in_personal):
+        errors.add(("personal",), "latitude and longitude must be sent in the same place, "
+                   "both in personal (erasable) or both in data", NOT_ALLOWED)
+    for name in in_personal:
+        value = personal.get(name)
+        validator = event_type.data[name].validator
+        try:
+            validator(name, value)
+        except Invalid:
+            # The message must not quote a personal value.
+            errors.add(("personal", name), f"{name} must be a decimal string in range, as in "
+                       "data (e.g. \"48.8566140\")", OUT_OF_RANGE)
+
+
 def _check_evidence(evidence: Any, errors: _Errors) -> tuple[list[dict[str, str]], set[str]]:
     """Return the valid references and every well-formed sha256 listed (even in a reference whose
     role is wrong), so that a bad role does not also report the data field as unlisted."""
@@ -337,6 +369,8 @@ def validate_append(
             _check_evidence_refs(event_type, valid_data, listed, errors)
         if personal_obj is not None:
             valid_personal = _check_personal(event_type, personal_obj, errors)
+        if data_obj is not None:
+            _check_location(event_type, data_obj, personal_obj or {}, errors)
     errors.items.extend(evidence_errors.items)
     if errors.items or event_type is None or at is None:
         raise ValidationError(errors.items)

@@ -81,8 +81,16 @@ class KeyStoreMixin:
         )
         return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
-    def purge_idempotency(self, before: str) -> None:
+    def purge_idempotency(self, before: str) -> int:
+        """Delete the records created before `before`; returns how many there were."""
+        count = self._query("SELECT count(*) FROM idempotency WHERE created_at < ?", (before,))
         self._execute("DELETE FROM idempotency WHERE created_at < ?", (before,))
+        # Then the case links left without a record (also those of a purge that crashed).
+        self._execute(
+            "DELETE FROM idempotency_cases WHERE NOT EXISTS (SELECT 1 FROM idempotency i "
+            "WHERE i.tenant = idempotency_cases.tenant AND i.key = idempotency_cases.key)"
+        )
+        return int(count[0][0])
 
 
 class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin):
@@ -376,6 +384,42 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin):
         ):
             yield r[0], r[1], r[2], bytes(r[3]), None if r[4] is None else bytes(r[4])
 
+    # -- erasure --------------------------------------------------------------------------
+    def erasure_entries(self, below: int) -> list[tuple[int, str, bytes]]:
+        """(index, case id hex, entry bytes) of every PersonalDataErased entry below `below`."""
+        rows = self._query(
+            f"SELECT l.idx, e.originator_id, e.state FROM {self.events_table_name} e "
+            f"JOIN {self.leaves_table} l ON l.originator_id = e.originator_id "
+            f"AND l.originator_version = e.originator_version "
+            f"WHERE e.topic LIKE ? AND l.idx < ? ORDER BY l.idx",
+            ("%:PersonalDataErased", below),
+        )
+        return [(r[0], self._id_text(r[1]), bytes(r[2])) for r in rows]
+
+    def openings_before(
+        self, case_id: str, before_seq: int, fields: Sequence[str] | None
+    ) -> list[tuple[int, str]]:
+        """(case_seq, field) of sealed openings an erasure at `before_seq` covers."""
+        rows = self._query(
+            "SELECT case_seq, field FROM vault_openings WHERE case_id = ? AND case_seq < ? "
+            "ORDER BY case_seq, field",
+            (case_id, before_seq),
+        )
+        return [(r[0], r[1]) for r in rows if fields is None or r[1] in fields]
+
+    def finish_erasure(self, case_id: str, before_seq: int, fields: Sequence[str] | None) -> int:
+        """Destroy what an erasure recorded by an older release left in the vault; returns
+        the number of openings deleted."""
+        found = self.openings_before(case_id, before_seq, fields)
+        for seq, name in found:
+            self._execute(
+                "DELETE FROM vault_openings WHERE case_id = ? AND case_seq = ? AND field = ?",
+                (case_id, seq, name),
+            )
+        if fields is None:
+            self._execute("DELETE FROM vault_keys WHERE case_id = ?", (case_id,))
+        return len(found)
+
     # -- evidence -------------------------------------------------------------------------
     def register_evidence(self, tenant: str, sha256: str, media_type: str, size: int,
                           stored_at: str) -> bool:
@@ -425,6 +469,8 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin):
             "CREATE TABLE IF NOT EXISTS idempotency (tenant TEXT NOT NULL, key TEXT NOT NULL, "
             "request_hash TEXT NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL, "
             f"PRIMARY KEY (tenant, key)){keyed}",
+            "CREATE TABLE IF NOT EXISTS idempotency_cases (case_id TEXT NOT NULL, "
+            f"tenant TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (case_id, tenant, key)){keyed}",
             "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, "
             "role TEXT NOT NULL, tenant TEXT NOT NULL, cases TEXT NOT NULL, "
             "created_at TEXT NOT NULL)",

@@ -21,7 +21,7 @@ from psycopg.sql import SQL, Identifier
 
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
-from ledger.store.batch import AppendBatch
+from ledger.store.batch import AppendBatch, erasure_statements
 from ledger.store.waits import Waits
 
 _DDL_LOCK = 0x7E30_1D0C  # advisory lock id for schema creation, shared by every Témoin process
@@ -257,6 +257,13 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
                 "VALUES (%s, %s, %s, %s, %s)",
                 batch.idempotency_rows(size),
             )
+            cur.executemany(
+                "INSERT INTO idempotency_cases VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                batch.idempotency_case_rows(),
+            )
+        # After the inserts: an erasure also covers openings sealed earlier in this batch.
+        for sql, rows in erasure_statements(batch.erasures, "%s"):
+            cur.executemany(sql, rows)
 
     # -- whole-log verification (read-only) -------------------------------------------------
     def audit_connect(self) -> tuple[str, dict[str, Any]] | None:

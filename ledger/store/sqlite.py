@@ -7,6 +7,7 @@ database lock instead of failing when a deferred read transaction tries to upgra
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -21,7 +22,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQL
 
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
-from ledger.store.batch import AppendBatch
+from ledger.store.batch import AppendBatch, erasure_statements
 from ledger.store.waits import MIN_LOCK_WAIT, Waits
 
 
@@ -31,6 +32,14 @@ def _translate(exc: sqlite3.Error) -> es.PersistenceError:
     if isinstance(exc, sqlite3.OperationalError):
         return es.OperationalError(str(exc))
     return es.DatabaseError(str(exc))
+
+
+def _flush_wal(raw: sqlite3.Connection) -> None:
+    """After an erasure: copy the WAL into the database file and truncate it, so the page
+    images that still hold the deleted rows leave the files (best effort: a reader still on an
+    older snapshot keeps the WAL until it ends; the next erasure or checkpoint finishes it)."""
+    with contextlib.suppress(sqlite3.Error):
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
@@ -206,6 +215,8 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
             except BaseException:
                 raw.rollback()
                 raise
+            if batch is not None and batch.erasures:
+                _flush_wal(raw)
         self._finish(batch, size, len(stored_events), new_frontier)
         return None
 
@@ -223,6 +234,16 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
                 "VALUES (?,?,?,?,?)",
                 batch.idempotency_rows(size),
             )
+            raw.executemany(
+                "INSERT INTO idempotency_cases VALUES (?,?,?) ON CONFLICT DO NOTHING",
+                batch.idempotency_case_rows(),
+            )
+        if batch.erasures:
+            # Deleted cells are overwritten with zeros, not left in free space on the page.
+            raw.execute("PRAGMA secure_delete = ON")
+        # After the inserts: an erasure also covers openings sealed earlier in this batch.
+        for sql, rows in erasure_statements(batch.erasures, "?"):
+            raw.executemany(sql, rows)
 
     # -- whole-log verification (read-only) -------------------------------------------------
     def audit_connect(self) -> tuple[str, dict[str, Any]] | None:

@@ -47,7 +47,7 @@ from projections.pdf.timeline_pdf import (
 )
 
 FORMAT = "temoin.report/v1"
-STATUSES = ("OK", "WARNING", "KO")
+STATUSES = ("OK", "WARNING", "KO", "ERASED")
 
 # Check sections in the order a reader needs them, with a title that says what was checked.
 SECTIONS: dict[str, str] = {
@@ -172,7 +172,8 @@ def _verdict(pdf: Document, report: dict[str, Any]) -> None:
     pdf.cell(
         CONTENT_WIDTH, 6,
         f"{text(summary.get('ok'))} checks OK  ·  {text(summary.get('warning'))} WARNING  ·  "
-        f"{text(summary.get('ko'))} KO  ·  {anomalies} anomalies",
+        f"{text(summary.get('ko'))} KO  ·  {text(summary.get('erased', 0))} erased  ·  "
+        f"{anomalies} anomalies",
         align="C",
     )
     pdf.ln(9)
@@ -256,8 +257,8 @@ def _checks(pdf: Document, checks: Sequence[dict[str, Any]]) -> None:
         return
     table(
         pdf,
-        ("Section", "Checks", "OK", "WARNING", "KO"),
-        (100, 20, 20, 20, 20),
+        ("Section", "Checks", "OK", "WARNING", "KO", "ERASED"),
+        (84, 20, 19, 19, 19, 19),
         [_count_row(name, rows) for name, rows in groups.items()],
     )
     for name, rows in groups.items():
