@@ -278,3 +278,18 @@ def test_manifests_without_checkpoint_signed_at_still_verify(api: ApiServer,
         report = verify_bundle(_resigned(api, served.zip, change), trusted_key=served.key)
         assert any(line.startswith("KO   manifest.json: ") and why in line
                    for line in lines(report, "KO")), lines(report, "KO")
+
+
+def test_how_to_verify_tells_the_truth_about_unzipping(served: Served, tmp_path: Path) -> None:
+    with zipfile.ZipFile(io.BytesIO(served.zip)) as zf:
+        text = zf.read("HOW-TO-VERIFY.txt").decode()
+    assert "do not unzip" not in text.lower()
+    assert "Unzipping the bundle to read its files is safe" in text
+    # The command it gives for an unzipped copy, run as written, gives a ZIP that passes.
+    command = "cd FOLDER && zip -r ../bundle.zip ."
+    assert command in " ".join(text.split())
+    folder = unzip_cli(served.zip, tmp_path)
+    subprocess.run(["sh", "-c", command.replace("FOLDER", folder.name)], cwd=tmp_path,
+                   check=True, capture_output=True, timeout=120)
+    report = verify_bundle((tmp_path / "bundle.zip").read_bytes(), trusted_key=served.key)
+    assert report.ok and report.warnings, lines(report, "KO")
