@@ -5,9 +5,9 @@ their inclusion proofs, the signed checkpoint they lead to, the log's verifier k
 evidence files, the openings the requester may see, the human-readable reports, and a
 manifest signed by the log key that fixes every member's hash.
 
-The bytes are reproducible: the same ledger state, checkpoint and inputs give the same ZIP
-(fixed member order, timestamps and permissions; Ed25519 signatures are deterministic), so a
-bundle can be rebuilt later and compared byte for byte.
+The bytes are reproducible: the same ledger state, checkpoint and inputs (`created_at`
+included) give the same ZIP (fixed member order, timestamps and permissions; Ed25519
+signatures are deterministic), so a bundle can be rebuilt later and compared byte for byte.
 """
 
 from __future__ import annotations
@@ -171,8 +171,9 @@ def plan_bundle(
 
     `checkpoint` defaults to a fresh one covering every entry. Only entries with
     index < checkpoint.size are included, so every proof refers to that one checkpoint.
-    `created_at` defaults to the checkpoint's signing time, which keeps the bytes
-    reproducible; pass the current time instead if the bundle should carry it.
+    `created_at` (the manifest's date, and every member's ZIP time) defaults to now, when
+    the bundle is made; pass a fixed time to rebuild the same bytes. The checkpoint's own
+    signing time is kept apart, as `checkpoint_signed_at`.
     Raises CaseNotFoundError if the case has no entry in the checkpoint, and
     BundleBuildError if an evidence file is missing on disk.
     """
@@ -183,7 +184,7 @@ def plan_bundle(
             f"case {case!r} of tenant {tenant!r} has no entry in the checkpoint of size "
             f"{cp.size}: check the case id, or sign a newer checkpoint"
         )
-    stamp = created_at if created_at is not None else cp.signed_at
+    stamp = created_at if created_at is not None else _utc_now()
     when = _zip_time(stamp)
     members: list[_Member | _EvidenceFile] = [
         _Member(CHECKPOINT, cp.note),
@@ -217,6 +218,7 @@ def plan_bundle(
             "log": ledger.origin,
             "checkpoint_size": cp.size,
             "created_at": stamp,
+            "checkpoint_signed_at": cp.signed_at,
             "members": [m.listing() for m in members],
         }
     )
@@ -354,6 +356,12 @@ def _compressible(sample: bytes) -> bool:
     """Whether DEFLATE is worth it: the first 256 KiB shrink by at least 10% at level 1."""
     head = sample[:_SAMPLE]
     return len(zlib.compress(head, 1)) < _DEFLATE_BELOW * len(head)
+
+
+def _utc_now() -> str:
+    # The text of the ledger's times (ledger.ledger.format_recorded_at), without importing the
+    # ledger: the verifier imports this module and must not pull in the database layer.
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _zip_time(stamp: str) -> tuple[int, int, int, int, int, int]:
@@ -591,8 +599,10 @@ to. Everything can be checked offline, with standard tools.
 1. WHAT EACH FILE IS
 --------------------
 
-manifest.json       The table of contents: case, tenant, log, checkpoint size, creation
-                    time, and for every other file its SHA-256 and size (canonical JSON).
+manifest.json       The table of contents: case, tenant, log, checkpoint size, when this
+                    bundle was made (created_at) and when the checkpoint was signed
+                    (checkpoint_signed_at), and for every other file its SHA-256 and size
+                    (canonical JSON).
 manifest.sig        The log key's signature over the SHA-256 of manifest.json. It makes
                     every file in the ZIP tamper-evident: change one byte anywhere and
                     either a file no longer matches the manifest or the manifest no longer
@@ -626,6 +636,12 @@ It needs no network, database or configuration. It prints one line per check, OK
 naming the file or entry concerned, then a verdict; it exits with status 0 only when every
 check passes. Without --key it still checks everything, but only against the key inside
 the ZIP, which proves integrity, not origin.
+
+Unzipping the bundle to read its files is safe and changes nothing in the ZIP; keep the ZIP
+as you received it, to verify and to hand on. If only an unzipped copy is left, zip the
+folder again (cd FOLDER && zip -r ../bundle.zip .) and verify that: what a ZIP tool changes
+(folder entries, the folder's name before every file, file order, compression, file times)
+is reported as WARN lines and does not fail, but a file added, removed or changed does.
 
 
 3. BY HAND (sha256sum, openssl 3, xxd, base64, a POSIX shell)

@@ -51,7 +51,9 @@ from projections.bundle import (
 __all__ = ["MAX_MEMBERS", "MAX_PARSED_SIZE", "MAX_PARSED_TOTAL", "BundleReport", "Check",
            "verify_bundle"]
 
-Status = Literal["OK", "KO"]
+# WARN: a harmless difference, said and ignored (folder entries a ZIP tool added); never a
+# failure.
+Status = Literal["OK", "WARN", "KO"]
 
 # Zip-bomb limits, checked on the sizes the ZIP declares before decompressing (zipfile
 # never yields more than the declared size, and a lie fails its CRC). Members that are parsed
@@ -72,6 +74,9 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MANIFEST_FIELDS = frozenset(
     {"format", "tenant", "case", "log", "checkpoint_size", "created_at", "members"}
 )
+# Absent from bundles made before created_at became the build time (it was then the
+# checkpoint's signing time): those still verify.
+_OPTIONAL_MANIFEST_FIELDS = frozenset({"checkpoint_signed_at"})
 _PROOF_FIELDS = frozenset({"index", "size", "leaf_hash", "proof"})
 _NO_KEY = "not checked: log-key.txt is missing or unusable, and no --key was given"
 _ZIP_ERRORS = (
@@ -109,17 +114,24 @@ class BundleReport:
 
     @property
     def ok(self) -> bool:
-        return bool(self.checks) and all(c.status == "OK" for c in self.checks)
+        return bool(self.checks) and all(c.status != "KO" for c in self.checks)
 
     @property
     def failures(self) -> list[Check]:
         return [c for c in self.checks if c.status == "KO"]
+
+    @property
+    def warnings(self) -> list[Check]:
+        return [c for c in self.checks if c.status == "WARN"]
 
     def passed(self, place: str, name: str, detail: str = "") -> None:
         self.checks.append(Check(name, place, "OK", detail))
 
     def failed(self, place: str, name: str, detail: str) -> None:
         self.checks.append(Check(name, place, "KO", detail))
+
+    def warned(self, place: str, name: str, detail: str) -> None:
+        self.checks.append(Check(name, place, "WARN", detail))
 
     def check(self, place: str, name: str, problem: str | None, detail: str = "") -> bool:
         """Record OK when `problem` is None, else KO with it; return whether it passed."""
@@ -185,7 +197,8 @@ def _parsed(name: str) -> bool:
     return any(p.fullmatch(name) for p in (ENTRY_PATH, PROOF_PATH, OPENING_PATH))
 
 
-def _member_problem(info: zipfile.ZipInfo) -> str | None:
+def _member_problem(info: zipfile.ZipInfo, name: str) -> str | None:
+    """What is wrong with a member, `name` being its name in the bundle's layout."""
     unsafe = _unsafe_name(info.filename)
     if unsafe is not None:
         return f"unsafe name: it {unsafe}; do not unzip this file with ordinary tools"
@@ -193,7 +206,7 @@ def _member_problem(info: zipfile.ZipInfo) -> str | None:
         return "is encrypted; a bundle never is"
     if info.compress_type not in _COMPRESSIONS:
         return f"uses compression method {info.compress_type}; a bundle uses stored or deflate"
-    if _parsed(info.filename) and info.file_size > MAX_PARSED_SIZE:
+    if _parsed(name) and info.file_size > MAX_PARSED_SIZE:
         return (f"declares {info.file_size:,} bytes, over the limit of {MAX_PARSED_SIZE:,} "
                 "for a member that is read into memory")
     if info.file_size > _RATIO_FLOOR and info.file_size > _MAX_RATIO * info.compress_size:
@@ -213,15 +226,16 @@ def _read_zip(fh: BinaryIO, report: BundleReport) -> _Members | None:
         report.failed("bundle", "is a readable ZIP archive",
                       f"{exc}; the file is damaged or is not a bundle: ask for it again")
         return None
-    problem = _archive_problem(infos, length)
+    top = _top_folder(infos)
+    problem = _archive_problem(infos, length, top)
     if not report.check("bundle", "is a readable ZIP archive within the size limits", problem,
                         f"{len(infos)} members, {length:,} bytes"):
         zf.close()
         return None
-    counts = Counter(i.filename for i in infos)
+    files = _without_tool_additions(infos, top, report)
+    counts = Counter(name for name, _ in files)
     members = _Members(zf)
-    for info in infos:
-        name = info.filename
+    for name, info in files:
         if name in members.broken:
             continue
         if counts[name] > 1:
@@ -229,7 +243,7 @@ def _read_zip(fh: BinaryIO, report: BundleReport) -> _Members | None:
             report.failed(name, "appears once in the ZIP",
                           f"appears {counts[name]} times: unzip tools would keep only one")
             continue
-        bad = _member_problem(info)
+        bad = _member_problem(info, name)
         if bad is None and not _parsed(name):
             members.streamed[name] = info  # hashed later, in chunks, when checked
             continue
@@ -244,7 +258,50 @@ def _read_zip(fh: BinaryIO, report: BundleReport) -> _Members | None:
     return members
 
 
-def _archive_problem(infos: list[zipfile.ZipInfo], length: int) -> str | None:
+def _folder_entry(info: zipfile.ZipInfo) -> bool:
+    """A folder entry as ordinary ZIP tools add them (`zip -r` adds one per folder): a safe
+    name ending in "/" and no data. Unzipping one only makes a folder, so it is ignored with
+    a WARN line; one with data or an unsafe name is not that, and fails."""
+    return (info.filename.endswith("/") and info.file_size == 0
+            and _unsafe_name(info.filename[:-1]) is None)
+
+
+def _top_folder(infos: list[zipfile.ZipInfo]) -> str:
+    """The folder "F/" that every file of the ZIP is in, when it holds manifest.json, as when
+    an unzipped bundle is zipped again with its folder (`zip -r new.zip F/`); else "".
+    One level only: deeper nesting is not what a ZIP tool does by itself."""
+    names = [i.filename for i in infos if not _folder_entry(i)]
+    manifests = [n for n in names if n.count("/") == 1 and n.endswith("/" + MANIFEST)]
+    if len(manifests) != 1:
+        return ""
+    top = manifests[0][:-len(MANIFEST)]
+    if _unsafe_name(top[:-1]) is not None or not all(n.startswith(top) for n in names):
+        return ""
+    return top
+
+
+def _without_tool_additions(infos: list[zipfile.ZipInfo], top: str,
+                            report: BundleReport) -> list[tuple[str, zipfile.ZipInfo]]:
+    """The members to check, each with its name in the bundle's layout: without the folder
+    entries and the common top folder that ordinary ZIP tools add when an unzipped bundle is
+    zipped again (each said in a WARN line). Member order, compression, ZIP times and extra
+    fields never matter: only the files' names and bytes are checked."""
+    if top:
+        report.warned("bundle", f"every file is in the folder {top}",
+                      f"the bundle was unzipped and zipped again with its folder (as `zip -r "
+                      f"new.zip {top}` does); its files are checked under their names "
+                      f"without {top}")
+    folders = [i.filename for i in infos if _folder_entry(i)]
+    if folders:
+        shown = ", ".join(folders[:8]) + (f" and {len(folders) - 8} more"
+                                          if len(folders) > 8 else "")
+        report.warned("bundle", f"{len(folders)} folder entr{'y' if len(folders) == 1 else 'ies'}"
+                      " ignored", f"{shown}: added by a ZIP tool when the bundle was unzipped "
+                      "and zipped again; they hold no data, and every file is still checked")
+    return [(i.filename[len(top):], i) for i in infos if not _folder_entry(i)]
+
+
+def _archive_problem(infos: list[zipfile.ZipInfo], length: int, top: str) -> str | None:
     if len(infos) > MAX_MEMBERS:
         return f"{len(infos):,} members, over the limit of {MAX_MEMBERS:,}"
     packed = sum(i.compress_size for i in infos)
@@ -253,7 +310,7 @@ def _archive_problem(infos: list[zipfile.ZipInfo], length: int) -> str | None:
         # make the verifier inflate the same data over and over (an "overlap" zip bomb).
         return (f"members declare {packed:,} compressed bytes, more than the file's "
                 f"{length:,}: overlapping members (zip bomb) or a truncated file")
-    parsed = sum(i.file_size for i in infos if _parsed(i.filename))
+    parsed = sum(i.file_size for i in infos if _parsed(i.filename.removeprefix(top)))
     if parsed > MAX_PARSED_TOTAL:
         return (f"declares {parsed:,} bytes of manifest, entries, proofs and openings, over "
                 f"the limit of {MAX_PARSED_TOTAL:,} read into memory")
@@ -371,6 +428,7 @@ class _Manifest:
     checkpoint_size: int
     created_at: str
     members: dict[str, tuple[str, int]]
+    checkpoint_signed_at: str | None = None
 
 
 class _BundleCheck:
@@ -500,7 +558,9 @@ class _BundleCheck:
         self.r.checkpoint_size = m.checkpoint_size
         self.r.passed(MANIFEST, f"is a {BUNDLE_FORMAT} manifest",
                       f"case {m.case} of tenant {m.tenant}, log {m.log}, checkpoint size "
-                      f"{m.checkpoint_size}, created {m.created_at}")
+                      f"{m.checkpoint_size}, created {m.created_at}"
+                      + (f" (checkpoint signed {m.checkpoint_signed_at})"
+                         if m.checkpoint_signed_at else ""))
 
     def member_hashes(self) -> None:
         if self.manifest is None:
@@ -742,26 +802,29 @@ def _parse_manifest(raw: bytes) -> _Manifest:
     if obj.get("format") != BUNDLE_FORMAT:
         raise ValueError(f"format is {obj.get('format')!r}, expected {BUNDLE_FORMAT!r}: "
                          "this is not a v1 bundle, use a verifier that knows its format")
-    if set(obj) != _MANIFEST_FIELDS:
-        raise ValueError(f"fields are {sorted(obj)}, expected {sorted(_MANIFEST_FIELDS)}")
-    for name in ("tenant", "case", "log", "created_at"):
+    if not _MANIFEST_FIELDS <= set(obj) <= _MANIFEST_FIELDS | _OPTIONAL_MANIFEST_FIELDS:
+        raise ValueError(f"fields are {sorted(obj)}, expected {sorted(_MANIFEST_FIELDS)} "
+                         f"and optionally {sorted(_OPTIONAL_MANIFEST_FIELDS)}")
+    times = [n for n in ("created_at", "checkpoint_signed_at") if n in obj]
+    for name in ("tenant", "case", "log", *times):
         if not isinstance(obj[name], str):
             raise ValueError(f"{name} must be a string, found {obj[name]!r}")
-    _check_time(obj["created_at"])
+    for name in times:
+        _check_time(name, obj[name])
     size = obj["checkpoint_size"]
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise ValueError(f"checkpoint_size must be an integer >= 1, found {size!r}")
     return _Manifest(obj["tenant"], obj["case"], obj["log"], size, obj["created_at"],
-                     _parse_members(obj["members"]))
+                     _parse_members(obj["members"]), obj.get("checkpoint_signed_at"))
 
 
-def _check_time(text: str) -> None:
+def _check_time(name: str, text: str) -> None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None or "T" not in text:
-        raise ValueError(f"created_at must be an RFC 3339 time with a zone, found {text!r}")
+        raise ValueError(f"{name} must be an RFC 3339 time with a zone, found {text!r}")
 
 
 def _parse_members(items: Any) -> dict[str, tuple[str, int]]:

@@ -1,8 +1,9 @@
 """`temoin verify BUNDLE.zip [--key VKEY]`: check an evidence bundle offline.
 
 Needs no database, network or configuration: only the ZIP and, ideally, the log's verifier
-key obtained from its operator. Exit status: 0 when every check passes, 1 when one fails,
-2 when the file cannot be read as a ZIP at all or --key is not a verifier key.
+key obtained from its operator. Exit status: 0 when every check passes (WARN lines, e.g.
+folder entries added by `zip -r`, do not fail), 1 when one fails, 2 when the file cannot be
+read as a ZIP at all or --key is not a verifier key.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def verdict(report: BundleReport) -> str:
         f"log {report.log} at its checkpoint of size {report.checkpoint_size}; "
         f"{report.evidence_files} evidence files and {report.openings} openings match"
     )
+    warned = len(report.warnings)
+    if warned:
+        what += (f" ({warned} WARN line{'s' if warned != 1 else ''} above: ZIP changes that "
+                 "touch no file)")
     if report.trusted_key is not None:
         return f"VERDICT: the bundle is intact and signed by the key you trust: {what}"
     return (
@@ -61,8 +66,9 @@ def _open(path: str) -> BinaryIO | None:
     try:
         return open(path, "rb")  # the caller closes it
     except IsADirectoryError:
-        print(f"temoin verify: {path} is a folder; give the bundle's .zip file itself "
-              "(do not unzip it first)", file=sys.stderr)
+        print(f"temoin verify: {path} is a folder; give the bundle's .zip file, as received "
+              f"or zipped again from the unzipped folder (cd {path} && zip -r ../bundle.zip .)",
+              file=sys.stderr)
     except OSError as exc:
         print(f"temoin verify: cannot read {path}: {exc.strerror or exc}; check the path "
               "and that you may read the file", file=sys.stderr)

@@ -20,7 +20,6 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -208,11 +207,13 @@ def test_layout_follows_design_section_7(shared: Built) -> None:
         assert members[f"entries/{e.index}.json"] == e.entry.raw
     manifest = strict_loads(members["manifest.json"])
     assert canonical(manifest) == members["manifest.json"]
-    assert {k: v for k, v in manifest.items() if k != "members"} == {
+    assert {k: v for k, v in manifest.items() if k not in ("members", "created_at")} == {
         "format": "temoin.bundle/v1", "tenant": TENANT, "case": CASE,
         "log": "test.example/log", "checkpoint_size": shared.checkpoint.size,
-        "created_at": shared.checkpoint.signed_at,
+        "checkpoint_signed_at": shared.checkpoint.signed_at,
     }
+    # created_at is when the bundle was made (tests/test_bundle_rezip.py checks it over HTTP).
+    assert manifest["created_at"] >= shared.checkpoint.signed_at
     assert [m["path"] for m in manifest["members"]] == list(members)[2:]
     for m in manifest["members"]:
         data = members[m["path"]]
@@ -244,13 +245,16 @@ def test_proofs_and_openings_content(shared: Built) -> None:
 
 
 def test_same_inputs_give_the_same_bytes(built: Built) -> None:
-    assert bundle(built.ledger, checkpoint=built.checkpoint) == built.zip
-    assert bundle(built.ledger) == built.zip  # the latest checkpoint already covers all
-    # ZIP times are the checkpoint's signing time (UTC), not the time of building.
-    signed = datetime.fromisoformat(built.checkpoint.signed_at)
-    with zipfile.ZipFile(io.BytesIO(built.zip)) as zf:
-        assert {i.date_time for i in zf.infolist()} == {
-            (*signed.timetuple()[:5], signed.second - signed.second % 2)}
+    when = "2026-03-07T09:15:31.250000Z"
+    first = bundle(built.ledger, checkpoint=built.checkpoint, created_at=when)
+    assert bundle(built.ledger, created_at=when) == first  # the latest checkpoint covers all
+    assert first != built.zip  # built at another time
+    # ZIP times are created_at (UTC), rounded down to an even second.
+    with zipfile.ZipFile(io.BytesIO(first)) as zf:
+        assert {i.date_time for i in zf.infolist()} == {(2026, 3, 7, 9, 15, 30)}
+    made = strict_loads(unzip(first)["manifest.json"])
+    assert (made["created_at"], made["checkpoint_signed_at"]) == (
+        when, built.checkpoint.signed_at)
 
 
 def test_only_entries_below_the_checkpoint(built: Built) -> None:
