@@ -28,7 +28,7 @@ def test_demo_loads_every_event_type_once(env: Settings,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     first = capsys.readouterr().out
-    assert "loaded 6 cases" in first
+    assert "loaded 7 cases" in first
     assert main(["demo"]) == 0
     assert "already loaded" in capsys.readouterr().out
     ledger = Ledger(env)
@@ -54,10 +54,10 @@ def test_replay_and_report(env: Settings, capsys: pytest.CaptureFixture[str],
     view = json.loads(capsys.readouterr().out)
     assert [e["type"] for e in view["entries"]][:3] == ["CaseOpened", "LetterSent",
                                                        "RecipientNotified"]
-    first = view["entries"][0]["index"]
-    assert main(["replay", "DEMO-LRE-OTP-002", "--size", str(first + 2), "--json"]) == 0
+    first, second = view["entries"][0]["index"], view["entries"][1]["index"]
+    assert main(["replay", "DEMO-LRE-OTP-002", "--size", str(second + 1), "--json"]) == 0
     older = json.loads(capsys.readouterr().out)
-    assert [e["index"] for e in older["entries"]] == [first, first + 1]
+    assert [e["index"] for e in older["entries"]] == [first, second]
     assert main(["replay", "DEMO-WITHDRAWAL-001"]) == 0
     printed = capsys.readouterr().out
     clock = next(line for line in printed.splitlines() if "Withdrawal period" in line)
@@ -126,3 +126,44 @@ def test_replay_at_a_size_before_the_case_began(settings: Settings) -> None:
                  "--tenant", "another-shop", check=False)
     assert (out.returncode, out.stderr) == (
         2, "temoin: no case 'DEMO-LRE-OTP-002' for tenant 'another-shop'\n")
+
+
+def test_demo_tells_consistent_stories(settings: Settings) -> None:
+    """Issue 13 item 7: dates from today, deadlines after sendings, media types that match the
+    bytes, only some entries late, a met, a missed, a running and an unclaimed clock, and an
+    erased case."""
+    from datetime import UTC, datetime
+
+    from projections.timeline import build_timeline
+    from scripts.demo import SCENARIOS
+
+    ledger = Ledger(settings)
+    try:
+        load_demo(ledger)
+        year = datetime.now(UTC).year
+        statuses, late, total = set(), 0, 0
+        for case in SCENARIOS:
+            items = ledger.case_entries(TENANT, case)
+            view = build_timeline(items, log=ledger.origin, tenant=TENANT, case=case,
+                                  as_of_size=ledger.tree_size(), as_of=datetime.now(UTC),
+                                  generated_at=datetime.now(UTC))
+            statuses |= {c["status"] for c in view["clocks"]}
+            late += sum(1 for row in view["entries"] if row["late"])
+            total += len(view["entries"])
+            for item in items:
+                entry = item.entry
+                assert entry.occurred_at[:4] in (str(year), str(year - 1))
+                assert "2025" not in str(entry.data) or year == 2025
+                if entry.type == "FormalNoticeSent":
+                    assert entry.data["deadline"] > entry.occurred_at[:10]
+                for ev in entry.evidence:
+                    head = ledger.files.read(ev["sha256"])[:8]
+                    magic = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG",
+                             "application/pdf": b"%PDF"}[ev["media_type"]]
+                    assert head.startswith(magic), (case, ev)
+        assert {"met", "missed", "running", "unclaimed"} <= statuses
+        assert 0 < late < total / 4
+        assert ledger.openings(TENANT, "DEMO-FORMAL-NOTICE-005") == {}
+        assert ledger.openings(TENANT, "DEMO-WITHDRAWAL-001")
+    finally:
+        ledger.close()
