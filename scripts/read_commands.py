@@ -37,9 +37,21 @@ def resolve_tenant(ledger: Any, case: str, tenant: str | None) -> str:
     return tenants[0]
 
 
-def _print_timeline(view: dict[str, Any]) -> None:
-    print(f"case {view['case']} (tenant {view['tenant']}) — {view['status']}, "
-          f"as of log size {view['as_of_size']}")
+def _language(args: argparse.Namespace) -> Any:
+    from projections.i18n import UnsupportedLanguageError, cli_language, translator
+
+    try:
+        return translator(cli_language(getattr(args, "lang", None)))
+    except UnsupportedLanguageError as exc:
+        raise CliError(f"{exc}; or set TEMOIN_LANG") from None
+
+
+def _print_timeline(view: dict[str, Any], tr: Any) -> None:
+    from projections.pdf.story import clock_label, clock_status
+
+    status = {"open": tr.t("open"), "closed": tr.t("closed")}.get(view["status"], view["status"])
+    print(tr.t("case {case} (tenant {tenant}) — {status}, as of log size {size}").format(
+        case=view["case"], tenant=view["tenant"], status=status, size=view["as_of_size"]))
     for row in view["entries"]:
         late = "  LATE" if row["late"] else ""
         facts = ", ".join(f"{k}={v}" for k, v in sorted(row["data"].items()))
@@ -49,15 +61,19 @@ def _print_timeline(view: dict[str, Any]) -> None:
             print(f"          evidence {ev['role']}: {ev['sha256']} ({ev['media_type']}, "
                   f"{ev['size']} bytes)")
     if view["clocks"]:
-        print("legal clocks:")
+        print(tr.t("legal clocks:"))
     for clock in view["clocks"]:
-        print(f"  {clock['status'].upper():<9} {clock['label']}: last day {clock['last_day']}, "
-              f"ends 23:59:59 {clock['timezone']} = {clock['deadline']} ({clock['rule']})")
+        line = tr.t("{label}: last day {last_day}, ends 23:59:59 {timezone} = {deadline} "
+                    "({rule})").format(
+            label=clock_label(tr, clock, view["entries"]), last_day=clock["last_day"],
+            timezone=clock["timezone"], deadline=clock["deadline"], rule=clock["rule"])
+        print(f"  {clock_status(tr, clock['status']).upper():<11} {line}")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from projections.views import SizeOutOfRangeError, timeline
 
+    tr = _language(args)
     ledger = _open()
     try:
         tenant = resolve_tenant(ledger, args.case, args.tenant)
@@ -71,7 +87,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         json.dump(view, sys.stdout, indent=2, ensure_ascii=False)
         print()
     else:
-        _print_timeline(view)
+        _print_timeline(view, tr)
     return 0
 
 
@@ -79,6 +95,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ledger.access import AccessJournal
     from projections.report import integrity_report
 
+    tr = _language(args)
     ledger = _open()
     journal = AccessJournal(ledger.settings)
     try:
@@ -93,16 +110,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.pdf:
         from projections.pdf import render_report_pdf
 
-        Path(args.pdf).write_bytes(render_report_pdf(report))
+        Path(args.pdf).write_bytes(render_report_pdf(report, lang=tr.lang))
         print(f"wrote {args.pdf}", file=sys.stderr)
     if args.json or not args.pdf:
         if args.json:
             json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
             print()
         else:
+            from projections.pdf.report_pdf import check_name, status_label, verdict_line
+
             for check in report["checks"]:
-                print(f"{check['status']:<8} {check['place']}: {check['name']}")
-            print(f"VERDICT: {report['verdict']} ({report['summary']})")
+                print(f"{status_label(tr, check['status']):<13} {check['place']}: "
+                      f"{check_name(tr, check['name'])}")
+            print(verdict_line(tr, report))
     return 0 if report["verdict"] != "KO" else 1
 
 
@@ -132,6 +152,8 @@ def add_read_commands(sub: Any) -> None:
     p.add_argument("--size", type=int, help="tree size to replay at (default: latest)")
     p.add_argument("--tenant", help="tenant of the case (needed when several have this id)")
     p.add_argument("--json", action="store_true", help="print the timeline JSON")
+    p.add_argument("--lang", help="language of what a person reads: fr (default) or en; "
+                                  "default from TEMOIN_LANG")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("report", help="the integrity report of a case")
@@ -139,6 +161,8 @@ def add_read_commands(sub: Any) -> None:
     p.add_argument("--tenant", help="tenant of the case (needed when several have this id)")
     p.add_argument("--pdf", metavar="FILE", help="write the PDF report to FILE")
     p.add_argument("--json", action="store_true", help="print the report JSON")
+    p.add_argument("--lang", help="language of what a person reads: fr (default) or en; "
+                                  "default from TEMOIN_LANG")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("projections", help="the read-side projections (case index, timelines)")
