@@ -49,6 +49,7 @@ from projections.pdf.timeline_pdf import (
     write_clocks,
     write_entries,
     write_evidence_files,
+    write_parties,
     write_thumbnails,
 )
 
@@ -131,6 +132,9 @@ def render_report_pdf(
     pdf.add_page()
     heading(pdf, t("2. Timeline"))
     write_case_header(pdf, timeline)
+    if openings is not None:
+        heading(pdf, t("Parties"), level=1)
+        write_parties(pdf, entries, openings)
     write_entries(pdf, entries, openings)
     heading(pdf, t("3. Legal clocks"))
     write_clocks(pdf, _list(timeline.get("clocks")), entries)

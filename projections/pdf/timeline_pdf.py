@@ -20,7 +20,6 @@ from PIL import Image
 from projections.legal_calendar import PARIS, TIMEZONE
 from projections.pdf.layout import (
     BODY_PT,
-    BOLD_STYLE,
     CLOCK_STATUS,
     CONTENT_WIDTH,
     EMPTY,
@@ -177,9 +176,9 @@ def write_parties(pdf: Document, entries: Sequence[dict[str, Any]], openings: Op
     paragraph(pdf, t("From the openings of this bundle: the personal values the entries "
                      "commit to. They appear in this PDF only, never in the hashed files."),
               size=8)
-    table(pdf, (t("Name or contact"), t("As"), t("Named by index")), (80, 70, 30),
-          ([(value, BOLD_STYLE if n < 2 else Style(size=TABLE_PT)), role, where]
-           for n, (value, role, where) in enumerate(rows)))
+    table(pdf, (t("Name or contact"), t("Named by index")), (150, 30),
+          ([(f"{value} ({role})", Style(size=BODY_PT - 1)), where]
+           for value, role, where in rows))
 
 
 def write_entries(pdf: Document, entries: Sequence[dict[str, Any]],
