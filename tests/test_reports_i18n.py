@@ -219,7 +219,8 @@ def test_pages_rasterise_in_both_languages(lang: str, tmp_path: Path) -> None:
         assert first.convert("L").getextrema()[0] < 64  # ink on the page, not blank
     text = _flat(_text(pdf))
     if lang == "fr":
-        assert "Chronologie du dossier" in text and "Lettre recommandée électronique déposée" in text
+        assert "Chronologie du dossier" in text
+        assert "Lettre recommandée électronique déposée" in text
         assert "Délai de rétractation : 14 jours" in text and "C. consom. L221-18" in text
         assert "12 mars 2025 à 23:59:59" in text
     else:
