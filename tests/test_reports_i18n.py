@@ -289,3 +289,20 @@ def test_cli_verdict_is_a_sentence_in_the_chosen_language(
     assert "délais légaux :" in out and "Délai de rétractation" in out
     assert main(["report", "DEMO-DELIVERY-004", "--lang", "xx"]) == 2
     assert "use one of fr, en" in capsys.readouterr().err
+
+
+def test_bundle_pdfs_and_how_to_follow_the_language(sqlite_api: ApiServer,
+                                                    story: dict[str, Any]) -> None:
+    auditor = sqlite_api.new_key("auditor")
+    path = f"/v1/cases/{story['case']}/bundle"
+    for kw, french in (({}, True), ({"params": {"lang": "en"}}, False),
+                       ({"headers": {"Accept-Language": "en-GB,en;q=0.9"}}, False)):
+        r = _get(sqlite_api, auditor, path, **kw)
+        assert r.status_code == 200, r.text
+        with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+            how_to = zf.read("HOW-TO-VERIFY.txt").decode()
+            timeline = _flat(_text(zf.read("timeline.pdf")))
+        assert how_to.startswith("COMMENT VÉRIFIER CE DOSSIER DE PREUVE") is french
+        assert "HOW TO VERIFY THIS EVIDENCE BUNDLE" in how_to  # the procedure, always
+        assert ("Chronologie du dossier" in timeline) is french
+        assert ("Timeline of case" in timeline) is not french

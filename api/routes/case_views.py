@@ -167,7 +167,7 @@ async def get_bundle(case: CaseId, request: Request, key: CurrentKey, services: 
                                              evidence=files),
             report_pdf=render_report_pdf(report, lang=chosen, openings=opened, evidence=files,
                                          report_json=report_json),
-            report_json=report_json,
+            report_json=report_json, lang=chosen,
         )
         return Response(data, media_type="application/zip", headers={
             "Content-Disposition": f'attachment; filename="bundle-{case}-{checkpoint.size}.zip"'})
