@@ -121,11 +121,16 @@ def test_french_by_default_english_on_request(sqlite_api: ApiServer,
 def test_unknown_lang_is_a_422_problem_naming_the_accepted_values(
         sqlite_api: ApiServer, story: dict[str, Any]) -> None:
     auditor = sqlite_api.new_key("auditor")
-    for path in (f"/v1/cases/{story['case']}/report", f"/v1/cases/{story['case']}/bundle"):
+    report = f"/v1/cases/{story['case']}/report"
+    reads = len(_get(sqlite_api, auditor, report).json()["access_journal"])
+    for path in (report, f"/v1/cases/{story['case']}/bundle"):
         for bad in ("xx", "de"):
             body = is_problem(_get(sqlite_api, auditor, path, params={"lang": bad},
                                    headers={"Accept": "application/pdf"}), 422)
             assert "fr" in body["detail"] and "en" in body["detail"] and bad in body["detail"]
+            assert body["type"].endswith("/unsupported-language")
+    # Refused before anything was read: the access journal holds one more read, this one.
+    assert len(_get(sqlite_api, auditor, report).json()["access_journal"]) == reads + 1
 
 
 def test_the_story_is_in_the_order_things_happened(sqlite_api: ApiServer,
@@ -299,6 +304,7 @@ def test_bundle_pdfs_and_how_to_follow_the_language(sqlite_api: ApiServer,
                        ({"headers": {"Accept-Language": "en-GB,en;q=0.9"}}, False)):
         r = _get(sqlite_api, auditor, path, **kw)
         assert r.status_code == 200, r.text
+        assert r.headers["content-language"] == ("fr" if french else "en")
         with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
             how_to = zf.read("HOW-TO-VERIFY.txt").decode()
             timeline = _flat(_text(zf.read("timeline.pdf")))

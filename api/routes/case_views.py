@@ -170,6 +170,7 @@ async def get_bundle(case: CaseId, request: Request, key: CurrentKey, services: 
             report_json=report_json, lang=chosen,
         )
         return Response(data, media_type="application/zip", headers={
-            "Content-Disposition": f'attachment; filename="bundle-{case}-{checkpoint.size}.zip"'})
+            "Content-Disposition": f'attachment; filename="bundle-{case}-{checkpoint.size}.zip"',
+            "Content-Language": chosen, "Vary": "Accept-Language"})
 
     return await to_thread.run_sync(work)
