@@ -18,7 +18,7 @@ from api.routes.cases import CaseId, case_not_found, checked_case
 from ledger.apikeys import ApiKey
 from ledger.ledger import Ledger
 from projections.bundle import build_bundle
-from projections.i18n import UnsupportedLanguageError, checked_language, negotiate
+from projections.i18n import LANGUAGES, UnsupportedLanguageError, checked_language, negotiate
 from projections.pdf import render_report_pdf, render_timeline_pdf
 from projections.pdf.sources import case_openings, evidence_reader
 from projections.report import integrity_report
@@ -30,10 +30,13 @@ READERS = frozenset({APPENDER, AUDITOR, LAWYER, ADMIN})
 EXAMINERS = frozenset({AUDITOR, LAWYER, ADMIN})
 PDF = "application/pdf"
 
+# Checked by `language()` rather than by FastAPI, so that a wrong value gets a problem naming
+# the accepted ones; the schema still lists them for clients and the fuzzer.
 LangQuery = Annotated[str | None, Query(
     description="Language of the PDFs (and of the bundle's PDFs): fr (default) or en. Without "
                 "it, Accept-Language decides, French when it names neither. JSON is never "
-                "translated.")]
+                "translated. Any other value: 422.",
+    json_schema_extra={"enum": list(LANGUAGES)})]
 
 
 def language(request: Request, lang: str | None) -> str:
