@@ -47,16 +47,16 @@ def _language(args: argparse.Namespace) -> Any:
 
 
 def _print_timeline(view: dict[str, Any], tr: Any) -> None:
-    from projections.pdf.story import clock_label, clock_status
+    from projections.pdf.story import clock_label, clock_status, event_name
 
     status = {"open": tr.t("open"), "closed": tr.t("closed")}.get(view["status"], view["status"])
     print(tr.t("case {case} (tenant {tenant}) — {status}, as of log size {size}").format(
         case=view["case"], tenant=view["tenant"], status=status, size=view["as_of_size"]))
     for row in view["entries"]:
-        late = "  LATE" if row["late"] else ""
+        late = "  " + tr.t("LATE") if row["late"] else ""
         facts = ", ".join(f"{k}={v}" for k, v in sorted(row["data"].items()))
         print(f"  #{row['index']:<6} seq {row['case_seq']:<3} {row['occurred_at']}  "
-              f"{row['type']:<24} {facts}{late}")
+              f"{event_name(tr, row['type'])} ({row['type']})  {facts}{late}")
         for ev in row["evidence"]:
             print(f"          evidence {ev['role']}: {ev['sha256']} ({ev['media_type']}, "
                   f"{ev['size']} bytes)")
@@ -102,16 +102,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         tenant = resolve_tenant(ledger, args.case, args.tenant)
         report = integrity_report(ledger, tenant, args.case,
                                   access_journal=journal.journal(tenant, args.case))
+        if report is None:
+            raise CliError(f"no case {args.case!r} for tenant {tenant!r}")
+        if args.pdf:
+            from projections.pdf import render_report_pdf
+            from projections.pdf.sources import evidence_reader
+
+            # Photos as thumbnails; no openings: like the HTTP report, it names nobody.
+            Path(args.pdf).write_bytes(render_report_pdf(
+                report, lang=tr.lang, evidence=evidence_reader(ledger)))
+            print(f"wrote {args.pdf}", file=sys.stderr)
     finally:
         journal.close()
         ledger.close()
-    if report is None:
-        raise CliError(f"no case {args.case!r} for tenant {tenant!r}")
-    if args.pdf:
-        from projections.pdf import render_report_pdf
-
-        Path(args.pdf).write_bytes(render_report_pdf(report, lang=tr.lang))
-        print(f"wrote {args.pdf}", file=sys.stderr)
     if args.json or not args.pdf:
         if args.json:
             json.dump(report, sys.stdout, indent=2, ensure_ascii=False)

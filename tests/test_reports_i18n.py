@@ -292,6 +292,10 @@ def test_cli_verdict_is_a_sentence_in_the_chosen_language(
     main(["replay", "DEMO-WITHDRAWAL-001"])
     out = capsys.readouterr().out
     assert "délais légaux :" in out and "Délai de rétractation" in out
+    assert "Colis scanné avec position GPS (GpsScanRecorded)" in out
+    pdf = env.data_dir / "report.pdf"
+    assert main(["report", "DEMO-DELIVERY-004", "--pdf", str(pdf), "--lang", "en"]) == 0
+    assert "Delivery photo taken" in _flat(_text(pdf.read_bytes()))
     assert main(["report", "DEMO-DELIVERY-004", "--lang", "xx"]) == 2
     assert "use one of fr, en" in capsys.readouterr().err
 
