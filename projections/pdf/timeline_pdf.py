@@ -192,7 +192,7 @@ def write_entries(pdf: Document, entries: Sequence[dict[str, Any]],
         pdf,
         (t("When (Paris / UTC)"), t("Event"), t("What happened"), t("Evidence"),
          t("Recorded (Paris)"), t("Index")),
-        (27, 31, 70, 20, 21, 11),
+        (27, 31, 67, 20, 24, 11),
         (_entry_row(pdf, entry, openings) for entry in in_story_order(entries)),
     )
 
