@@ -99,13 +99,14 @@ class TemporaryFileResponse(StreamingResponse):
     """Streams an open temporary file with its Content-Length, and closes it (releasing its
     disk space) however the response ends: sent, client gone, or cancelled."""
 
-    def __init__(self, fh: BinaryIO, *, media_type: str, filename: str) -> None:
+    def __init__(self, fh: BinaryIO, *, media_type: str, filename: str,
+                 headers: dict[str, str] | None = None) -> None:
         self.file = fh
         size = fh.seek(0, 2)
         fh.seek(0)
         super().__init__(
             self._chunks(), media_type=media_type,
-            headers={"Content-Length": str(size),
+            headers={**(headers or {}), "Content-Length": str(size),
                      "Content-Disposition": f'attachment; filename="{filename}"'},
         )
 

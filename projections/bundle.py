@@ -165,6 +165,7 @@ def plan_bundle(
     report_pdf: bytes,
     report_json: bytes,
     created_at: str | None = None,
+    lang: str = "fr",
 ) -> BundlePlan:
     """Decide the `temoin.bundle/v1` members of one case, as of a signed checkpoint, and
     sign its manifest; `write_bundle` then writes the ZIP.
@@ -208,6 +209,7 @@ def plan_bundle(
     how_to = _how_to(
         case=case, tenant=tenant, origin=ledger.origin, size=cp.size, entries=len(entries),
         evidence=len(evidence), openings=sum(m.path.startswith("openings/") for m in members),
+        lang=lang,
     )
     members.append(_Member(HOW_TO, how_to.encode("utf-8")))
     manifest = canonical(
@@ -381,9 +383,15 @@ def _zip_time(stamp: str) -> tuple[int, int, int, int, int, int]:
 
 
 def _how_to(
-    *, case: str, tenant: str, origin: str, size: int, entries: int, evidence: int, openings: int
+    *, case: str, tenant: str, origin: str, size: int, entries: int, evidence: int, openings: int,
+    lang: str = "fr",
 ) -> str:
-    return HOW_TO_TEMPLATE.format(
+    # French readers get a summary in French first; the procedure itself stays in English, as
+    # the commands and the tools' output are (issue 13: languages).
+    preface = HOW_TO_PREFACE_FR.format(
+        case=case, tenant=tenant, origin=origin, size=size, entries=entries,
+        evidence=evidence, openings=openings) if lang == "fr" else ""
+    return preface + HOW_TO_TEMPLATE.format(
         case=case, tenant=tenant, origin=origin, size=size, entries=entries,
         evidence=evidence, openings=openings,
         openings_note=(
@@ -580,6 +588,33 @@ func main() {
 		fmt.Printf("OK   index %d: inclusion proof against checkpoint size %d\n", p.Index, size)
 	}
 }
+"""
+
+HOW_TO_PREFACE_FR = """\
+COMMENT VÉRIFIER CE DOSSIER DE PREUVE (format temoin.bundle/v1) — résumé en français
+====================================================================================
+
+Dossier {case} du locataire {tenant}, tel qu'enregistré dans le journal {origin}
+jusqu'à son point de contrôle signé de taille {size} : {entries} entrées, {evidence} pièces
+justificatives, {openings} ouvertures de données personnelles.
+
+Ce ZIP prouve, sans avoir à faire confiance à qui vous l'a remis, que chaque entrée a été
+enregistrée dans ce journal avant la signature du point de contrôle, que rien dans le ZIP n'a
+été modifié depuis, et que les pièces et les valeurs personnelles sont exactement celles sur
+lesquelles les entrées se sont engagées. Tout se vérifie hors ligne, avec des outils standard.
+
+La façon simple (une commande, sans réseau ni base de données), avec la clé de vérification
+du journal obtenue auprès de son opérateur, et NON celle contenue dans ce ZIP :
+
+    temoin verify bundle.zip --key '<clé de vérification fournie par l'opérateur du journal>'
+
+Elle affiche une ligne par contrôle, OK ou KO, puis un verdict, et ne sort avec le code 0 que
+si tous les contrôles passent. timeline.pdf et report.pdf sont faits pour être lus (en
+français ; en anglais avec ?lang=en) ; report.pdf contient report.json en pièce jointe. La
+procédure détaillée (à la main avec sha256sum et openssl, ou avec le code de référence de Go)
+suit en anglais, comme les commandes qu'elle cite.
+
+
 """
 
 HOW_TO_TEMPLATE = """\

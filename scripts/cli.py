@@ -35,7 +35,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if is_certificate(Path(args.bundle)):
             return verify_certificate_command(Path(args.bundle), args.key)
 
-        return verify_bundle(args.bundle, key=args.key)
+        return verify_bundle(args.bundle, key=args.key, lang=args.lang)
     from ledger.access import AccessJournal
     from ledger.audit import verify_log
     from ledger.domain.access import trail_uuid
@@ -303,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="verify the whole log, or an evidence bundle offline")
     p.add_argument("bundle", nargs="?", help="a bundle .zip to verify offline (no database)")
     p.add_argument("--key", help="verifier key to trust for a bundle (name+id+base64)")
+    p.add_argument("--lang", help="language of a bundle's verdict: fr (default) or en; "
+                                  "default from TEMOIN_LANG")
     p.add_argument("--progress", action="store_true", help="show progress even when piped")
     p.add_argument("--trusted", nargs="+", default=[], metavar="FILE",
                    help="signed checkpoints kept elsewhere (a bundle's checkpoint.txt, a "

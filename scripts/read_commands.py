@@ -37,22 +37,37 @@ def resolve_tenant(ledger: Any, case: str, tenant: str | None) -> str:
     return tenants[0]
 
 
-def _print_timeline(view: dict[str, Any]) -> None:
-    print(f"case {view['case']} (tenant {view['tenant']}) — {view['status']}, "
-          f"as of log size {view['as_of_size']}")
+def _language(args: argparse.Namespace) -> Any:
+    from projections.i18n import UnsupportedLanguageError, cli_language, translator
+
+    try:
+        return translator(cli_language(getattr(args, "lang", None)))
+    except UnsupportedLanguageError as exc:
+        raise CliError(f"{exc}; or set TEMOIN_LANG") from None
+
+
+def _print_timeline(view: dict[str, Any], tr: Any) -> None:
+    from projections.pdf.story import clock_label, clock_status, event_name
+
+    status = {"open": tr.t("open"), "closed": tr.t("closed")}.get(view["status"], view["status"])
+    print(tr.t("case {case} (tenant {tenant}) — {status}, as of log size {size}").format(
+        case=view["case"], tenant=view["tenant"], status=status, size=view["as_of_size"]))
     for row in view["entries"]:
-        late = "  LATE" if row["late"] else ""
+        late = "  " + tr.t("LATE") if row["late"] else ""
         facts = ", ".join(f"{k}={v}" for k, v in sorted(row["data"].items()))
         print(f"  #{row['index']:<6} seq {row['case_seq']:<3} {row['occurred_at']}  "
-              f"{row['type']:<24} {facts}{late}")
+              f"{event_name(tr, row['type'])} ({row['type']})  {facts}{late}")
         for ev in row["evidence"]:
             print(f"          evidence {ev['role']}: {ev['sha256']} ({ev['media_type']}, "
                   f"{ev['size']} bytes)")
     if view["clocks"]:
-        print("legal clocks:")
+        print(tr.t("legal clocks:"))
     for clock in view["clocks"]:
-        print(f"  {clock['status'].upper():<9} {clock['label']}: last day {clock['last_day']}, "
-              f"ends 23:59:59 {clock['timezone']} = {clock['deadline']} ({clock['rule']})")
+        line = tr.t("{label}: last day {last_day}, ends 23:59:59 {timezone} = {deadline} "
+                    "({rule})").format(
+            label=clock_label(tr, clock, view["entries"]), last_day=clock["last_day"],
+            timezone=clock["timezone"], deadline=clock["deadline"], rule=clock["rule"])
+        print(f"  {clock_status(tr, clock['status']).upper():<11} {line}")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -63,6 +78,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         timeline,
     )
 
+    tr = _language(args)
     ledger = _open()
     try:
         tenant = resolve_tenant(ledger, args.case, args.tenant)
@@ -80,7 +96,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         json.dump(view, sys.stdout, indent=2, ensure_ascii=False)
         print()
     else:
-        _print_timeline(view)
+        _print_timeline(view, tr)
     return 0
 
 
@@ -88,30 +104,37 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ledger.access import AccessJournal
     from projections.report import integrity_report
 
+    tr = _language(args)
     ledger = _open()
     journal = AccessJournal(ledger.settings)
     try:
         tenant = resolve_tenant(ledger, args.case, args.tenant)
         report = integrity_report(ledger, tenant, args.case,
                                   access_journal=journal.journal(tenant, args.case))
+        if report is None:
+            raise CliError(f"no case {args.case!r} for tenant {tenant!r}")
+        if args.pdf:
+            from projections.pdf import render_report_pdf
+            from projections.pdf.sources import evidence_reader
+
+            # Photos as thumbnails; no openings: like the HTTP report, it names nobody.
+            Path(args.pdf).write_bytes(render_report_pdf(
+                report, lang=tr.lang, evidence=evidence_reader(ledger)))
+            print(f"wrote {args.pdf}", file=sys.stderr)
     finally:
         journal.close()
         ledger.close()
-    if report is None:
-        raise CliError(f"no case {args.case!r} for tenant {tenant!r}")
-    if args.pdf:
-        from projections.pdf import render_report_pdf
-
-        Path(args.pdf).write_bytes(render_report_pdf(report))
-        print(f"wrote {args.pdf}", file=sys.stderr)
     if args.json or not args.pdf:
         if args.json:
             json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
             print()
         else:
+            from projections.pdf.report_pdf import check_name, status_label, verdict_line
+
             for check in report["checks"]:
-                print(f"{check['status']:<8} {check['place']}: {check['name']}")
-            print(f"VERDICT: {report['verdict']} ({report['summary']})")
+                print(f"{status_label(tr, check['status']):<13} {check['place']}: "
+                      f"{check_name(tr, check['name'])}")
+            print(verdict_line(tr, report))
     return 0 if report["verdict"] != "KO" else 1
 
 
@@ -141,6 +164,8 @@ def add_read_commands(sub: Any) -> None:
     p.add_argument("--size", type=int, help="tree size to replay at (default: latest)")
     p.add_argument("--tenant", help="tenant of the case (needed when several have this id)")
     p.add_argument("--json", action="store_true", help="print the timeline JSON")
+    p.add_argument("--lang", help="language of what a person reads: fr (default) or en; "
+                                  "default from TEMOIN_LANG")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("report", help="the integrity report of a case")
@@ -148,6 +173,8 @@ def add_read_commands(sub: Any) -> None:
     p.add_argument("--tenant", help="tenant of the case (needed when several have this id)")
     p.add_argument("--pdf", metavar="FILE", help="write the PDF report to FILE")
     p.add_argument("--json", action="store_true", help="print the report JSON")
+    p.add_argument("--lang", help="language of what a person reads: fr (default) or en; "
+                                  "default from TEMOIN_LANG")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("projections", help="the read-side projections (case index, timelines)")

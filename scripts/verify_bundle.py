@@ -13,12 +13,18 @@ from typing import BinaryIO, TextIO
 
 from ledger.signing import CheckpointError, Verifier
 from projections.bundle_verify import BundleReport, verify_bundle
+from projections.i18n import Translator, UnsupportedLanguageError, cli_language, translator
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
 
-def main(path: str, *, key: str | None = None) -> int:
+def main(path: str, *, key: str | None = None, lang: str | None = None) -> int:
     out = _stdout()
+    try:
+        tr = translator(cli_language(lang))
+    except UnsupportedLanguageError as exc:
+        print(f"temoin verify: {exc}; or set TEMOIN_LANG", file=sys.stderr)
+        return EXIT_UNUSABLE
     if key is not None:
         try:
             Verifier.parse(key.strip())
@@ -32,34 +38,40 @@ def main(path: str, *, key: str | None = None) -> int:
         report = verify_bundle(bundle, trusted_key=key)
     for check in report.checks:
         print(check, file=out)
-    print(verdict(report), file=out)
+    print(verdict(report, tr), file=out)
     if report.checks and report.checks[0].place == "bundle" and len(report.checks) == 1:
         return EXIT_UNUSABLE  # not a ZIP at all: nothing was verified
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def verdict(report: BundleReport) -> str:
+def verdict(report: BundleReport, tr: Translator | None = None) -> str:
     """The last line: what a passing bundle proves, or how many checks failed."""
+    tr = tr or translator()
     failures = len(report.failures)
     if not report.ok:
-        return (f"VERDICT: FAILED — {failures} check{'s' if failures != 1 else ''} failed; "
-                "do not rely on this bundle (see the KO lines above)")
-    what = (
-        f"{report.entries} entries of case {report.case} (tenant {report.tenant}) are in the "
-        f"log {report.log} at its checkpoint of size {report.checkpoint_size}; "
-        f"{report.evidence_files} evidence files and {report.openings} openings match"
-    )
+        return tr.tn("VERDICT: FAILED — {n} check failed; do not rely on this bundle (see the "
+                     "KO lines above)",
+                     "VERDICT: FAILED — {n} checks failed; do not rely on this bundle (see the "
+                     "KO lines above)", failures).format(n=failures)
+    what = tr.t(
+        "{entries} entries of case {case} (tenant {tenant}) are in the log {log} at its "
+        "checkpoint of size {size}; {evidence} evidence files and {openings} openings match"
+    ).format(entries=report.entries, case=report.case, tenant=report.tenant, log=report.log,
+             size=report.checkpoint_size, evidence=report.evidence_files,
+             openings=report.openings)
     warned = len(report.warnings)
     if warned:
-        what += (f" ({warned} WARN line{'s' if warned != 1 else ''} above: ZIP changes that "
-                 "touch no file)")
+        what += " " + tr.tn("({n} WARN line above: a ZIP change that touches no file)",
+                            "({n} WARN lines above: ZIP changes that touch no file)",
+                            warned).format(n=warned)
     if report.trusted_key is not None:
-        return f"VERDICT: the bundle is intact and signed by the key you trust: {what}"
-    return (
-        f"VERDICT: the bundle is intact and self-consistent: {what}. It was signed by "
-        f"{report.signer_key}, which was NOT compared with a trusted key: run again with "
-        "--key '<the log's verifier key, from its operator>' to prove who signed it"
-    )
+        return tr.t("VERDICT: the bundle is intact and signed by the key you trust: "
+                    "{what}").format(what=what)
+    return tr.t(
+        "VERDICT: the bundle is intact and self-consistent: {what}. It was signed by {key}, "
+        "which was NOT compared with a trusted key: run again with --key '<the log's "
+        "verifier key, from its operator>' to prove who signed it"
+    ).format(what=what, key=report.signer_key)
 
 
 def _open(path: str) -> BinaryIO | None:

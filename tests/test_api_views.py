@@ -9,6 +9,8 @@ import pytest
 from pypdf import PdfReader
 
 from projections.bundle_verify import verify_bundle
+from projections.i18n import translator
+from projections.pdf.story import event_name
 
 pytest.register_assert_rewrite("tests.api_server")
 from tests.api_server import (  # noqa: E402
@@ -62,9 +64,12 @@ def test_report_json_and_pdf(api: ApiServer) -> None:
         pdf = c.get(f"/v1/cases/{case}/report", headers={"Accept": "application/pdf"})
     assert pdf.headers["content-type"] == "application/pdf"
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
-    assert case in text and report["verdict"] in text
+    # French by default: the verdict and the event types read as words, not codes.
+    verdict = {"OK": "OK", "WARNING": "AVERTISSEMENT"}[report["verdict"]]
+    assert case in text and verdict in text
+    flat = "".join(text.split())
     for entry in report["timeline"]["entries"]:
-        assert entry["type"] in text
+        assert "".join(event_name(translator("fr"), entry["type"]).split()) in flat
         assert entry["occurred_at"][:10] in text
     # The reads are in the access journal, with who and what.
     actions = [(r["who"], r["action"]) for r in report["access_journal"]]

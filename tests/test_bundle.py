@@ -327,8 +327,9 @@ def test_verifies_offline_with_an_empty_environment(shared: Built, tmp_path: Pat
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert all(line.startswith("OK   ") for line in lines[:-1])
-    assert lines[-1].startswith("VERDICT: the bundle is intact")
-    assert "NOT compared with a trusted key" in lines[-1]
+    # French by default, with no environment at all.
+    assert lines[-1].startswith("VERDICT : le dossier de preuve est intact")
+    assert "n'a PAS été comparée à une clé de confiance" in lines[-1]
     index = shared.ledger.case_entries(TENANT, CASE)[2].index
     size = shared.checkpoint.size
     assert f"OK   index {index}: inclusion proof against checkpoint size {size}" in lines
@@ -339,13 +340,13 @@ def test_verifies_offline_with_an_empty_environment(shared: Built, tmp_path: Pat
 def test_trusted_key(shared: Built, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bundle.zip"
     path.write_bytes(shared.zip)
-    assert verify_main(str(path), key=shared.vkey) == 0
+    assert verify_main(str(path), key=shared.vkey, lang="en") == 0
     out = capsys.readouterr().out
     assert "OK   checkpoint.txt: is signed by the key in log-key.txt" in out
     assert out.splitlines()[-1].startswith("VERDICT: the bundle is intact and signed by the key "
                                            "you trust: 9 entries of case CMD-2025-004817")
     for other in (LogKey.generate("test.example/log"), LogKey.generate("other.example/log")):
-        assert verify_main(str(path), key=other.verifier_key) == 1
+        assert verify_main(str(path), key=other.verifier_key, lang="en") == 1
         out = capsys.readouterr().out
         assert "KO   log-key.txt: is the key you trust (--key)" in out
         assert "KO   checkpoint.txt: is signed by the trusted key (--key)" in out
@@ -358,8 +359,12 @@ def test_cli_routes_to_the_bundle_verifier(shared: Built, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bundle.zip"
     path.write_bytes(shared.zip)
-    assert cli.main(["verify", str(path), "--key", shared.vkey]) == 0
+    assert cli.main(["verify", str(path), "--key", shared.vkey, "--lang", "en"]) == 0
     assert "VERDICT: the bundle is intact" in capsys.readouterr().out
+    assert cli.main(["verify", str(path), "--key", shared.vkey]) == 0
+    assert "VERDICT : le dossier de preuve est intact et signé" in capsys.readouterr().out
+    assert cli.main(["verify", str(path), "--lang", "de"]) == 2
+    assert "use one of fr, en" in capsys.readouterr().err
 
 
 TAMPERED: dict[str, Callable[[Built], str]] = {
@@ -395,7 +400,7 @@ def test_flipped_byte_reported_by_the_command(shared: Built, tmp_path: Path,
     assert verify_main(str(path), key=shared.vkey) == 1
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith(f"KO   entries/{index}.json: ") for line in lines)
-    assert lines[-1].startswith("VERDICT: FAILED — ")
+    assert lines[-1].startswith("VERDICT : ÉCHEC — ")
 
 
 @pytest.mark.parametrize("kind", ["entry", "proof", "evidence", "opening", "checkpoint",

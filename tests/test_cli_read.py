@@ -58,7 +58,7 @@ def test_replay_and_report(env: Settings, capsys: pytest.CaptureFixture[str],
     assert main(["replay", "DEMO-LRE-OTP-002", "--size", str(second + 1), "--json"]) == 0
     older = json.loads(capsys.readouterr().out)
     assert [e["index"] for e in older["entries"]] == [first, second]
-    assert main(["replay", "DEMO-WITHDRAWAL-001"]) == 0
+    assert main(["replay", "DEMO-WITHDRAWAL-001", "--lang", "en"]) == 0
     printed = capsys.readouterr().out
     clock = next(line for line in printed.splitlines() if "Withdrawal period" in line)
     # The last day and its end in Paris time, the same instant in UTC, and the articles.

@@ -18,20 +18,25 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pikepdf
 import pytest
-from fpdf import FPDF
 from pypdf import PdfReader
 
+from projections.i18n import translator
+from projections.legal_calendar import PARIS
 from projections.pdf import render_report_pdf, render_timeline_pdf
 from projections.pdf.layout import (
     MONO_STYLE,
+    Document,
     Style,
     format_delay,
     format_time,
     group_hex,
+    parse_time,
     safe_text,
     wrap,
 )
+from projections.pdf.story import event_name
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -52,12 +57,12 @@ def report() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def timeline_pdf(timeline: dict[str, Any]) -> bytes:
-    return render_timeline_pdf(timeline)
+    return render_timeline_pdf(timeline, lang="en")
 
 
 @pytest.fixture(scope="module")
 def report_pdf(report: dict[str, Any]) -> bytes:
-    return render_report_pdf(report)
+    return render_report_pdf(report, lang="en")
 
 
 def _reader(data: bytes) -> PdfReader:
@@ -67,6 +72,15 @@ def _reader(data: bytes) -> PdfReader:
 
 def _text(data: bytes) -> str:
     return "\n".join(page.extract_text() for page in _reader(data).pages)
+
+
+EN = translator("en")
+
+
+def _paris(value: str) -> str:
+    moment = parse_time(value)
+    assert moment is not None
+    return f"{moment.astimezone(PARIS):%d/%m/%Y %H:%M:%S}"
 
 
 def _squash(value: str) -> str:
@@ -87,9 +101,10 @@ def test_timeline_pdf_parses_and_shows_every_entry(
     assert timeline["case"] in text
     assert "page 1 /" in text
     for entry in timeline["entries"]:
-        assert entry["type"] in text
+        assert entry["type"] in text  # in the fingerprints table
+        assert _squash(event_name(EN, entry["type"])) in flat  # in the story
         assert _squash(format_time(entry["occurred_at"])) in flat
-        assert _squash(format_time(entry["recorded_at"])) in flat
+        assert _squash(_paris(entry["recorded_at"])) in flat
         assert _squash(group_hex(entry["leaf_hash"])) in flat
     for clock in timeline["clocks"]:
         assert clock["status"] in text
@@ -112,15 +127,16 @@ def test_clocks_print_the_deadline_in_paris_time_with_the_rule(timeline: dict[st
     clocks.append({**clocks[0], "deadline": "2026-07-15T21:59:59Z", "last_day": "2026-07-15"})
     clocks.append({k: v for k, v in clocks[0].items() if k not in ("timezone", "rule")}
                   | {"deadline": "2024-01-02T03:04:05Z", "explanation": None})
-    flat = _squash(_text(render_timeline_pdf({**timeline, "clocks": clocks})))
+    flat = _squash(_text(render_timeline_pdf({**timeline, "clocks": clocks}, lang="en")))
     assert _squash("Deadline (Paris time)") in flat
-    assert _squash("Monday 2026-12-07 23:59:59 CET = 22:59:59 UTC") in flat
-    assert _squash("Wednesday 2026-07-15 23:59:59 CEST = 21:59:59 UTC") in flat
+    assert _squash("7 December 2026 at 23:59:59 (Paris time) = 2026-12-07 22:59:59 UTC") in flat
+    assert _squash("15 July 2026 at 23:59:59 (Paris time) = 2026-07-15 21:59:59 UTC") in flat
     assert _squash("2024-01-02 03:04:05 UTC") in flat
     assert "unclaimed" in flat and _squash("not a failure of the sender") in flat
     for clock in timeline["clocks"]:
         assert _squash(clock["rule"]) in flat
-        assert _squash(clock["explanation"]) in flat
+    # How each was counted, in the reader's language, from the clock's own fields.
+    assert flat.count(_squash("Counted from")) >= len(timeline["clocks"])
 
 
 def test_report_pdf_parses_and_shows_every_part(report: dict[str, Any], report_pdf: bytes) -> None:
@@ -136,11 +152,11 @@ def test_report_pdf_parses_and_shows_every_part(report: dict[str, Any], report_p
     assert f"checkpoint size {scope['checkpoint']['size']}" in text
     assert _squash(group_hex(scope["checkpoint"]["root"])) in flat
     for entry in report["timeline"]["entries"]:
-        assert entry["type"] in text
+        assert _squash(event_name(EN, entry["type"])) in flat
         assert _squash(format_time(entry["occurred_at"])) in flat
     for clock in report["timeline"]["clocks"]:
         assert clock["status"] in text and _squash(clock["rule"]) in flat
-        assert _squash(f"{clock['last_day']} 23:59:59 CE") in flat  # CET or CEST: Paris time
+        assert _squash(f"{clock['deadline'][:10]} {clock['deadline'][11:19]} UTC") in flat
     for check in report["checks"]:
         assert _squash(group_hex(check["place"])) in flat
         assert _squash(group_hex(check["expected"])) in flat
@@ -170,26 +186,30 @@ def test_every_page_has_the_footer(report: dict[str, Any], report_pdf: bytes) ->
 def test_rendering_is_deterministic(
     timeline: dict[str, Any], report: dict[str, Any], timeline_pdf: bytes, report_pdf: bytes
 ) -> None:
-    assert render_timeline_pdf(copy.deepcopy(timeline)) == timeline_pdf
-    assert render_report_pdf(copy.deepcopy(report)) == report_pdf
+    assert render_timeline_pdf(copy.deepcopy(timeline), lang="en") == timeline_pdf
+    assert render_report_pdf(copy.deepcopy(report), lang="en") == report_pdf
 
 
 def test_creation_date_is_generated_at(report: dict[str, Any], report_pdf: bytes) -> None:
-    metadata = _reader(report_pdf).metadata
-    assert metadata is not None
-    assert metadata["/CreationDate"] == "D:20250422081700Z"
+    # PDF/A keeps the dates in the XMP packet (fpdf2 writes no Info dictionary for it).
+    with pikepdf.open(io.BytesIO(report_pdf)) as doc:
+        meta = doc.open_metadata()
+        assert meta["xmp:CreateDate"] == "2025-04-22T08:17:00+00:00"
+        assert meta["xmp:ModifyDate"] == "2025-04-22T08:17:00+00:00"
     assert report["generated_at"] == "2025-04-22T08:17:00Z"
 
 
-def test_accents_euro_and_em_dash_survive(timeline_pdf: bytes, report_pdf: bytes) -> None:
+def test_accents_euro_and_em_dash_survive(timeline: dict[str, Any], timeline_pdf: bytes,
+                                          report_pdf: bytes) -> None:
     report_text = _text(report_pdf)
     assert "Relevé de valeur probante" in report_text
-    assert "Me Hélène Carré (cabinet Carré & Associés)" in report_text
+    assert "Me Hélène Carré (cabinet Carré & Associés)" in _squash_spaces(report_text)
     assert "Remboursement intégral de 129,90 € accepté par la cliente" in _squash_spaces(
         report_text
     )
     timeline_text = _text(timeline_pdf)
-    assert "129,90 €" in timeline_text
+    assert "€129.90" in timeline_text  # English money
+    assert "129,90 €" in _squash_spaces(_text(render_timeline_pdf(timeline)))  # French
     assert "—" in timeline_text  # an empty cell
 
 
@@ -218,7 +238,7 @@ def _large_report(report: dict[str, Any], entries: int, checks: int) -> dict[str
 def test_a_large_report_renders_quickly_on_many_pages(report: dict[str, Any]) -> None:
     big = _large_report(report, entries=300, checks=1000)
     started = time.perf_counter()
-    data = render_report_pdf(big)
+    data = render_report_pdf(big, lang="en")
     elapsed = time.perf_counter() - started
     assert elapsed < 5.0, f"300 entries and 1,000 checks took {elapsed:.2f} s"
     reader = _reader(data)
@@ -260,7 +280,7 @@ def _hostile_timeline(timeline: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_hostile_strings_do_not_crash_the_timeline(timeline: dict[str, Any]) -> None:
-    data = render_timeline_pdf(_hostile_timeline(timeline))
+    data = render_timeline_pdf(_hostile_timeline(timeline), lang="en")
     text = _text(data)
     assert "[U+202E]" in text  # the bidi override is shown, not obeyed
     assert "[U+1F9FE]" in text
@@ -281,7 +301,7 @@ def test_hostile_strings_do_not_crash_the_report(report: dict[str, Any]) -> None
     hostile["how_to_verify"] = "".join(HOSTILE)
     hostile["access_journal"].append({"at": None, "who": HOSTILE[4], "role": 3, "action": []})
     hostile["scope"]["checkpoint"]["note"] = HOSTILE[0]
-    reader = _reader(render_report_pdf(hostile))
+    reader = _reader(render_report_pdf(hostile, lang="en"))
     # Only the first pages: extracting all of them is slow. The 5,000-letter case id fills a
     # page of the title block by itself, so the verdict comes after it.
     first = reader.pages[0].extract_text()
@@ -296,7 +316,7 @@ def test_missing_optional_parts_render(report: dict[str, Any]) -> None:
         sparse[key] = []
     sparse["timeline"]["entries"] = []
     sparse["timeline"]["clocks"] = []
-    text = _text(render_report_pdf(sparse))
+    text = _text(render_report_pdf(sparse, lang="en"))
     assert "No access recorded." in text
     assert "No entry." in text
     assert "No check in this report." in text
@@ -332,8 +352,7 @@ def test_format_delay() -> None:
 
 def test_wrap_never_exceeds_the_width() -> None:
     style = Style()
-    measure = FPDF(unit="mm")
-    measure.core_fonts_encoding = "windows-1252"
+    measure = Document(title="", running_head="", footer="", generated_at=None)
     measure.set_font(style.family, style.emphasis, style.size)
     value = "short words then " + "y" * 400 + " and more, with accents: é è à ç € —"
     lines = wrap(value, 30, style)

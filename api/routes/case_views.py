@@ -20,7 +20,9 @@ from api.routes.cases import CaseId, case_not_found, checked_case
 from ledger.apikeys import ApiKey
 from ledger.ledger import Ledger
 from projections.bundle import BundleBuildError, plan_bundle
+from projections.i18n import LANGUAGES, UnsupportedLanguageError, checked_language, negotiate
 from projections.pdf import render_report_pdf, render_timeline_pdf
+from projections.pdf.sources import case_openings, evidence_reader
 from projections.report import integrity_report
 from projections.views import (
     CaseNotYetError,
@@ -35,6 +37,25 @@ log = logging.getLogger("temoin.api")
 READERS = frozenset({APPENDER, AUDITOR, LAWYER, ADMIN})
 EXAMINERS = frozenset({AUDITOR, LAWYER, ADMIN})
 PDF = "application/pdf"
+
+# Checked by `language()` rather than by FastAPI, so that a wrong value gets a problem naming
+# the accepted ones; the schema still lists them for clients and the fuzzer.
+LangQuery = Annotated[str | None, Query(
+    description="Language of the PDFs (and of the bundle's PDFs): fr (default) or en. Without "
+                "it, Accept-Language decides, French when it names neither. JSON is never "
+                "translated. Any other value: 422.",
+    json_schema_extra={"enum": list(LANGUAGES)})]
+
+
+def language(request: Request, lang: str | None) -> str:
+    """`?lang=` when given (an unknown value is an error naming the accepted ones), else the
+    best of Accept-Language, else French."""
+    if lang is not None:
+        try:
+            return checked_language(lang)
+        except UnsupportedLanguageError as exc:
+            raise ProblemError(422, str(exc), slug="unsupported-language") from None
+    return negotiate(request.headers.get("accept-language"))
 
 
 async def existing_case(services: Services, key: ApiKey, case: str) -> str:
@@ -105,17 +126,23 @@ async def get_timeline(
     },
 )
 async def get_report(case: CaseId, request: Request, key: CurrentKey,
-                     services: ServicesDep) -> Response:
+                     services: ServicesDep, lang: LangQuery = None) -> Response:
     case = await existing_case(services, key, case)
     require_role(key, EXAMINERS, "read an integrity report")
     wants_pdf = PDF in request.headers.get("accept", "")
+    chosen = language(request, lang)
 
     def work() -> Response:
         record(services, key, case, "read_report")
         report = _report(services.ledger, services, key, case)
         if wants_pdf:
-            return Response(render_report_pdf(report), media_type=PDF, headers={
-                "Content-Disposition": f'attachment; filename="report-{case}.pdf"'})
+            # No openings here: a report is read without the parties' names; the lawyer's
+            # bundle, which holds the openings, names them.
+            data = render_report_pdf(report, lang=chosen,
+                                     evidence=evidence_reader(services.ledger))
+            return Response(data, media_type=PDF, headers={
+                "Content-Disposition": f'attachment; filename="report-{case}.pdf"',
+                "Content-Language": chosen, "Vary": "Accept, Accept-Language"})
         return Response(json.dumps(report, ensure_ascii=False), media_type="application/json")
 
     return await to_thread.run_sync(work)
@@ -130,11 +157,13 @@ async def get_report(case: CaseId, request: Request, key: CurrentKey,
         **problem_responses(401, 403, 404, 422, 429, 500, 503, 507),
     },
 )
-async def get_bundle(case: CaseId, key: CurrentKey, services: ServicesDep) -> Response:
+async def get_bundle(case: CaseId, request: Request, key: CurrentKey, services: ServicesDep,
+                     lang: LangQuery = None) -> Response:
     """Written whole to a temporary file before the first byte is sent (so a failure is a
     problem, never a truncated 200), then streamed with its Content-Length."""
     case = await existing_case(services, key, case)
     require_role(key, EXAMINERS, "download an evidence bundle")
+    chosen = language(request, lang)
 
     def work() -> Response:
         ledger = services.ledger
@@ -142,11 +171,20 @@ async def get_bundle(case: CaseId, key: CurrentKey, services: ServicesDep) -> Re
         checkpoint = ledger.sign_checkpoint()
         report = _report(ledger, services, key, case, checkpoint)
         view = timeline(ledger, key.tenant, case, size=checkpoint.size)
+        include_openings = key.role in EXAMINERS
+        # The PDFs name the parties exactly when the bundle carries the openings.
+        opened = (case_openings(ledger, key.tenant, case, view["entries"])
+                  if include_openings else None)
+        files = evidence_reader(ledger)
+        report_json = json.dumps(report, ensure_ascii=False, indent=2).encode()
         plan = plan_bundle(
             ledger, tenant=key.tenant, case=case, checkpoint=checkpoint,
-            include_openings=key.role in EXAMINERS,
-            timeline_pdf=render_timeline_pdf(view), report_pdf=render_report_pdf(report),
-            report_json=json.dumps(report, ensure_ascii=False, indent=2).encode(),
+            include_openings=include_openings,
+            timeline_pdf=render_timeline_pdf(view, lang=chosen, openings=opened,
+                                             evidence=files),
+            report_pdf=render_report_pdf(report, lang=chosen, openings=opened, evidence=files,
+                                         report_json=report_json),
+            report_json=report_json, lang=chosen,
         )
         try:
             fh = write_temporary(plan, ledger.settings.data_dir,
@@ -159,6 +197,7 @@ async def get_bundle(case: CaseId, key: CurrentKey, services: ServicesDep) -> Re
                 "from backup ('temoin verify' names it)", slug="evidence-damaged",
             ) from None
         return TemporaryFileResponse(
-            fh, media_type="application/zip", filename=f"bundle-{case}-{checkpoint.size}.zip")
+            fh, media_type="application/zip", filename=f"bundle-{case}-{checkpoint.size}.zip",
+            headers={"Content-Language": chosen, "Vary": "Accept-Language"})
 
     return await to_thread.run_sync(work)

@@ -1,12 +1,15 @@
 """The page style shared by the timeline and report PDFs, and the text helpers they both use.
 
-Fonts: the PDF standard Helvetica and Courier, in the WinAnsi (cp1252) encoding. They are built
-into every PDF reader, so nothing is embedded, looked up on the machine or downloaded: the output
-is the same on a fresh machine with only pip packages, and rendering is fast. cp1252 covers
-French (é è à ç œ « » …), the euro sign and the em dash. A character outside cp1252 is never
-dropped silently: `safe_text` writes it as `[U+XXXX]`, so an emoji, right-to-left text or an
-invisible bidi control shows up as what it is. The JSON the PDF is rendered from stays the
-authoritative text.
+Fonts: DejaVu Sans, DejaVu Sans Bold and DejaVu Sans Mono, shipped in `fonts/` with their
+licence (Bitstream Vera licence, DejaVu changes in the public domain) and embedded (subset) in
+every PDF, as PDF/A requires: the output looks the same on every reader and on a fresh machine
+with only pip packages. A character the fonts cannot draw is never dropped silently:
+`safe_text` writes it as `[U+XXXX]`, so an emoji or an invisible bidi control shows up as what
+it is. The JSON the PDF is rendered from stays the authoritative text.
+
+Every PDF is PDF/A-3b (ISO 19005-3, level B): embedded fonts, an sRGB output intent (`icc/`,
+the ICC's sRGB2014 profile with its licence), XMP metadata claiming part 3 conformance B, and
+the JSON it was rendered from attached as an associated file (relationship Data).
 """
 
 from __future__ import annotations
@@ -17,13 +20,28 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
 from typing import Any
 
+from fontTools.ttLib import TTFont
 from fpdf import FPDF
-from fpdf.fonts import CORE_FONTS_CHARWIDTHS
+from fpdf.enums import DocumentCompliance, OutputIntentSubType
+from fpdf.output import PDFICCProfile
 
-SANS = "Helvetica"
-MONO = "Courier"
+from projections.i18n import Translator, translator
+
+SANS = "DejaVuSans"
+MONO = "DejaVuSansMono"
+FONT_DIR = Path(__file__).parent / "fonts"
+ICC_PROFILE = Path(__file__).parent / "icc" / "sRGB2014.icc"
+# (family, emphasis) -> file; the monospace face has no bold use, its bold is the regular file.
+FONT_FILES = {
+    (SANS, ""): "DejaVuSans.ttf",
+    (SANS, "B"): "DejaVuSans-Bold.ttf",
+    (MONO, ""): "DejaVuSansMono.ttf",
+    (MONO, "B"): "DejaVuSansMono.ttf",
+}
 
 PAGE_MARGIN = 15.0  # mm, left and right; A4 is 210 mm wide
 TOP_MARGIN = 16.0
@@ -71,9 +89,9 @@ class Style:
 
 EMPTY = "—"  # printed for a missing value, so that a blank cell never hides one
 
-# Characters outside cp1252 that only differ from a cp1252 one in spacing or looks: French
-# typography puts narrow no-break spaces before ":" and in "129,90 €", and a minus sign is a
-# hyphen on paper. Everything else outside cp1252 becomes [U+XXXX].
+# Characters that only differ from a common one in spacing or looks: French typography puts
+# narrow no-break spaces before ":" and in "129,90 €", and a minus sign is a hyphen on paper.
+# Kept simple so that the text extracted from a PDF compares with the JSON.
 _EQUIVALENTS = str.maketrans(
     {
         **dict.fromkeys(range(0x2000, 0x200B), " "),
@@ -94,10 +112,33 @@ _LONG_HEX = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32,}(?![0-9A-Za-z])")
 HEX_GROUP = 8
 
 
+@functools.lru_cache(maxsize=1)
+def _font_metrics() -> dict[tuple[str, str], dict[int, int]]:
+    """Advance width of each character of each face, in thousandths of the font size: the
+    same numbers fpdf2 uses to place the text, read once per process."""
+    metrics: dict[tuple[str, str], dict[int, int]] = {}
+    for key, name in FONT_FILES.items():
+        font = TTFont(FONT_DIR / name, lazy=True)
+        scale = 1000 / font["head"].unitsPerEm
+        hmtx = font["hmtx"].metrics
+        metrics[key] = {
+            code: round(scale * hmtx[glyph][0] + 0.001)
+            for code, glyph in font.getBestCmap().items()
+        }
+    return metrics
+
+
+@functools.lru_cache(maxsize=1)
+def _drawable() -> frozenset[int]:
+    """The characters every face can draw: a value may be printed in any of them."""
+    faces = [set(widths) for widths in _font_metrics().values()]
+    return frozenset(set.intersection(*faces))
+
+
 @functools.lru_cache(maxsize=8192)
 def safe_text(value: str) -> str:
-    """`value` as the cp1252 core fonts can draw it: NFC, line ends made `\\n`, tabs made a space,
-    and every other character outside cp1252 (or invisible) written as `[U+XXXX]`."""
+    """`value` as the embedded fonts can draw it: NFC, line ends made `\\n`, tabs made a space,
+    and every other character the fonts lack (or invisible) written as `[U+XXXX]`."""
     text = value.replace("\r\n", "\n").replace("\r", "\n")
     if _PLAIN.fullmatch(text):
         return text  # the common case: ASCII, nothing to look at
@@ -110,12 +151,8 @@ def _safe_char(ch: str) -> str:
         return ch
     if ch == "\t":
         return " "
-    if unicodedata.category(ch) not in _HIDDEN:
-        try:
-            ch.encode("cp1252")
-            return ch
-        except UnicodeEncodeError:
-            pass
+    if unicodedata.category(ch) not in _HIDDEN and ord(ch) in _drawable():
+        return ch
     return f"[U+{ord(ch):04X}]"
 
 
@@ -210,27 +247,52 @@ def creation_date(generated_at: Any) -> datetime:
 
 
 class Document(FPDF):
-    """An A4 page with a running head (from page 2), and a footer naming the case and the tree
-    size on every page, with `page X / Y`."""
+    """A PDF/A-3b A4 page in one language, with a running head (from page 2), and a footer
+    naming the case and the tree size on every page, with `page X / Y`."""
 
-    def __init__(self, *, title: str, running_head: str, footer: str, generated_at: Any) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        # WinAnsi rather than latin-1: adds €, the em dash, typographic quotes and œ.
-        self.core_fonts_encoding = "windows-1252"
+    def __init__(self, *, title: str, running_head: str, footer: str, generated_at: Any,
+                 lang: str | None = None) -> None:
+        super().__init__(orientation="portrait", unit="mm", format="A4",
+                         enforce_compliance=DocumentCompliance.PDFA_3B)
+        self.tr: Translator = translator(lang)
+        for (family, emphasis), name in FONT_FILES.items():
+            self.add_font(family, emphasis, FONT_DIR / name)
         self.running_head = running_head
         self.footer_text = footer
         self.set_margins(PAGE_MARGIN, TOP_MARGIN, PAGE_MARGIN)
         self.set_auto_page_break(True, margin=BOTTOM_MARGIN)
-        self.set_creation_date(creation_date(generated_at))
+        self.created = creation_date(generated_at)
+        self.set_creation_date(self.created)
         self.set_title(title)
         self.set_author("Témoin")
         self.set_creator("Témoin (projections.pdf)")
-        self.set_lang("en")
+        self.set_producer("Témoin (fpdf2)")
+        self.set_lang(self.tr.lang)
+        self.add_output_intent(
+            OutputIntentSubType.PDFA,
+            output_condition_identifier="sRGB",
+            output_condition="IEC 61966-2-1:1999",
+            registry_name="http://www.color.org",
+            dest_output_profile=PDFICCProfile(
+                contents=ICC_PROFILE.read_bytes(), n=3, alternate="DeviceRGB"),
+            info="sRGB2014 (ICC, v2)",
+        )
         self.set_text_color(*INK)
         self.set_draw_color(*RULE)
 
+    def t(self, message: str) -> str:
+        """`message` (English, the msgid) in the document's language."""
+        return self.tr.t(message)
+
+    def attach_json(self, name: str, data: bytes, description: str) -> None:
+        """Attach the JSON this PDF was rendered from, as PDF/A-3 lets a document carry its
+        machine-readable source: an associated file with the relationship Data."""
+        self.embed_file(bytes=data, basename=name, mime_type="application/json",
+                        associated_file_relationship="Data", desc=description,
+                        creation_date=self.created, modification_date=self.created)
+
     def normalize_text(self, text: str) -> str:
-        # Every string fpdf2 draws or measures passes here first: the cp1252 fallback can
+        # Every string fpdf2 draws or measures passes here first: the [U+XXXX] fallback can
         # therefore never be forgotten by a caller, whatever the input holds.
         return super().normalize_text(safe_text(text))
 
@@ -250,7 +312,7 @@ class Document(FPDF):
         self.set_y(-11)
         self.set_font(SANS, size=7)
         self.set_text_color(*MUTED)
-        page = f"page {self.page_no()} / {{nb}}"
+        page = self.t("page {number} / {total}").format(number=self.page_no(), total="{nb}")
         page_width = 22.0
         footer = fit(self.footer_text, CONTENT_WIDTH - page_width - 2, HEAD_LINE)
         self.cell(CONTENT_WIDTH - page_width, 4, footer, align="L")
@@ -258,7 +320,36 @@ class Document(FPDF):
         self.set_text_color(*INK)
 
     def to_bytes(self) -> bytes:
+        self.set_xmp_metadata(self._xmp())
         return bytes(self.output())
+
+    def _xmp(self) -> str:
+        """The XMP packet with the PDF/A-3b claim. Written here rather than left to fpdf2,
+        whose own packet stamps the current time as the modification date: this one uses the
+        creation date throughout, so the same input gives the same bytes."""
+        when = self.created.isoformat(timespec="seconds")
+        return "\n".join([
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/">',
+            ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">',
+            '  <rdf:Description rdf:about=""',
+            '    xmlns:dc="http://purl.org/dc/elements/1.1/"',
+            '    xmlns:xmp="http://ns.adobe.com/xap/1.0/"',
+            '    xmlns:pdf="http://ns.adobe.com/pdf/1.3/"',
+            '    xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/"',
+            f'    xmp:CreatorTool="{escape(str(self.creator))}"',
+            f'    xmp:CreateDate="{when}" xmp:ModifyDate="{when}" xmp:MetadataDate="{when}"',
+            f'    pdf:Producer="{escape(str(self.producer))}"',
+            '    pdfaid:part="3" pdfaid:conformance="B">',
+            '   <dc:format>application/pdf</dc:format>',
+            f'   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{escape(str(self.title))}'
+            '</rdf:li></rdf:Alt></dc:title>',
+            f'   <dc:creator><rdf:Seq><rdf:li>{escape(str(self.author))}</rdf:li></rdf:Seq>'
+            '</dc:creator>',
+            f'   <dc:language><rdf:Bag><rdf:li>{self.tr.lang}</rdf:li></rdf:Bag></dc:language>',
+            '  </rdf:Description>',
+            ' </rdf:RDF>',
+            '</x:xmpmeta>',
+        ])
 
 
 # ------------------------------------------------------------------------------ building blocks
@@ -471,9 +562,9 @@ class _Grid:
 
 @functools.lru_cache(maxsize=65536)
 def _units(word: str, family: str, emphasis: str) -> int:
-    """Width of a safe (cp1252) string in thousandths of the font size."""
-    widths = CORE_FONTS_CHARWIDTHS[family.lower() + emphasis]
-    return sum(widths[ch] for ch in word.encode("cp1252").decode("latin-1"))
+    """Width of a safe string in thousandths of the font size."""
+    widths = _font_metrics()[(family, emphasis)]
+    return sum(widths.get(ord(ch), 0) for ch in word)
 
 
 def wrap(value: str, width: float, style: Style) -> list[str]:

@@ -9,12 +9,15 @@ was computed, and to compare it with one computed elsewhere.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from fpdf import FPDF
 from fpdf.outline import OutlineSection
 
+from projections.i18n import Translator
 from projections.pdf.layout import (
     BOLD_STYLE,
     CONTENT_WIDTH,
@@ -30,7 +33,6 @@ from projections.pdf.layout import (
     bullets,
     fit,
     format_time,
-    format_time_utc,
     heading,
     key_values,
     mono_box,
@@ -39,11 +41,16 @@ from projections.pdf.layout import (
     table,
     text,
 )
+from projections.pdf.story import N_, Openings
 from projections.pdf.timeline_pdf import (
+    EvidenceReader,
+    long_time,
     write_case_header,
     write_clocks,
     write_entries,
     write_evidence_files,
+    write_parties,
+    write_thumbnails,
 )
 
 FORMAT = "temoin.report/v1"
@@ -51,38 +58,69 @@ STATUSES = ("OK", "WARNING", "KO", "ERASED")
 
 # Check sections in the order a reader needs them, with a title that says what was checked.
 SECTIONS: dict[str, str] = {
-    "entries": "Entries: leaf hashes, inclusion proofs and arrival times",
-    "chain": "Case chain: position (case_seq) and link to the previous entry (prev)",
-    "checkpoints": "Signed checkpoints: signatures and consistency",
-    "evidence": "Evidence files: presence, SHA-256 and size",
-    "personal": "Personal data: commitments against the vault",
+    "entries": N_("Entries: leaf hashes, inclusion proofs and arrival times"),
+    "chain": N_("Case chain: position (case_seq) and link to the previous entry (prev)"),
+    "checkpoints": N_("Signed checkpoints: signatures and consistency"),
+    "evidence": N_("Evidence files: presence, SHA-256 and size"),
+    "personal": N_("Personal data: commitments against the vault"),
 }
+# How a status reads; a status not listed here (a newer one) is printed as its code.
+STATUS_LABELS: dict[str, str] = {
+    "OK": N_("OK"), "WARNING": N_("WARNING"), "KO": N_("KO"), "ERASED": N_("ERASED"),
+}
+# The report's check names (projections/report.py), constant ones and patterns.
+CHECK_NAMES: dict[str, str] = {
+    "SHA-256 of the stored file": N_("SHA-256 of the stored file"),
+    "case_seq": N_("case_seq"),
+    "late arrival": N_("late arrival"),
+    "leaf hash of the stored entry bytes": N_("leaf hash of the stored entry bytes"),
+    "prev (leaf hash of the previous entry)": N_("prev (leaf hash of the previous entry)"),
+    "signature": N_("signature"),
+    "signature of the reference checkpoint": N_("signature of the reference checkpoint"),
+    "size in bytes": N_("size in bytes"),
+    "consistency": N_("consistency"),
+}
+CHECK_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"inclusion proof against checkpoint (?P<size>\d+)"),
+     N_("inclusion proof against checkpoint {size}")),
+    (re.compile(r"personal field (?P<field>\w+)"), N_("personal field {field}")),
+)
 
 CONTENTS_LINE = 4.6  # mm
 CONTENTS_STYLE = Style(emphasis="B", size=8.5)
 
 VERDICT_MEANING = {
-    "OK": "Every check passed: the entries, their order, the evidence files and the signed "
-    "checkpoints are what was recorded.",
-    "WARNING": "No check failed, but some call for attention. A warning reports a fact to weigh "
-    "(such as an entry recorded long after it occurred), not a failed computation. The rows "
-    "marked WARNING and the anomalies say which.",
-    "KO": "At least one check failed: a value computed from the stored bytes differs from the "
-    "expected one. The rows marked KO and the anomalies say where.",
+    "OK": N_("Every check passed: the entries, their order, the evidence files and the signed "
+             "checkpoints are what was recorded."),
+    "WARNING": N_("No check failed, but some call for attention. A warning reports a fact to "
+                  "weigh (such as an entry recorded long after it occurred), not a failed "
+                  "computation. The rows marked WARNING and the anomalies say which."),
+    "KO": N_("At least one check failed: a value computed from the stored bytes differs from "
+             "the expected one. The rows marked KO and the anomalies say where."),
 }
 
 
-def render_report_pdf(report: dict[str, Any]) -> bytes:
-    """The report as PDF bytes. Pure and deterministic: the creation date is `generated_at`."""
+def render_report_pdf(
+    report: dict[str, Any],
+    *,
+    lang: str | None = None,
+    openings: Openings | None = None,
+    evidence: EvidenceReader | None = None,
+    report_json: bytes | None = None,
+) -> bytes:
+    """The report as PDF/A-3b bytes, with `report_json` (default: the report as the bundle
+    writes it, indented UTF-8 JSON) attached as report.json. Pure and deterministic: the
+    creation date is `generated_at`. `openings` and `evidence` as for the timeline PDF."""
     scope = _dict(report.get("scope"))
     checkpoint = _dict(scope.get("checkpoint"))
     case, size = text(scope.get("case")), text(checkpoint.get("size"))
-    pdf = Document(
-        title=f"Relevé de valeur probante - case {case}",
-        running_head=f"Témoin · Relevé de valeur probante · case {case} · checkpoint size {size}",
-        footer=f"Case {case} · checkpoint size {size}",
-        generated_at=report.get("generated_at"),
-    )
+    pdf = Document(title="", running_head="", footer="",
+                   generated_at=report.get("generated_at"), lang=lang)
+    t = pdf.t
+    pdf.set_title(t("Relevé de valeur probante - case {case}").format(case=case))
+    pdf.running_head = t("Témoin · Relevé de valeur probante · case {case} · checkpoint size "
+                         "{size}").format(case=case, size=size)
+    pdf.footer_text = t("Case {case} · checkpoint size {size}").format(case=case, size=size)
     timeline = _dict(report.get("timeline"))
     entries = _list(timeline.get("entries"))
     checks = [c for c in _list(report.get("checks")) if isinstance(c, dict)]
@@ -94,27 +132,36 @@ def render_report_pdf(report: dict[str, Any]) -> bytes:
     pdf.insert_toc_placeholder(_contents, pages=1, reset_page_indices=False)
     _identification(pdf, report)
     pdf.add_page()
-    heading(pdf, "2. Timeline")
+    heading(pdf, t("2. Timeline"))
     write_case_header(pdf, timeline)
-    write_entries(pdf, entries)
-    heading(pdf, "3. Legal clocks")
-    write_clocks(pdf, _list(timeline.get("clocks")))
-    heading(pdf, "4. Evidence files")
+    if openings is not None:
+        heading(pdf, t("Parties"), level=1)
+        write_parties(pdf, entries, openings)
+    write_entries(pdf, entries, openings)
+    heading(pdf, t("3. Legal clocks"))
+    write_clocks(pdf, _list(timeline.get("clocks")), entries)
+    heading(pdf, t("4. Evidence files"))
     if _has_evidence(entries):
+        if evidence is not None:
+            write_thumbnails(pdf, entries, evidence)
         write_evidence_files(pdf, entries)
     else:
-        paragraph(pdf, "None.")
+        paragraph(pdf, t("None."))
     pdf.add_page()
     _checks(pdf, checks)
     _checkpoint_history(pdf, _list(report.get("checkpoints")))
     _access_journal(pdf, _list(report.get("access_journal")))
-    heading(pdf, "8. Anomalies")
+    heading(pdf, t("8. Anomalies"))
     anomalies = [text(a) for a in _list(report.get("anomalies"))]
     if anomalies:
         bullets(pdf, anomalies)
     else:
-        paragraph(pdf, "None.")
+        paragraph(pdf, t("None."))
     _how_to_verify(pdf, report)
+    if report_json is None:
+        report_json = json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8")
+    pdf.attach_json("report.json", report_json,
+                    t("The report this PDF was rendered from (temoin.report/v1)"))
     return pdf.to_bytes()
 
 
@@ -122,32 +169,34 @@ def render_report_pdf(report: dict[str, Any]) -> bytes:
 
 
 def _title_page(pdf: Document, report: dict[str, Any]) -> None:
+    t = pdf.t
     scope = _dict(report.get("scope"))
     checkpoint = _dict(scope.get("checkpoint"))
     ident = _dict(report.get("identification"))
     pdf.set_font(SANS, "B", 8)
     pdf.set_text_color(*MUTED)
-    pdf.cell(CONTENT_WIDTH, 5, "TÉMOIN · PROOF-ARCHIVING LEDGER FOR E-COMMERCE DISPUTES")
+    pdf.cell(CONTENT_WIDTH, 5, t("TÉMOIN · PROOF-ARCHIVING LEDGER FOR E-COMMERCE DISPUTES"))
     pdf.ln(12)
     pdf.set_text_color(0, 0, 0)
     pdf.set_font(SANS, "B", 26)
     pdf.cell(CONTENT_WIDTH, 12, "Relevé de valeur probante")
     pdf.ln(12)
     pdf.set_font(SANS, size=12)
-    pdf.cell(CONTENT_WIDTH, 7, "Integrity report of one dispute case, in the manner of NF Z42-013")
+    pdf.cell(CONTENT_WIDTH, 7,
+             t("Integrity report of one dispute case, in the manner of NF Z42-013"))
     pdf.ln(12)
     key_values(
         pdf,
         [
-            ("Case", (text(scope.get("case")), BOLD_STYLE)),
-            ("Tenant (merchant)", text(scope.get("tenant"))),
-            ("Log", text(ident.get("log"))),
-            ("Checkpoint", _coverage(checkpoint.get("size"), scope.get("tree_size"))),
-            ("Checkpoint root", (text(checkpoint.get("root")), MONO_STYLE)),
-            ("Checkpoint signed", format_time_utc(checkpoint.get("signed_at"))),
-            ("Entries of the case", text(scope.get("entries"))),
-            ("Report generated", format_time_utc(report.get("generated_at"))),
-            ("Software", text(ident.get("software"))),
+            (t("Case"), (text(scope.get("case")), BOLD_STYLE)),
+            (t("Tenant (merchant)"), text(scope.get("tenant"))),
+            (t("Log"), text(ident.get("log"))),
+            (t("Checkpoint"), _coverage(pdf, checkpoint.get("size"), scope.get("tree_size"))),
+            (t("Checkpoint root"), (text(checkpoint.get("root")), MONO_STYLE)),
+            (t("Checkpoint signed"), long_time(pdf, checkpoint.get("signed_at"))),
+            (t("Entries of the case"), text(scope.get("entries"))),
+            (t("Report generated"), long_time(pdf, report.get("generated_at"))),
+            (t("Software"), text(ident.get("software"))),
         ],
     )
     pdf.ln(4)
@@ -155,34 +204,32 @@ def _title_page(pdf: Document, report: dict[str, Any]) -> None:
 
 
 def _verdict(pdf: Document, report: dict[str, Any]) -> None:
+    t = pdf.t
     verdict = text(report.get("verdict"))
     ink, fill = STATUS_COLOURS.get(verdict, ((0, 0, 0), (233, 236, 239)))
     pdf.set_font(SANS, "B", 10)
-    pdf.cell(CONTENT_WIDTH, 6, "Overall verdict")
+    pdf.cell(CONTENT_WIDTH, 6, t("Overall verdict"))
     pdf.ln(7)
     pdf.set_fill_color(*fill)
     pdf.set_text_color(*ink)
     pdf.set_font(SANS, "B", 40)
-    pdf.multi_cell(CONTENT_WIDTH, 22, verdict, fill=True, align="C")
+    pdf.multi_cell(CONTENT_WIDTH, 22, status_label(pdf, verdict), fill=True, align="C")
     pdf.set_text_color(0, 0, 0)
     pdf.ln(3)
     summary = _dict(report.get("summary"))
     anomalies = len(_list(report.get("anomalies")))
     pdf.set_font(SANS, "B", 11)
-    pdf.cell(
-        CONTENT_WIDTH, 6,
-        f"{text(summary.get('ok'))} checks OK  ·  {text(summary.get('warning'))} WARNING  ·  "
-        f"{text(summary.get('ko'))} KO  ·  {text(summary.get('erased', 0))} erased  ·  "
-        f"{anomalies} anomalies",
-        align="C",
-    )
+    pdf.cell(CONTENT_WIDTH, 6, summary_line(pdf.tr, summary, anomalies), align="C")
     pdf.ln(9)
-    paragraph(pdf, VERDICT_MEANING.get(verdict, "Unknown verdict."))
+    meaning = VERDICT_MEANING.get(verdict)
+    paragraph(pdf, t(meaning) if meaning else t("Unknown verdict."))
     paragraph(
         pdf,
-        "All times are UTC. This PDF is the human-readable form of the report's JSON (report.json "
-        "in the case's evidence bundle); the JSON, the signed checkpoint and the bundle are what a "
-        "verifier recomputes. Section 9 says how, without this software.",
+        t("Times are in Paris time with UTC beside them, or in UTC where a column says so. "
+          "This PDF is the human-readable form of the report's JSON, which is attached to it "
+          "(report.json, also in the case's evidence bundle); the JSON, the signed checkpoint "
+          "and the bundle are what a verifier recomputes. Section 9 says how, without this "
+          "software."),
         size=8,
         colour=MUTED,
     )
@@ -193,7 +240,7 @@ def _contents(pdf: FPDF, outline: list[OutlineSection]) -> None:
     with `text()`, which never breaks a page: if the space runs short, sub-sections go first."""
     pdf.ln(4)
     pdf.set_font(SANS, "B", 10)
-    pdf.cell(CONTENT_WIDTH, 6, "Contents")
+    pdf.cell(CONTENT_WIDTH, 6, pdf.t("Contents") if isinstance(pdf, Document) else "Contents")
     pdf.ln(7)
     room = int((pdf.page_break_trigger - pdf.get_y()) // CONTENTS_LINE)
     rows = outline if len(outline) <= room else [s for s in outline if s.level == 0][:room]
@@ -216,27 +263,29 @@ def _identification(pdf: Document, report: dict[str, Any]) -> None:
     ident = _dict(report.get("identification"))
     scope = _dict(report.get("scope"))
     checkpoint = _dict(scope.get("checkpoint"))
-    heading(pdf, "1. Identification and scope")
+    t = pdf.t
+    heading(pdf, t("1. Identification and scope"))
     key_values(
         pdf,
         [
-            ("Report format", text(report.get("format"))),
-            ("Log (origin)", text(ident.get("log"))),
-            ("Verifier key", (text(ident.get("verifier_key")), MONO_STYLE)),
-            ("Software", text(ident.get("software"))),
-            ("Tenant", text(scope.get("tenant"))),
-            ("Case", text(scope.get("case"))),
-            ("Entries of the case", text(scope.get("entries"))),
-            ("Log size at report time", text(scope.get("tree_size"))),
-            ("Checkpoint size", text(checkpoint.get("size"))),
-            ("Checkpoint root", (text(checkpoint.get("root")), MONO_STYLE)),
-            ("Checkpoint signed", format_time_utc(checkpoint.get("signed_at"))),
+            (t("Report format"), text(report.get("format"))),
+            (t("Log (origin)"), text(ident.get("log"))),
+            (t("Verifier key"), (text(ident.get("verifier_key")), MONO_STYLE)),
+            (t("Software"), text(ident.get("software"))),
+            (t("Tenant"), text(scope.get("tenant"))),
+            (t("Case"), text(scope.get("case"))),
+            (t("Entries of the case"), text(scope.get("entries"))),
+            (t("Log size at report time"), text(scope.get("tree_size"))),
+            (t("Checkpoint size"), text(checkpoint.get("size"))),
+            (t("Checkpoint root"), (text(checkpoint.get("root")), MONO_STYLE)),
+            (t("Checkpoint signed"), long_time(pdf, checkpoint.get("signed_at"))),
         ],
     )
-    heading(pdf, "Algorithms", level=1)
+    heading(pdf, t("Algorithms"), level=1)
     algorithms = _dict(ident.get("algorithms"))
-    table(pdf, ("Use", "Algorithm"), (40, 140), ([k, text(v)] for k, v in algorithms.items()))
-    heading(pdf, "Signed checkpoint (C2SP signed note), verbatim", level=1)
+    table(pdf, (t("Use"), t("Algorithm")), (40, 140),
+          ([k, text(v)] for k, v in algorithms.items()))
+    heading(pdf, t("Signed checkpoint (C2SP signed note), verbatim"), level=1)
     mono_box(pdf, text(checkpoint.get("note")))
 
 
@@ -244,35 +293,37 @@ def _identification(pdf: Document, report: dict[str, Any]) -> None:
 
 
 def _checks(pdf: Document, checks: Sequence[dict[str, Any]]) -> None:
-    heading(pdf, "5. Checks")
+    t = pdf.t
+    heading(pdf, t("5. Checks"))
     paragraph(
         pdf,
-        "Each row is one value computed from the stored bytes (\"found\") and compared with the "
-        "value it must have (\"expected\"). Hashes are SHA-256 in hex, grouped by 8 digits.",
+        t("Each row is one value computed from the stored bytes (\"found\") and compared with "
+          "the value it must have (\"expected\"). Hashes are SHA-256 in hex, grouped by 8 "
+          "digits."),
         size=8,
     )
     groups = _by_section(checks)
     if not groups:
-        paragraph(pdf, "No check in this report.")
+        paragraph(pdf, t("No check in this report."))
         return
     table(
         pdf,
-        ("Section", "Checks", "OK", "WARNING", "KO", "ERASED"),
-        (84, 20, 19, 19, 19, 19),
-        [_count_row(name, rows) for name, rows in groups.items()],
+        (t("Section"), t("Checks"), *(status_label(pdf, s) for s in STATUSES)),
+        (100, *([80 / (len(STATUSES) + 1)] * (len(STATUSES) + 1))),
+        [_count_row(pdf, name, rows) for name, rows in groups.items()],
     )
     for name, rows in groups.items():
-        heading(pdf, SECTIONS.get(name, name), level=1)
+        heading(pdf, _section(pdf, name), level=1)
         table(
             pdf,
-            ("Place", "Check", "Expected", "Found", "Status"),
+            (t("Place"), t("Check"), t("Expected"), t("Found"), t("Status")),
             (26, 40, 48, 48, 18),
             ([
                 text(c.get("place")),
-                text(c.get("name")),
+                check_name(pdf, c.get("name")),
                 (text(c.get("expected")), MONO_STYLE),
                 (text(c.get("found")), MONO_STYLE),
-                (text(c.get("status")), status_style(c.get("status"))),
+                (status_label(pdf, c.get("status")), status_style(c.get("status"))),
             ] for c in rows),
         )
 
@@ -286,10 +337,60 @@ def _by_section(checks: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, An
     return {name: rows for name, rows in groups.items() if rows}
 
 
-def _count_row(name: str, rows: Sequence[dict[str, Any]]) -> list[Cell]:
+def _section(pdf: Document, name: str) -> str:
+    title = SECTIONS.get(name)
+    return pdf.t(title) if title else name
+
+
+def status_label(pdf: Document | Translator, status: Any) -> str:
+    label = STATUS_LABELS.get(str(status))
+    return pdf.t(label) if label else text(status)
+
+
+def check_name(pdf: Document | Translator, name: Any) -> str:
+    """A check's name in the reader's language when it is one the report is known to use."""
+    known = CHECK_NAMES.get(str(name))
+    if known:
+        return pdf.t(known)
+    for pattern, message in CHECK_PATTERNS:
+        match = pattern.fullmatch(str(name))
+        if match:
+            return pdf.t(message).format(**match.groupdict())
+    return text(name)
+
+
+def verdict_line(tr: Translator, report: dict[str, Any]) -> str:
+    """The CLI's last line: `VERDICT : AVERTISSEMENT — 34 contrôles OK, 2 avertissements,
+    0 KO`."""
+    return tr.t("VERDICT: {verdict} — {summary}").format(
+        verdict=status_label(tr, report.get("verdict")),
+        summary=summary_line(tr, _dict(report.get("summary"))))
+
+
+def summary_line(tr: Translator, summary: dict[str, Any], anomalies: int | None = None) -> str:
+    """`34 contrôles OK, 2 avertissements, 0 KO` (and the anomalies when given)."""
+    ok, warning, ko = (_count(summary.get(k)) for k in ("ok", "warning", "ko"))
+    line = ", ".join([
+        tr.tn("{n} check OK", "{n} checks OK", ok).format(n=ok),
+        tr.tn("{n} warning", "{n} warnings", warning).format(n=warning),
+        tr.tn("{n} KO", "{n} KO", ko).format(n=ko),
+    ])
+    erased = _count(summary.get("erased"))
+    if erased:
+        line += ", " + tr.tn("{n} erased field", "{n} erased fields", erased).format(n=erased)
+    if anomalies is not None:
+        line += ", " + tr.tn("{n} anomaly", "{n} anomalies", anomalies).format(n=anomalies)
+    return line
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _count_row(pdf: Document, name: str, rows: Sequence[dict[str, Any]]) -> list[Cell]:
     counts = {s: sum(c.get("status") == s for c in rows) for s in STATUSES}
     return [
-        SECTIONS.get(name, name),
+        _section(pdf, name),
         str(len(rows)),
         *((str(counts[s]), status_style(s) if counts[s] else status_style("")) for s in STATUSES),
     ]
@@ -299,44 +400,47 @@ def _count_row(name: str, rows: Sequence[dict[str, Any]]) -> list[Cell]:
 
 
 def _checkpoint_history(pdf: Document, history: Sequence[Any]) -> None:
-    heading(pdf, "6. Checkpoint history")
+    t = pdf.t
+    heading(pdf, t("6. Checkpoint history"))
     if not history:
-        paragraph(pdf, "No checkpoint history.")
+        paragraph(pdf, t("No checkpoint history."))
         return
     paragraph(
         pdf,
-        "Every checkpoint signed while the case's entries were in the log, up to the reference "
-        "one. \"Consistency\" is the proof that each tree extends the previous one without "
-        "changing it (append-only).",
+        t("Every checkpoint signed while the case's entries were in the log, up to the "
+          "reference one. \"Consistency\" is the proof that each tree extends the previous "
+          "one without changing it (append-only)."),
         size=8,
     )
     table(
         pdf,
-        ("Size", "Signed (UTC)", "Root (SHA-256, hex)", "Signature", "Consistency"),
+        (t("Size"), t("Signed (UTC)"), t("Root (SHA-256, hex)"), t("Signature"),
+         t("Consistency")),
         (14, 30, 96, 20, 20),
-        (_checkpoint_row(_dict(c)) for c in history),
+        (_checkpoint_row(pdf, _dict(c)) for c in history),
     )
 
 
-def _checkpoint_row(cp: dict[str, Any]) -> list[Cell]:
+def _checkpoint_row(pdf: Document, cp: dict[str, Any]) -> list[Cell]:
     signature, consistency = text(cp.get("signature")), text(cp.get("consistency"))
     return [
         text(cp.get("size")),
         format_time(cp.get("signed_at")),
         (text(cp.get("root")), MONO_STYLE),
-        (signature, status_style(signature)),
-        (consistency, status_style(consistency)),
+        (status_label(pdf, signature), status_style(signature)),
+        (status_label(pdf, consistency), status_style(consistency)),
     ]
 
 
 def _access_journal(pdf: Document, journal: Sequence[Any]) -> None:
-    heading(pdf, "7. Access journal")
+    t = pdf.t
+    heading(pdf, t("7. Access journal"))
     if not journal:
-        paragraph(pdf, "No access recorded.")
+        paragraph(pdf, t("No access recorded."))
         return
     table(
         pdf,
-        ("At (UTC)", "Who", "Role", "Action", "Index"),
+        (t("At (UTC)"), t("Who"), t("Role"), t("Action"), t("Index")),
         (30, 52, 20, 64, 14),
         (
             [
@@ -352,11 +456,13 @@ def _access_journal(pdf: Document, journal: Sequence[Any]) -> None:
 
 
 def _how_to_verify(pdf: Document, report: dict[str, Any]) -> None:
-    heading(pdf, "9. How to re-check")
+    t = pdf.t
+    heading(pdf, t("9. How to re-check"))
     paragraph(
         pdf,
-        "Nothing in this report needs to be taken on trust: every value above can be recomputed "
-        "from the case's evidence bundle, with this software or with independent tools.",
+        t("Nothing in this report needs to be taken on trust: every value above can be "
+          "recomputed from the case's evidence bundle, with this software or with independent "
+          "tools. The commands below are given in English, as the tools print them."),
         size=8,
     )
     mono_box(pdf, text(report.get("how_to_verify")))
@@ -365,12 +471,15 @@ def _how_to_verify(pdf: Document, report: dict[str, Any]) -> None:
 # -------------------------------------------------------------------------------------- helpers
 
 
-def _coverage(size: Any, tree_size: Any) -> str:
+def _coverage(pdf: Document, size: Any, tree_size: Any) -> str:
+    t = pdf.t
     if isinstance(size, int) and size > 0:
-        covered = f"size {size}: signed over log entries 0 to {size - 1}"
+        covered = t("size {size}: signed over log entries 0 to {last}").format(
+            size=size, last=size - 1)
     else:
-        covered = f"size {text(size)}"
-    return f"{covered} (the log held {text(tree_size)} entries when this report was made)"
+        covered = t("size {size}").format(size=text(size))
+    return t("{covered} (the log held {entries} entries when this report was made)").format(
+        covered=covered, entries=text(tree_size))
 
 
 def _has_evidence(entries: Sequence[Any]) -> bool:
