@@ -126,7 +126,7 @@ def test_zipped_again_with_zip_r_passes_with_warnings(
     assert len(hashed) == len(served.names) - 2 and all(c.status == "OK" for c in hashed)
 
     path = tmp_path / "re.zip"
-    assert verify_main(str(path), key=served.key) == 0
+    assert verify_main(str(path), key=served.key, lang="en") == 0
     out = capsys.readouterr().out.splitlines()
     assert any(line.startswith("WARN bundle: ") for line in out)
     assert out[-1].startswith("VERDICT: the bundle is intact and signed by the key you trust")
@@ -174,7 +174,7 @@ def test_zipped_again_after_a_change_fails_naming_the_file(
     assert not report.ok
     failed = lines(report, "KO")
     assert any(line.startswith(f"KO   {name}: ") and why in line for line in failed), failed
-    assert verify_main(str(path), key=served.key) == 1
+    assert verify_main(str(path), key=served.key, lang="en") == 1
     out = capsys.readouterr().out.splitlines()
     assert any(line.startswith(f"KO   {name}: ") for line in out)
     assert out[-1].startswith("VERDICT: FAILED — ")
