@@ -195,8 +195,8 @@ def test_every_checkpoint_of_both_logs_is_timestamped_by_each_tsa(
                         _append(c, case, "CaseOpened" if round_ == 0 else "OtpFailed")
                     c.post("/v1/log/checkpoint").raise_for_status()
                     assert c.get(f"/v1/cases/{cases[round_]}").status_code == 200
-                    # The server signs no access-journal checkpoint itself; another process
-                    # does here, and the server's time-stamper must still find it.
+                    # Another process signs the access journal here too, so the server's
+                    # time-stamper must find checkpoints it did not sign itself.
                     journal.sign_checkpoint()
                 sizes = [cp["size"] for cp in _served_checkpoints(c)]
                 assert sizes[0] == 0 and sizes[-1] == 9  # and any the checkpointer signed
@@ -213,7 +213,7 @@ def test_every_checkpoint_of_both_logs_is_timestamped_by_each_tsa(
                     verify_token(reply, note, a.roots.read_bytes())
                     openssl_verify(reply, note, a.roots, tmp_path)
                 access = len(journal.store.checkpoints())
-                assert access == 3  # one per round
+                assert access >= 3  # one per round signed here, and any the checkpointer signed
                 assert _check_all_tokens(journal.store, [a], tmp_path) == access
                 page = c.get("/v1/log/checkpoints",
                              params={"after": sizes[1], "limit": 1}).json()
