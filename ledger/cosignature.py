@@ -49,6 +49,8 @@ from ledger.signing import (
     _ed25519_public,
     _fsync_dir,
     _name_problem,
+    check_key_id,
+    split_verifier_key,
 )
 
 __all__ = [
@@ -144,53 +146,14 @@ class CosignatureVerifier:
     @classmethod
     def parse(cls, vkey: str) -> CosignatureVerifier:
         hint = "copy the witness's verifier key as `temoin witness key` prints it"
-        if not isinstance(vkey, str):
-            raise TypeError(f"witness key: expected str, found {type(vkey).__name__}")
-        parts = vkey.split("+", 2)
-        if len(parts) != 3 or vkey != vkey.strip():
-            raise InvalidKeyError(
-                f"witness key: expected '<name>+<8 hex key id>+<base64 key>' without spaces, "
-                f"found {_clip(vkey)}; {hint}"
-            )
-        name, id_hex, key_b64 = parts
-        if name == "PRIVATE":
-            raise InvalidKeyError(
-                "witness key: expected a public verifier key, found a PRIVATE key; never share "
-                "that string"
-            )
-        _check_name(name, "witness key name")
-        if _HEX8_RE.fullmatch(id_hex) is None:
-            raise InvalidKeyError(
-                f"witness key: expected an 8-hex-digit key id after the name, found "
-                f"{_clip(id_hex)}; {hint}"
-            )
-        raw = _b64decode_strict(key_b64)
-        if raw is None:
-            raise InvalidKeyError(
-                f"witness key: expected standard padded base64 key data, found "
-                f"{_clip(key_b64)}; {hint}"
-            )
-        if not raw or raw[0] != ALG_COSIGNATURE_V1:
-            found = f"0x{raw[0]:02x}" if raw else "nothing"
-            advice = (
-                " (0x01 is a log's note key: a witness key is the one `temoin witness key` "
-                "prints)" if raw and raw[0] == 0x01 else ""
-            )
-            raise InvalidKeyError(
-                f"witness key: expected algorithm byte 0x04 (cosignature/v1 Ed25519), found "
-                f"{found}{advice}"
-            )
-        if len(raw) != 1 + PUBLIC_KEY_SIZE:
-            raise InvalidKeyError(
-                f"witness key: expected a {PUBLIC_KEY_SIZE}-byte Ed25519 key, found "
-                f"{len(raw) - 1} bytes; {hint}"
-            )
-        verifier = cls(name, raw[1:])
-        if verifier.key_id != bytes.fromhex(id_hex):
-            raise InvalidKeyError(
-                f"witness key: expected key id {verifier.key_id.hex()} (the hash of its name "
-                f"and key), found {id_hex.lower()}; the key was edited or corrupted, {hint}"
-            )
+        name, key_id, public = split_verifier_key(
+            vkey, what="witness key", alg=ALG_COSIGNATURE_V1, alg_name="cosignature/v1 Ed25519",
+            hint=hint, private_advice="give the witness's verifier key",
+            other_algs={0x01: " (0x01 is a log's note key: a witness key is the one `temoin "
+                              "witness key` prints)"},
+        )
+        verifier = cls(name, public)
+        check_key_id(verifier.key_id, key_id, "witness key", hint)
         return verifier
 
     def __str__(self) -> str:

@@ -189,6 +189,67 @@ def _ed25519_public(public_key: bytes) -> Ed25519PublicKey:
 # --------------------------------------------------------------------------- verifier
 
 
+
+def split_verifier_key(
+    vkey: str, *, what: str, alg: int, alg_name: str, hint: str, private_advice: str,
+    other_algs: dict[int, str] | None = None,
+) -> tuple[str, bytes, bytes]:
+    """(name, key id, public key) of ``<name>+<8 hex key id>+<base64(alg || key)>``: the one
+    parser of log verifier keys (0x01) and witness keys (0x04), every refusal naming what was
+    found and what to do (`hint`)."""
+    if not isinstance(vkey, str):
+        raise TypeError(f"{what}: expected str, found {type(vkey).__name__}")
+    if vkey != vkey.strip():
+        raise InvalidKeyError(
+            f"{what}: expected no leading/trailing whitespace (without spaces), found "
+            f"{_clip(vkey)}; strip the newline or spaces around it"
+        )
+    # Names cannot contain '+', so the first two '+' delimit the fields; the base64 key may
+    # itself contain '+'.
+    parts = vkey.split("+", 2)
+    if len(parts) != 3:
+        raise InvalidKeyError(
+            f"{what}: expected '<name>+<8 hex key id>+<base64 key>', found {_clip(vkey)}; {hint}"
+        )
+    name, id_hex, key_b64 = parts
+    if name == "PRIVATE":
+        raise InvalidKeyError(
+            f"{what}: expected a public verifier key, found a PRIVATE signer key; never share "
+            f"that string: {private_advice}"
+        )
+    _check_name(name, f"{what} name")
+    if _HEX8_RE.fullmatch(id_hex) is None:
+        raise InvalidKeyError(
+            f"{what}: expected an 8-hex-digit key id after the name, found {_clip(id_hex)}; "
+            f"{hint}"
+        )
+    raw = _b64decode_strict(key_b64)
+    if raw is None:
+        raise InvalidKeyError(
+            f"{what}: expected standard padded base64 key data, found {_clip(key_b64)}; {hint}"
+        )
+    if not raw or raw[0] != alg:
+        found = f"0x{raw[0]:02x}" if raw else "nothing"
+        advice = (other_algs or {}).get(raw[0], "") if raw else ""
+        raise InvalidKeyError(
+            f"{what}: expected algorithm byte 0x{alg:02x} ({alg_name}), found {found}"
+            f"{advice}; only {alg_name} keys are supported here"
+        )
+    if len(raw) != 1 + PUBLIC_KEY_SIZE:
+        raise InvalidKeyError(
+            f"{what}: expected a {PUBLIC_KEY_SIZE}-byte Ed25519 key, found {len(raw) - 1} "
+            f"bytes; {hint}"
+        )
+    return name, bytes.fromhex(id_hex), raw[1:]
+
+
+def check_key_id(computed: bytes, stated: bytes, what: str, hint: str) -> None:
+    if computed != stated:
+        raise InvalidKeyError(
+            f"{what}: expected key id {computed.hex()} (the hash of its name and key), found "
+            f"{stated.hex()}; the key was edited or corrupted, {hint}"
+        )
+
 class Verifier:
     """A public key that checks signed notes: name, key id and Ed25519 public key."""
 
@@ -222,57 +283,14 @@ class Verifier:
     @classmethod
     def parse(cls, vkey: str) -> Verifier:
         """Parse a verifier key ``<name>+<8 hex key id>+<base64(0x01 || public key)>``."""
-        if not isinstance(vkey, str):
-            raise TypeError(f"verifier key: expected str, found {type(vkey).__name__}")
-        hint = "copy the log's verifier key exactly as published (one line, no spaces)"
-        if vkey != vkey.strip():
-            raise InvalidKeyError(
-                f"verifier key: expected no leading/trailing whitespace, found {_clip(vkey)}; "
-                "strip the newline or spaces around it"
-            )
-        # Names cannot contain '+', so the first two '+' delimit the fields;
-        # the base64 key may itself contain '+'.
-        parts = vkey.split("+", 2)
-        if len(parts) != 3:
-            raise InvalidKeyError(
-                f"verifier key: expected '<name>+<8 hex key id>+<base64 key>', "
-                f"found {_clip(vkey)}; {hint}"
-            )
-        name, id_hex, key_b64 = parts
-        if name == "PRIVATE" and vkey.startswith(_PRIVATE_PREFIX):
-            raise InvalidKeyError(
-                "verifier key: expected a public verifier key, found a PRIVATE signer key; "
-                "never share that string: use LogKey.load(...).verifier_key instead"
-            )
-        _check_name(name, "verifier key name")
-        if _HEX8_RE.fullmatch(id_hex) is None:
-            raise InvalidKeyError(
-                f"verifier key: expected an 8-hex-digit key id after the name, "
-                f"found {_clip(id_hex)}; {hint}"
-            )
-        raw = _b64decode_strict(key_b64)
-        if raw is None:
-            raise InvalidKeyError(
-                f"verifier key: expected standard padded base64 key data, "
-                f"found {_clip(key_b64)}; {hint}"
-            )
-        if not raw or raw[0] != ALG_ED25519:
-            found = f"0x{raw[0]:02x}" if raw else "nothing"
-            raise InvalidKeyError(
-                f"verifier key: expected algorithm byte 0x01 (Ed25519), found {found}; "
-                "only Ed25519 keys are supported"
-            )
-        if len(raw) != 1 + PUBLIC_KEY_SIZE:
-            raise InvalidKeyError(
-                f"verifier key: expected {PUBLIC_KEY_SIZE}-byte Ed25519 key, found "
-                f"{len(raw) - 1} bytes; {hint}"
-            )
-        verifier = cls(name, raw[1:])
-        if verifier.key_id != bytes.fromhex(id_hex):
-            raise InvalidKeyError(
-                f"verifier key: expected key id {verifier.key_id.hex()} (the hash of its name "
-                f"and key), found {id_hex}; the verifier key was edited or corrupted, {hint}"
-            )
+        name, key_id, public = split_verifier_key(
+            vkey, what="verifier key", alg=ALG_ED25519, alg_name="Ed25519",
+            hint="copy the log's verifier key exactly as published (one line, no spaces)",
+            private_advice="use LogKey.load(...).verifier_key instead",
+        )
+        verifier = cls(name, public)
+        check_key_id(verifier.key_id, key_id, "verifier key",
+                     "copy the log's verifier key exactly as published (one line, no spaces)")
         return verifier
 
     def __str__(self) -> str:
