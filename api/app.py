@@ -24,7 +24,17 @@ from api.limits import Limits
 from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
 from api.problems import InternalErrorMiddleware, install_exception_handlers
-from api.routes import batches, case_views, cases, evidence, health, keys, log
+from api.routes import (
+    batches,
+    case_list,
+    case_views,
+    cases,
+    evidence,
+    health,
+    key_admin,
+    keys,
+    log,
+)
 from ledger.access import AccessJournal
 from ledger.config import Settings
 from ledger.ledger import Ledger
@@ -116,7 +126,7 @@ def create_app(
     )
     app.state.services = None
     install_exception_handlers(app)
-    for module in (cases, case_views, batches, evidence, log, keys, health):
+    for module in (case_list, cases, case_views, batches, evidence, log, keys, key_admin, health):
         app.include_router(module.router)
     # Added last = outermost: metrics see the final status, including 500s made inside.
     app.add_middleware(InternalErrorMiddleware)
