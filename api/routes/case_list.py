@@ -91,7 +91,7 @@ async def list_tenant_cases(
         description=f"Page size, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})",
         json_schema_extra={"pattern": "^[0-9]{1,6}$"})] = None,
 ) -> dict[str, Any]:
-    names = list(request.query_params.keys())
+    names = [name for name, _ in request.query_params.multi_items()]
     twice = sorted({n for n in names if n in PARAMETERS and names.count(n) > 1})
     if twice:
         raise _problem(CaseQueryError(twice[0], f"{twice[0]} is given more than once"))
