@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ledger.config import ConfigError, Settings
+from scripts.find_commands import add_case_commands, add_key_admin_commands
 from scripts.monitor import add_monitor_command
 from scripts.read_commands import CliError, add_read_commands
 from scripts.trust_commands import add_signer_commands
@@ -215,6 +216,7 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("--json", action="store_true",
                    help='print {"id", "token", "role", "tenant"} as JSON')
     p.set_defaults(func=_cmd_keys_create)
+    add_key_admin_commands(keys_sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_keygen)
     add_read_commands(sub)
+    add_case_commands(sub)
     add_signer_commands(sub)
     add_monitor_command(sub)
 

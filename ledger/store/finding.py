@@ -121,3 +121,7 @@ class FindingMixin:
             "ON CONFLICT (key_id) DO NOTHING",
             (key_id, revoked_at, revoked_by),
         )
+
+    def case_tenants(self) -> list[str]:
+        """Every tenant with a case in the case index (for the operator's `temoin cases`)."""
+        return [r[0] for r in self._query("SELECT DISTINCT tenant FROM case_index ORDER BY tenant")]
