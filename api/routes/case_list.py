@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from api.auth import LAWYER, CurrentKey
 from api.deps import ServicesDep
 from api.problems import ProblemError, problem_responses
+from api.routes.log import Exact
 from ledger.case_search import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -87,9 +88,9 @@ async def list_tenant_cases(
     cursor: Annotated[str | None, Query(
         description="`next_cursor` of the previous page",
         json_schema_extra={"pattern": "^[A-Za-z0-9_-]{1,1024}$"})] = None,
-    limit: Annotated[str | None, Query(
-        description=f"Page size, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})",
-        json_schema_extra={"pattern": "^[0-9]{1,6}$"})] = None,
+    limit: Annotated[int, Query(
+        ge=1, le=MAX_LIMIT, description=f"Page size, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"),
+        Exact] = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     names = [name for name, _ in request.query_params.multi_items()]
     twice = sorted({n for n in names if n in PARAMETERS and names.count(n) > 1})
