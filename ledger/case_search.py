@@ -21,7 +21,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,20 +59,6 @@ def _time(name: str, value: str) -> str:
         raise CaseQueryError(
             name, f"{name} must be an RFC 3339 time such as 2025-03-01T00:00:00Z, got "
             f"{value[:60]!r} ({exc.reason})", exc.kind) from None
-
-
-def parse_limit(value: str | int | None) -> int:
-    if value is None:
-        return DEFAULT_LIMIT
-    text = str(value)
-    if not re.fullmatch(r"[0-9]{1,6}", text):
-        raise CaseQueryError("limit", f"limit must be a whole number from 1 to {MAX_LIMIT}, "
-                             f"got {text[:40]!r}", "wrong_type")
-    limit = int(text)
-    if not 1 <= limit <= MAX_LIMIT:
-        raise CaseQueryError("limit", f"limit must be from 1 to {MAX_LIMIT}, got {limit}",
-                             "out_of_range")
-    return limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +147,3 @@ def list_cases(store: Any, tenant: str, filters: Filters, *, cursor: str | None 
     next_cursor = encode_cursor(tenant, filters, rows[-1][0]) if more else None
     return CasePage([_item(r) for r in rows], next_cursor)
 
-
-def query_from_mapping(params: Mapping[str, str]) -> tuple[Filters, int]:
-    """Filters and limit from named parameters (unknown names refused)."""
-    check_parameters(params)
-    filters = parse_filters(params.get("status"), params.get("opened_after"),
-                            params.get("opened_before"), params.get("q"))
-    return filters, parse_limit(params.get("limit"))

@@ -30,8 +30,9 @@ from ledger.case_search import (
     PARAMETERS,
     STATUSES,
     CaseQueryError,
+    check_parameters,
     list_cases,
-    query_from_mapping,
+    parse_filters,
 )
 from ledger.events.clock import RFC3339_SCHEMA_PATTERN
 from ledger.events.validate import FieldError
@@ -74,7 +75,7 @@ async def list_tenant_cases(
     request: Request,
     key: CurrentKey,
     services: ServicesDep,
-    # Declared for the OpenAPI document; checked by ledger.case_search for its own messages.
+    # Strings checked by ledger.case_search (its messages say what to send instead).
     status: Annotated[str | None, Query(description="Only cases of this status",
                                         json_schema_extra={"enum": list(STATUSES)})] = None,
     opened_after: Annotated[str | None, Query(
@@ -97,7 +98,8 @@ async def list_tenant_cases(
     if twice:
         raise _problem(CaseQueryError(twice[0], f"{twice[0]} is given more than once"))
     try:
-        filters, size = query_from_mapping(dict(request.query_params))
+        check_parameters(names)
+        filters = parse_filters(status, opened_after, opened_before, q)
     except CaseQueryError as exc:
         raise _problem(exc) from None
     only = key.cases if key.role == LAWYER else None
@@ -105,7 +107,7 @@ async def list_tenant_cases(
 
     def page() -> Any:
         ProjectionRunner(store).catch_up()
-        return list_cases(store, key.tenant, filters, cursor=cursor, limit=size, only=only)
+        return list_cases(store, key.tenant, filters, cursor=cursor, limit=limit, only=only)
 
     try:
         found = await to_thread.run_sync(page)
