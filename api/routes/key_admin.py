@@ -15,17 +15,19 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, Field
 
-from api.auth import Admin
+from api.auth import ADMIN, roles
 from api.deps import ServicesDep
 from api.problems import ProblemError, problem_responses
+from ledger.apikeys import ApiKey
 from ledger.events.validate import FieldError
 from ledger.store.finding import KeyRow
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
+KeyManager = Annotated[ApiKey, Depends(roles(ADMIN, action="list or revoke API keys"))]
 KEY_ID_PATTERN = "^key_[0-9a-f]{12}$"
 KeyId = Annotated[str, Path(description="The key's public id (`key_` + 12 hex)",
                             examples=["key_0123456789ab"],
@@ -59,7 +61,7 @@ def key_info(row: KeyRow) -> dict[str, Any]:
     response_model=KeyList,
     responses=problem_responses(401, 403, 429, 503),
 )
-async def list_keys(key: Admin, services: ServicesDep) -> dict[str, Any]:
+async def list_keys(key: KeyManager, services: ServicesDep) -> dict[str, Any]:
     rows = await to_thread.run_sync(services.ledger.store.list_api_keys, key.tenant)
     return {"items": [key_info(r) for r in rows]}
 
@@ -77,7 +79,7 @@ def _not_found(key_id: str) -> ProblemError:
     response_class=Response,
     responses=problem_responses(401, 403, 404, 422, 429, 503),
 )
-async def revoke_key(key_id: KeyId, key: Admin, services: ServicesDep) -> Response:
+async def revoke_key(key_id: KeyId, key: KeyManager, services: ServicesDep) -> Response:
     if not key_id.startswith("key_") or len(key_id) != 16 or any(
             c not in "0123456789abcdef" for c in key_id[4:]):
         msg = f"a key id is 'key_' then 12 lowercase hex digits, got {key_id[:40]!r}"
