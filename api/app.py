@@ -25,7 +25,17 @@ from api.limits import Limits
 from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
 from api.problems import InternalErrorMiddleware, install_exception_handlers
-from api.routes import batches, case_views, cases, evidence, health, keys, log
+from api.routes import (
+    batches,
+    case_list,
+    case_views,
+    cases,
+    evidence,
+    health,
+    key_admin,
+    keys,
+    log,
+)
 from api.startup_errors import CleanStartupFailure
 from api.timestamper import TimestampConfig, Timestamper
 from api.witnessing import Witnessing, WitnessSettings
@@ -153,7 +163,7 @@ def create_app(
     )
     app.state.services = None
     install_exception_handlers(app)
-    for module in (cases, case_views, batches, evidence, log, keys, health):
+    for module in (case_list, cases, case_views, batches, evidence, log, keys, key_admin, health):
         app.include_router(module.router)
     # A refused start-up (a key file that does not match the database) says why, untraced.
     app.add_middleware(CleanStartupFailure)

@@ -25,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import ServicesDep
 from api.problems import ProblemError
-from ledger.apikeys import ApiKey, authenticate, hash_token
+from ledger.apikeys import ApiKey, authenticate
 
 APPENDER, AUDITOR, LAWYER, ADMIN = "appender", "auditor", "lawyer", "admin"
 
@@ -51,14 +51,13 @@ async def current_key(
             "send an API key as 'Authorization: Bearer <token>'; create one with "
             "'temoin keys create'"
         )
-    token = credentials.credentials
-    token_hash = hash_token(token)
-    key = services.keys.get(token_hash)
+    # Checked against the database on every request, without a cache: a key revoked by any
+    # worker (or by `temoin keys revoke`) is refused by the very next request everywhere.
+    key = await to_thread.run_sync(authenticate, services.ledger.store, credentials.credentials)
     if key is None:
-        key = await to_thread.run_sync(authenticate, services.ledger.store, token)
-        if key is None:
-            raise _unauthorized("unknown API key: check the token, or create a new key")
-        services.keys.put(token_hash, key)
+        raise _unauthorized(
+            "unknown or revoked API key: check the token, or ask an admin for a new key"
+        )
     if services.rate_limiter is not None:
         wait = services.rate_limiter.wait_time(key.id)
         if wait > 0:

@@ -18,14 +18,8 @@ from api.problems import ProblemError
 from api.timestamper import Timestamper
 from api.witnessing import Witnessing
 from ledger.access import AccessJournal
-from ledger.apikeys import ApiKey
 from ledger.ledger import Ledger
 from ledger.sequencer import Sequencer
-
-# Keys are never changed once created, so a verified token can be remembered for a while;
-# the bound keeps a flood of distinct valid tokens from growing memory without limit.
-KEY_CACHE_SECONDS = 60.0
-KEY_CACHE_SIZE = 10_000
 
 
 class RateLimiter:
@@ -51,22 +45,6 @@ class RateLimiter:
 
 
 @dataclass
-class KeyCache:
-    entries: dict[str, tuple[ApiKey, float]] = field(default_factory=dict)
-
-    def get(self, token_hash: str) -> ApiKey | None:
-        found = self.entries.get(token_hash)
-        if found is None or found[1] < time.monotonic():
-            return None
-        return found[0]
-
-    def put(self, token_hash: str, key: ApiKey) -> None:
-        if len(self.entries) >= KEY_CACHE_SIZE:
-            self.entries.clear()
-        self.entries[token_hash] = (key, time.monotonic() + KEY_CACHE_SECONDS)
-
-
-@dataclass
 class Services:
     ledger: Ledger
     sequencer: Sequencer
@@ -75,7 +53,6 @@ class Services:
     limits: Limits
     journal: AccessJournal
     idempotency_locks: KeyLocks = field(default_factory=KeyLocks)
-    keys: KeyCache = field(default_factory=KeyCache)
     rate_limiter: RateLimiter | None = None
     timestamper: Timestamper | None = None  # None: no TEMOIN_TSA_URLS
     witnessing: Witnessing | None = None

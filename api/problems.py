@@ -406,7 +406,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 _RESPONSE_DESCRIPTIONS: Mapping[int, str] = {
     400: "Malformed JSON or invalid UTF-8",
-    401: "Missing or unknown API key",
+    401: "Missing, unknown or revoked API key",
     403: "The key's role may not do this",
     404: "Not found (or not visible to this key's tenant or cases)",
     409: "Conflict with the case's state, expected_seq, or an Idempotency-Key",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ledger.config import ConfigError, Settings
 from ledger.custody import KeyCustodyError, custody_message
+from scripts.find_commands import add_case_commands, add_key_admin_commands
 from scripts.key_commands import add_key_backup_commands
 from scripts.lifecycle_commands import add_lifecycle_commands
 from scripts.monitor import add_monitor_command
@@ -291,6 +292,7 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("--json", action="store_true",
                    help='print {"id", "token", "role", "tenant"} as JSON')
     p.set_defaults(func=_cmd_keys_create)
+    add_key_admin_commands(keys_sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -320,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_keygen)
     add_read_commands(sub)
+    add_case_commands(sub)
     add_signer_commands(sub)
     add_monitor_command(sub)
     add_lifecycle_commands(sub)

@@ -49,6 +49,8 @@ CLOSING = ("CaseClosed", "PersonalDataErased")
 # tree size beyond the log, index >= size, from > to.
 SEMANTIC_422 = frozenset({
     "appendEvent", "appendBatch", "getCaseTimeline", "getInclusionProof", "getConsistencyProof",
+    # A cursor this service did not issue (or for other filters), opened_after >= opened_before.
+    "listCases",
 })
 # Raw-bytes bodies (see fuzz_support.config).
 RAW_BODY = frozenset({"uploadEvidence"})

@@ -34,6 +34,10 @@ API_ROUTES = {
     ("get", "/v1/log/proofs/inclusion"): "getInclusionProof",
     ("get", "/v1/log/proofs/consistency"): "getConsistencyProof",
     ("post", "/v1/keys"): "createKey",
+    # docs/API-ADDITIONS.md
+    ("get", "/v1/cases"): "listCases",
+    ("get", "/v1/keys"): "listKeys",
+    ("delete", "/v1/keys/{key_id}"): "revokeKey",
     ("get", "/healthz"): "healthz",
     ("get", "/metrics"): "metrics",
 }

@@ -23,6 +23,7 @@ from ledger.merkle import (
 )
 from ledger.store.attestations import AttestationsMixin, attestations_ddl
 from ledger.store.batch import AppendBatch
+from ledger.store.finding import KEY_REVOCATIONS_DDL, FindingMixin
 from ledger.store.projection_tables import PROJECTION_DDL, ProjectionTablesMixin
 
 
@@ -65,9 +66,13 @@ class KeyStoreMixin:
         )
 
     def api_key(self, key_id: str) -> tuple[str, str, str, str, str] | None:
-        """(token_hash, role, tenant, cases JSON, created_at) of a key id."""
+        """(token_hash, role, tenant, cases JSON, created_at) of a key id, None once revoked.
+
+        One query on every authenticated request (no cache): a revocation is seen by the next
+        request of every worker."""
         rows = self._query(
-            "SELECT token_hash, role, tenant, cases, created_at FROM api_keys WHERE id = ?",
+            "SELECT token_hash, role, tenant, cases, created_at FROM api_keys WHERE id = ? "
+            "AND NOT EXISTS (SELECT 1 FROM api_key_revocations r WHERE r.key_id = api_keys.id)",
             (key_id,),
         )
         return (rows[0][0], rows[0][1], rows[0][2], rows[0][3], rows[0][4]) if rows else None
@@ -93,7 +98,7 @@ class KeyStoreMixin:
         return int(count[0][0])
 
 
-class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin):
+class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin, FindingMixin):
     """Queries on `<prefix>_leaves`, `<prefix>_nodes`, `<prefix>_checkpoints` and side tables."""
 
     prefix: str
@@ -474,6 +479,7 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin):
             "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, "
             "role TEXT NOT NULL, tenant TEXT NOT NULL, cases TEXT NOT NULL, "
             "created_at TEXT NOT NULL)",
+            KEY_REVOCATIONS_DDL,
             *PROJECTION_DDL,
         ]
 
