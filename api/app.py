@@ -25,6 +25,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
 from api.problems import InternalErrorMiddleware, install_exception_handlers
 from api.routes import batches, case_views, cases, evidence, health, keys, log
+from api.routes.viewer import install_viewer
 from api.timestamper import TimestampConfig, Timestamper
 from api.witnessing import Witnessing, WitnessSettings
 from ledger.access import AccessJournal
@@ -144,11 +145,15 @@ def create_app(
         version=_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served from vendored files by api/routes/viewer.py, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = None
     install_exception_handlers(app)
     for module in (cases, case_views, batches, evidence, log, keys, health):
         app.include_router(module.router)
+    install_viewer(app)
     # Added last = outermost: metrics see the final status, including 500s made inside.
     app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -113,6 +113,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return demo(Settings.from_env())
 
 
+def _cmd_viewer(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from viewer import single_file_verifier
+
+    Path(args.out).write_text(single_file_verifier(), encoding="utf-8")
+    print(f"wrote {args.out}: the bundle verifier in one HTML file; open it in a browser, "
+          "no server or network needed", file=sys.stderr)
+    return 0
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -250,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_read_commands(sub)
     add_signer_commands(sub)
     add_monitor_command(sub)
+
+    p = sub.add_parser("viewer", help="write the offline bundle verifier as one HTML file")
+    p.add_argument("--out", required=True, help="the HTML file to write (e.g. verify.html)")
+    p.set_defaults(func=_cmd_viewer)
 
     p = sub.add_parser("demo", help="load realistic demo dispute cases (every event type)")
     p.set_defaults(func=_cmd_demo)

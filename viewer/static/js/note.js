@@ -1,0 +1,146 @@
+// C2SP signed notes and verifier keys (docs/FORMAT.md §5), checked with WebCrypto's Ed25519.
+// Same rules as ledger/signing.py: lines by other keys are ignored, at least one line by the
+// expected (name, key id) must be present, and every such line must verify.
+
+export class NoteError extends Error {}
+
+const enc = new TextEncoder();
+const SIG_PREFIX = '\u2014 ';
+
+export function hex(bytes) {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+export function b64decode(text) {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) return null;
+  try {
+    const bin = atob(text);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+export async function sha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+}
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+}
+
+function equal(a, b) {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A verifier key `<name>+<8 hex key id>+<base64(0x01 || public key)>`. */
+export async function parseVerifierKey(text) {
+  const vkey = text;
+  const parts = vkey.split('+');
+  if (parts.length !== 3) {
+    throw new NoteError(`verifier key: expected <name>+<key id>+<base64 key>, found ${JSON.stringify(vkey.slice(0, 60))}`);
+  }
+  const [name, idHex, b64] = parts;
+  if (!name || /\s/.test(name)) throw new NoteError('verifier key: the name is empty or contains white space');
+  if (!/^[0-9a-fA-F]{8}$/.test(idHex)) throw new NoteError(`verifier key: expected an 8-hex-digit key id, found ${JSON.stringify(idHex)}`);
+  const raw = b64decode(b64);
+  if (raw === null || raw.length !== 33 || raw[0] !== 0x01) {
+    throw new NoteError('verifier key: expected base64 of 0x01 and a 32-byte Ed25519 public key');
+  }
+  const pub = raw.subarray(1);
+  const keyId = (await sha256(concat(enc.encode(name), new Uint8Array([0x0a, 0x01]), pub))).subarray(0, 4);
+  if (hex(keyId) !== idHex.toLowerCase()) {
+    throw new NoteError(`verifier key: expected key id ${hex(keyId)} (the hash of its name and public key), found ${idHex}; the key was altered or mistyped`);
+  }
+  let cryptoKey;
+  try {
+    cryptoKey = await crypto.subtle.importKey('raw', pub, { name: 'Ed25519' }, false, ['verify']);
+  } catch (exc) {
+    throw new NoteError(`this browser cannot check Ed25519 signatures (${exc.message}); use a current Chromium, Firefox or Safari, or 'temoin verify'`);
+  }
+  return { name, keyId, text: `${name}+${hex(keyId)}+${b64}`, cryptoKey, describe: `${name}+${hex(keyId)}` };
+}
+
+/** Text and signature lines of a signed note (no crypto). */
+export function parseNote(bytes) {
+  let text;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new NoteError('signed note: expected UTF-8 text; the note was corrupted or is not a signed note');
+  }
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 && c !== 0x0a) throw new NoteError(`signed note: expected no control characters other than newline, found U+${c.toString(16).padStart(4, '0').toUpperCase()} at character ${i}`);
+  }
+  const split = text.lastIndexOf('\n\n');
+  if (split < 0) throw new NoteError('signed note: expected the text, a blank line, then signature lines; found no blank line, so the note is unsigned or truncated');
+  const body = text.slice(0, split + 1);
+  const block = text.slice(split + 2);
+  if (!block) throw new NoteError('signed note: expected at least one signature line after the blank line, found none');
+  if (!block.endsWith('\n')) throw new NoteError('signed note: expected the note to end with a newline; the note was truncated or re-encoded');
+  const lines = block.slice(0, -1).split('\n');
+  if (lines.length > 100) throw new NoteError(`signed note: expected at most 100 signature lines, found ${lines.length}`);
+  const signatures = lines.map((line, i) => {
+    if (!line.startsWith(SIG_PREFIX)) throw new NoteError(`signed note, signature line ${i + 1}: expected '— <key name> <base64 signature>'`);
+    const rest = line.slice(SIG_PREFIX.length);
+    const space = rest.indexOf(' ');
+    const name = space < 0 ? rest : rest.slice(0, space);
+    const raw = space < 0 ? null : b64decode(rest.slice(space + 1));
+    if (!name || raw === null || raw.length < 5) throw new NoteError(`signed note, signature line ${i + 1}: expected a key name and a base64 key id and signature`);
+    return { name, keyId: raw.subarray(0, 4), signature: raw.subarray(4) };
+  });
+  return { body, bodyBytes: enc.encode(body), signatures };
+}
+
+/** The note's text if `key` signed it; throws NoteError otherwise. */
+export async function verifyNote(bytes, key) {
+  const note = parseNote(bytes);
+  const mine = note.signatures.filter((s) => s.name === key.name && equal(s.keyId, key.keyId));
+  if (mine.length === 0) {
+    const found = [...new Set(note.signatures.map((s) => `${s.name}+${hex(s.keyId)}`))].sort().join(', ');
+    const sameName = note.signatures.some((s) => s.name === key.name);
+    const advice = sameName
+      ? 'the note was signed by another key with the same name: the log key was replaced or you hold an outdated verifier key'
+      : 'check that the note comes from this log and that you use its verifier key';
+    throw new NoteError(`signed note: expected a signature by ${key.describe}, found signatures by ${found}; ${advice}`);
+  }
+  for (const sig of mine) {
+    if (sig.signature.length !== 64) throw new NoteError(`signed note: expected a 64-byte Ed25519 signature by ${key.describe}, found ${sig.signature.length} bytes; the note was altered`);
+    const ok = await crypto.subtle.verify({ name: 'Ed25519' }, key.cryptoKey, sig.signature, note.bodyBytes);
+    if (!ok) throw new NoteError(`signed note: expected a valid signature by ${key.describe} over the note text, found one that does not verify; the text or signature was altered after signing, do not trust this note`);
+  }
+  return note;
+}
+
+/** {origin, size, root} of a checkpoint body (three lines), strictly. */
+export function parseCheckpointBody(body) {
+  if (!body.endsWith('\n')) throw new NoteError('checkpoint body: expected every line to end with a newline');
+  const lines = body.slice(0, -1).split('\n');
+  if (lines.length !== 3) throw new NoteError(`checkpoint body: expected exactly 3 lines (origin, size, root hash), found ${lines.length}`);
+  const [origin, sizeLine, rootLine] = lines;
+  if (!origin) throw new NoteError('checkpoint origin: expected a non-empty first line');
+  if (!/^(0|[1-9][0-9]{0,19})$/.test(sizeLine)) throw new NoteError(`checkpoint size: expected a decimal number without sign or leading zeros, found ${JSON.stringify(sizeLine)}`);
+  const root = b64decode(rootLine);
+  if (root === null || root.length !== 32) throw new NoteError('checkpoint root: expected the base64 of a 32-byte SHA-256 hash');
+  return { origin, size: Number(sizeLine), root };
+}
+
+/** The checkpoint of `bytes` if `key` signed it and its origin is the key's name. */
+export async function verifyCheckpoint(bytes, key) {
+  const note = await verifyNote(bytes, key);
+  const cp = parseCheckpointBody(note.body);
+  if (cp.origin !== key.name) {
+    throw new NoteError(`checkpoint: expected origin ${JSON.stringify(key.name)}, found ${JSON.stringify(cp.origin)}; this checkpoint belongs to another log`);
+  }
+  return { ...cp, signatures: note.signatures };
+}
