@@ -45,7 +45,10 @@ function equal(a, b) {
 /** A verifier key `<name>+<8 hex key id>+<base64(0x01 || public key)>`. */
 export async function parseVerifierKey(text) {
   const vkey = text;
-  const parts = vkey.split('+');
+  // The base64 part may itself contain '+': split on the first two only.
+  const first = vkey.indexOf('+');
+  const second = first < 0 ? -1 : vkey.indexOf('+', first + 1);
+  const parts = second < 0 ? [] : [vkey.slice(0, first), vkey.slice(first + 1, second), vkey.slice(second + 1)];
   if (parts.length !== 3) {
     throw new NoteError(`verifier key: expected <name>+<key id>+<base64 key>, found ${JSON.stringify(vkey.slice(0, 60))}`);
   }
