@@ -312,12 +312,15 @@ class BundleCheck {
   }
 
   async run() {
+    const t0 = performance.now();
     await this.keys();
     await this.manifestSignature();
     this.manifestContents();
     await this.memberHashes();
+    this.r.timings.members = Math.round(performance.now() - t0);
     await this.checkpointNote();
     await this.entriesAndProofs();
+    this.r.timings.entries = Math.round(performance.now() - t0);
     this.caseChain();
     await this.evidence();
     await this.openings();
@@ -696,7 +699,10 @@ function chainProblems(entries) {
  * null). Returns {checks: [{status, place, name, detail}], ok, ...what the bundle claims}. */
 export async function verifyBundle(blob, trustedKey = null) {
   const report = new Report();
+  const t0 = performance.now();
   const members = await readZip(blob, report);
+  report.timings = { zip: Math.round(performance.now() - t0) };
   if (members !== null) await new BundleCheck(report, members, trustedKey).run();
+  report.timings.total = Math.round(performance.now() - t0);
   return report;
 }

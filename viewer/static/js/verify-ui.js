@@ -84,6 +84,6 @@ export function mountVerifier(root) {
     verdict.dataset.ms = String(ms);
     verdict.textContent = `${ok ? (report.trustedKey ? t('okVerdict') : t('noKeyVerdict')) : t('koVerdict')} `
       + `(${report.checks.length} ${t('checks')}, ${failures} ${t('failed')}; ${ms} ms)`;
-    window.temoinLastReport = { ok, ms, checks: report.checks };
+    window.temoinLastReport = { ok, ms, checks: report.checks, timings: report.timings };
   });
 }
