@@ -27,6 +27,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.api_server")
 
+from ledger.events.examples import DELIVERY_PHOTO  # noqa: E402
 from ledger.signing import LogKey  # noqa: E402
 from tests.api_server import (  # noqa: E402
     ApiServer,
@@ -134,7 +135,9 @@ class Case:
     bundle: bytes
 
 
-def _open_case(api: ApiServer, events: int = 0) -> str:
+def _open_case(api: ApiServer, events: int = 0, *, large: bool = False) -> str:
+    """A case of at least five events citing evidence files; `large` adds two files over
+    1 MiB, which bundles write as ZIP64 members (one stored, one DEFLATE level 1)."""
     case = new_case("V")
     with api.client() as c:
         uploaded = upload_example_evidence(c)
@@ -143,6 +146,13 @@ def _open_case(api: ApiServer, events: int = 0) -> str:
                 {"case": case, **example("RecipientNotified")},
                 {"case": case, **example("DeliveryPhotoTaken", uploaded)},
                 {"case": case, **example("WithdrawalRequested")}]
+        if large:
+            for content in (os.urandom(3 * 2**20), b"compressible photo " * 150_000):
+                r = c.post("/v1/evidence", content=content,
+                           headers={"Content-Type": "image/jpeg"})
+                assert r.status_code in (200, 201), r.text
+                cited = {**uploaded, DELIVERY_PHOTO: r.json()["sha256"]}
+                body.append({"case": case, **example("DeliveryPhotoTaken", cited)})
         body += [{"case": case, **example("GpsScanRecorded", uploaded)}
                  for _ in range(max(0, events - len(body)))]
         r = c.post("/v1/batches", json={"events": body})
@@ -153,7 +163,7 @@ def _open_case(api: ApiServer, events: int = 0) -> str:
 
 @pytest.fixture(scope="module")
 def case(sqlite_api: ApiServer) -> Case:
-    name = _open_case(sqlite_api)
+    name = _open_case(sqlite_api, large=True)
     token = sqlite_api.new_key("auditor")
     with sqlite_api.client(token) as c:
         vkey = c.get("/v1/log/key").text.strip()
@@ -199,7 +209,7 @@ def test_sign_in_open_a_case_see_clocks_and_download_the_pdf(
     assert clocks.count() >= 1
     text = page.locator("#clocks").inner_text()
     assert re.search(r"running|met|missed|unclaimed", text), text
-    assert page.locator("#timeline-rows li").count() == 5
+    assert page.locator("#timeline-rows li").count() == 7
     # Evidence thumbnails fetched with the bearer token (blob: URLs).
     page.wait_for_selector("#timeline-rows img[src^='blob:']")
     with page.expect_download() as info:
@@ -395,6 +405,11 @@ def test_browser_verdict_equals_temoin_verify(
 ) -> None:
     page = verifier_page.page
     before = len(verifier_page.urls)
+    with zipfile.ZipFile(io.BytesIO(case.bundle)) as zf:
+        large = [i for i in zf.infolist() if i.file_size > 2**20]
+    # The served bundle has ZIP64 members (version needed 4.5), one stored, one deflated.
+    assert {i.compress_type for i in large} == {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+    assert all(i.extract_version >= 45 for i in large)
     for name, (data, member) in _corpus(case.bundle).items():
         path = tmp_path / f"{name}.zip"
         path.write_bytes(data)
