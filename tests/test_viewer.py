@@ -11,6 +11,7 @@ Screenshots are kept under test-artifacts/viewer/ (gitignored).
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import subprocess
@@ -153,6 +154,7 @@ def _open_case(api: ApiServer, events: int = 0, *, large: bool = False) -> str:
                 assert r.status_code in (200, 201), r.text
                 cited = {**uploaded, DELIVERY_PHOTO: r.json()["sha256"]}
                 body.append({"case": case, **example("DeliveryPhotoTaken", cited)})
+            body.append({"case": case, **example("PersonalDataErased")})
         body += [{"case": case, **example("GpsScanRecorded", uploaded)}
                  for _ in range(max(0, events - len(body)))]
         r = c.post("/v1/batches", json={"events": body})
@@ -196,6 +198,10 @@ def test_sign_in_open_a_case_see_clocks_and_download_the_pdf(
     unavailable = page.locator("#list-unavailable")
     page.wait_for_function("document.querySelector('#case-rows a') ||"
                            " !document.querySelector('#list-unavailable').hidden")
+    if not unavailable.is_visible():  # GET /v1/cases exists (once merged): search for it
+        page.get_by_label("Rechercher").fill(case.case)
+        page.locator("#case-filters button").click()
+        listed.wait_for()
     if unavailable.is_visible():
         assert "ouvrez un dossier par son identifiant" in unavailable.inner_text()
         page.get_by_label("Identifiant du dossier").fill(case.case)
@@ -209,7 +215,11 @@ def test_sign_in_open_a_case_see_clocks_and_download_the_pdf(
     assert clocks.count() >= 1
     text = page.locator("#clocks").inner_text()
     assert re.search(r"running|met|missed|unclaimed", text), text
-    assert page.locator("#timeline-rows li").count() == 7
+    assert page.locator("#timeline-rows li").count() == 8
+    # Late flags (the examples happened in 2025, recorded now), erased personal fields.
+    assert page.locator("#timeline-rows .badge.late").count() >= 1
+    assert page.locator("#timeline-rows .erased[data-field='customer_name']").count() == 1
+    assert page.locator("#timeline-rows .erased[data-field='customer_phone']").count() == 0
     # Evidence thumbnails fetched with the bearer token (blob: URLs).
     page.wait_for_selector("#timeline-rows img[src^='blob:']")
     with page.expect_download() as info:
@@ -232,6 +242,46 @@ def test_sign_in_open_a_case_see_clocks_and_download_the_pdf(
     page.get_by_role("button", name="Se déconnecter").click()
     assert page.evaluate("sessionStorage.getItem('temoin.token')") is None
     page.get_by_label("Clé d'accès").wait_for()
+
+
+def test_case_list_follows_the_contract(
+    watched: Watched, sqlite_api: ApiServer, case: Case
+) -> None:
+    """GET /v1/cases is built on another branch: until it is merged, its answers here are the
+    contract's (`{items: [{case, status, entries, last_seq, opened_at, closed_at}],
+    next_cursor}`), served by Playwright to the real page; the query it sends is checked."""
+    page = watched.page
+    asked: list[dict[str, list[str]]] = []
+    first = {"items": [{"case": case.case, "status": "open", "entries": 8, "last_seq": 8,
+                        "opened_at": "2025-03-01T09:00:00Z", "closed_at": None}],
+             "next_cursor": "c2"}
+    second = {"items": [{"case": "OLD-1", "status": "closed", "entries": 3, "last_seq": 3,
+                         "opened_at": "2024-01-05T09:00:00Z",
+                         "closed_at": "2024-02-01T09:00:00Z"}], "next_cursor": None}
+
+    def answer(route: Any) -> None:
+        from urllib.parse import parse_qs
+
+        query = parse_qs(urlsplit(route.request.url).query)
+        asked.append(query)
+        assert route.request.headers["authorization"] == f"Bearer {case.token}"
+        body = second if query.get("cursor") == ["c2"] else first
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route(re.compile(r".*/v1/cases\?.*"), answer)
+    _sign_in(watched, sqlite_api, case.token, lang="en")
+    page.locator(f"#case-rows a:text-is('{case.case}')").wait_for()
+    assert "2025" in page.locator("#case-rows").inner_text()
+    page.get_by_label("Status").select_option("closed")
+    page.get_by_label("Search").fill("OLD")
+    page.locator("#case-filters button").click()
+    page.get_by_role("button", name="Next").click()
+    page.locator("#case-rows a:text-is('OLD-1')").wait_for()
+    assert page.get_by_role("button", name="Next").is_hidden()
+    assert asked[-1] == {"limit": ["50"], "q": ["OLD"], "status": ["closed"], "cursor": ["c2"]}
+    page.locator(f"#case-rows a:text-is('{case.case}')").click()
+    page.locator("#case-title").wait_for()
+    assert case.case in page.locator("#case-title").inner_text()
 
 
 def test_english_and_error_page(watched: Watched, sqlite_api: ApiServer, case: Case) -> None:

@@ -131,12 +131,23 @@ async function openCase(caseId) {
   }
   const rows = $('timeline-rows');
   rows.replaceChildren();
+  // Crypto-shredding (PersonalDataErased) destroys the values; the commitments stay.
+  const erasedAll = view.entries.some((r) => r.type === 'PersonalDataErased' && !Array.isArray(r.data.fields));
+  const erased = new Set(view.entries.filter((r) => r.type === 'PersonalDataErased')
+    .flatMap((r) => (Array.isArray(r.data.fields) ? r.data.fields : [])));
   for (const row of view.entries) {
     const item = el('li', { class: row.late ? 'late' : '' },
       el('strong', { text: `#${row.case_seq} ${row.type}` }),
       el('div', { class: 'muted', text: `${formatDate(row.occurred_at)} · ${row.source}` }));
     if (row.late) item.append(el('span', { class: 'badge late', text: `${t('late')} (+${Math.round(row.delay_seconds / 3600)} h)` }));
-    if (row.personal_fields.length) item.append(el('div', { class: 'muted', text: `${t('erased')}: ${row.personal_fields.join(', ')}` }));
+    if (row.personal_fields.length) {
+      const fields = el('div', { class: 'muted personal', text: `${t('erased')}: ` });
+      for (const f of row.personal_fields) {
+        const gone = erasedAll || erased.has(f);
+        fields.append(el('span', { class: gone ? 'erased' : '', 'data-field': f, text: gone ? `${f} (${t('erasedTag')})` : f }), ' ');
+      }
+      item.append(fields);
+    }
     const data = el('details', {}, el('summary', { text: 'data' }), el('pre', { text: JSON.stringify(row.data, null, 2) }));
     item.append(data);
     if (row.evidence.length) {
