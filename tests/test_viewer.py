@@ -564,3 +564,28 @@ def test_static_files_are_package_data() -> None:
                  "vendor/swagger-ui/swagger-ui-bundle.js", "vendor/swagger-ui/LICENSE",
                  "vendor/redoc/redoc.standalone.js", "vendor/redoc/LICENSE"):
         assert (STATIC / name).is_file(), name
+
+
+def test_temoin_serve_serves_the_viewer_and_local_docs(settings: Any, tmp_path: Path) -> None:
+    """A real `temoin serve` process: the pages and files need no token, come from the
+    package, and name no other origin (the HTML of /docs and /redoc included)."""
+    import httpx
+
+    from tests.e2e import serving
+
+    with serving(settings, tmp_path / "serve.log") as served:
+        get = lambda path: httpx.get(served.base_url + path, timeout=30)  # noqa: E731
+        page = get("/")
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert 'for="access-key"' in page.text
+        module = get("/viewer/js/bundle.js")
+        assert module.status_code == 200
+        assert "javascript" in module.headers["content-type"]
+        assert get("/verify.html").status_code == 200
+        for path in ("/docs", "/redoc"):
+            html = get(path).text
+            assert not re.findall(r"(?:src|href)=[\"']?(?:https?:)?//", html), (path, html)
+            assert "/viewer/vendor/" in html
+        assert get("/viewer/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+        assert get("/viewer/..%2F__init__.py").status_code == 404  # only the static folder
