@@ -196,8 +196,7 @@ def test_sign_in_open_a_case_see_clocks_and_download_the_pdf(
     page.locator("#cases h2").wait_for()
     listed = page.locator(f"#case-rows a:text-is('{case.case}')")
     unavailable = page.locator("#list-unavailable")
-    page.wait_for_function("document.querySelector('#case-rows a') ||"
-                           " !document.querySelector('#list-unavailable').hidden")
+    page.locator("#case-rows a, #list-unavailable:not([hidden])").first.wait_for()
     if not unavailable.is_visible():  # GET /v1/cases exists (once merged): search for it
         page.get_by_label("Rechercher").fill(case.case)
         page.locator("#case-filters button").click()
@@ -300,6 +299,18 @@ def test_english_and_error_page(watched: Watched, sqlite_api: ApiServer, case: C
     page.locator("#error-status").wait_for()
     assert "401" in page.locator("#error-status").inner_text()
     assert page.locator("#error-detail").inner_text().strip()  # the problem's detail
+    # 403: an appender may read the timeline but not evidence files nor the report: the
+    # thumbnails say so, and the PDF button leads to the error page with the detail.
+    watched.allow(r"status of 403")
+    watched.allow(r"status of 40[45].*/v1/cases\?")
+    _sign_in(watched, sqlite_api, sqlite_api.new_key("appender"), lang="en")
+    page.locator("#cases h2").wait_for()
+    page.goto(f"{sqlite_api.base_url}/?lang=en#/case/{case.case}")
+    page.locator("#timeline-rows .evidence", has_text="403").first.wait_for()
+    page.get_by_role("button", name="Report PDF").click()
+    page.locator("#error-status", has_text="403").wait_for()
+    assert "appender" in page.locator("#error-detail").inner_text()
+    page.get_by_role("button", name="Sign out").click()
     # A 404 on an unknown case shows its problem detail too.
     watched.allow(r"status of 404")
     _sign_in(watched, sqlite_api, case.token, lang="en")
@@ -427,6 +438,10 @@ def _corpus(good: bytes) -> dict[str, tuple[bytes, str | None]]:
     out["missing-member"] = (_rezip([m for m in members if not m[0].startswith("proofs/")][:]),
                              None)
     out["not-a-zip"] = (b"PK\x03\x04 this is not a bundle", "bundle")
+    out["unsafe-name"] = (_rezip([*members, ("../evil.sh", b"rm -rf /")]), "../evil.sh")
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        doubled = _rezip([*members, members[4]])
+    out["duplicate-name"] = (doubled, members[4][0])
     return out
 
 
