@@ -492,6 +492,7 @@ def test_browser_verdict_equals_temoin_verify(
         elif member is not None:
             assert not report["ok"]
             assert page.locator(f"#checks li.ko[data-place='{member}']").count() >= 1, name
+            assert member in page.locator("#verdict").inner_text(), name  # named up front
     # Verification made no request at all: everything happened in the page.
     assert len(verifier_page.urls) == before
 

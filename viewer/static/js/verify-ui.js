@@ -82,7 +82,10 @@ export function mountVerifier(root) {
     verdict.className = ok ? 'verdict ok' : 'verdict ko';
     verdict.dataset.ok = String(ok);
     verdict.dataset.ms = String(ms);
-    verdict.textContent = `${ok ? (report.trustedKey ? t('okVerdict') : t('noKeyVerdict')) : t('koVerdict')} `
+    // The members that fail, first: a long list of green lines must not hide them.
+    const places = [...new Set(report.failures.map((c) => c.place))];
+    const named = places.length ? ` ${t('failing')}: ${places.slice(0, 8).join(', ')}${places.length > 8 ? ', …' : ''}.` : '';
+    verdict.textContent = `${ok ? (report.trustedKey ? t('okVerdict') : t('noKeyVerdict')) : t('koVerdict')}${named} `
       + `(${report.checks.length} ${t('checks')}, ${failures} ${t('failed')}; ${ms} ms)`;
     window.temoinLastReport = { ok, ms, checks: report.checks, timings: report.timings };
   });
