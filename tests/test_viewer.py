@@ -544,6 +544,24 @@ def test_the_right_bundle_against_another_key_is_red(
     assert "not signed by the key you trust" in ko.first.inner_text()
 
 
+def test_keys_saved_in_local_storage_are_offered_again(
+    verifier_page: Watched, case: Case, tmp_path: Path
+) -> None:
+    page = verifier_page.page
+    page.fill("#trusted-key", case.vkey)
+    page.get_by_role("button", name="Save this key").click()
+    page.reload()
+    page.fill("#trusted-key", "")
+    page.get_by_label("Saved keys").select_option(case.vkey)
+    assert page.input_value("#trusted-key") == case.vkey
+    path = tmp_path / "bundle.zip"
+    path.write_bytes(case.bundle)
+    page.set_input_files("#bundle-file", str(path))
+    page.evaluate("document.getElementById('verdict').removeAttribute('data-ok')")
+    page.get_by_role("button", name="Verify in the browser").click()
+    page.wait_for_selector("#verdict[data-ok='true']")
+
+
 def test_a_thousand_entry_case_verifies_within_two_seconds(
     verifier_page: Watched, sqlite_api: ApiServer, tmp_path: Path
 ) -> None:
