@@ -345,6 +345,34 @@ def test_log_page_checks_the_checkpoint_in_the_browser(
     assert "expected a signature by" in page.locator("#log-user-check").inner_text()
 
 
+def test_log_page_shows_witnesses_and_timestamps(
+    watched: Watched, sqlite_api: ApiServer, case: Case
+) -> None:
+    """The real checkpoint with a witness's extra signature line appended, and a stored
+    RFC 3161 token, as a server with witnesses and a TSA answers (served by Playwright: this
+    test starts neither): the page counts and names them, and the log's signature still
+    verifies (lines by other keys are ignored, as in C2SP)."""
+    page = watched.page
+    watched.allow(r"status of 40[45].*/v1/cases\?")
+    with sqlite_api.client() as c:
+        note = c.get("/v1/log/checkpoint").text
+        size = int(note.split("\n")[1])
+    body = note[:note.rindex("\n\n") + 1].encode()
+    witness = LogKey.generate("witness.example/w1").sign_note(body).decode()
+    cosigned = note + witness[witness.rindex("\n\n") + 2:]
+    page.route(re.compile(r".*/v1/log/checkpoint$"),
+               lambda r: r.fulfill(status=200, content_type="text/plain", body=cosigned))
+    page.route(re.compile(r".*/v1/log/checkpoints\?after=.*"), lambda r: r.fulfill(
+        status=200, content_type="application/json",
+        body=json.dumps([{"size": size, "note": cosigned, "timestamps": ["MIIB", "MIIC"]}])))
+    _sign_in(watched, sqlite_api, case.token, lang="en")
+    page.locator("#cases h2").wait_for()
+    page.get_by_role("link", name="Log").click()
+    page.wait_for_selector("#log-server-check[data-ok='true']")
+    assert page.locator("#log-cosigs").inner_text() == "1: witness.example/w1"
+    assert page.locator("#log-stamps").inner_text() == "2"
+
+
 def test_docs_and_redoc_load_from_local_assets(watched: Watched, sqlite_api: ApiServer) -> None:
     page = watched.page
     page.goto(f"{sqlite_api.base_url}/docs")
