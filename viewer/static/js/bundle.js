@@ -22,6 +22,7 @@ const MAX_PARSED_SIZE = 64 * 2 ** 20;
 const MAX_PARSED_TOTAL = 1024 * 2 ** 20;
 const MAX_RATIO = 1100;
 const RATIO_FLOOR = 2 ** 20;
+const WAVE = 64;
 const MANIFEST_FIELDS = ['case', 'checkpoint_size', 'created_at', 'format', 'log', 'members', 'tenant'];
 const ENTRY_FIELDS = ['case', 'case_seq', 'data', 'evidence', 'format', 'log', 'occurred_at', 'personal', 'prev', 'recorded_at', 'source', 'tenant', 'type'];
 const PROOF_FIELDS = ['index', 'leaf_hash', 'proof', 'size'];
@@ -237,10 +238,16 @@ async function readZip(blob, report) {
   for (const i of infos) counts.set(i.name, (counts.get(i.name) || 0) + 1);
   const members = new Members(src);
   // Parsed members are small: read them concurrently, then record the results in ZIP order.
-  const reads = infos.map((info) => (
-    !memberProblem(info) && isParsed(info.name) && counts.get(info.name) === 1
-      ? readMember(src, info).then((b) => b, (exc) => exc) : null));
-  const settled = await Promise.all(reads);
+  // A few at a time: thousands of decompression streams opened at once compete for the
+  // same core and were slower than small waves.
+  const settled = new Array(infos.length).fill(null);
+  const wanted = infos.map((info, k) => k).filter((k) => (
+    !memberProblem(infos[k]) && isParsed(infos[k].name) && counts.get(infos[k].name) === 1));
+  for (let w = 0; w < wanted.length; w += WAVE) {
+    await Promise.all(wanted.slice(w, w + WAVE).map(async (k) => {
+      settled[k] = await readMember(src, infos[k]).then((b) => b, (exc) => exc);
+    }));
+  }
   infos.forEach((info, k) => {
     const name = info.name;
     if (members.broken.has(name)) return;
