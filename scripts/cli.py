@@ -118,7 +118,11 @@ def _cmd_viewer(args: argparse.Namespace) -> int:
 
     from viewer import single_file_verifier
 
-    Path(args.out).write_text(single_file_verifier(), encoding="utf-8")
+    try:
+        Path(args.out).write_text(single_file_verifier(), encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {args.out}: {exc.strerror or exc}; give a path in a "
+                       "folder that exists and that you may write to") from None
     print(f"wrote {args.out}: the bundle verifier in one HTML file; open it in a browser, "
           "no server or network needed", file=sys.stderr)
     return 0

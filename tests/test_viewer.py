@@ -651,6 +651,15 @@ def test_single_file_verifier_works_from_file_url(
     assert not errors, errors
 
 
+def test_viewer_command_refuses_an_unwritable_path(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.cli", "viewer", "--out", str(tmp_path / "no" / "x.html")],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+    assert done.returncode == 2
+    assert "cannot write" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_static_files_are_package_data() -> None:
     """The viewer is served from inside the package: no file it needs is outside it."""
     from viewer import STATIC
