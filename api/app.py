@@ -36,6 +36,7 @@ from api.routes import (
     keys,
     log,
 )
+from api.routes.viewer import install_viewer
 from api.startup_errors import CleanStartupFailure
 from api.timestamper import TimestampConfig, Timestamper
 from api.witnessing import Witnessing, WitnessSettings
@@ -160,6 +161,9 @@ def create_app(
         version=_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served from vendored files by api/routes/viewer.py, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = None
     install_exception_handlers(app)
@@ -167,6 +171,7 @@ def create_app(
         app.include_router(module.router)
     # A refused start-up (a key file that does not match the database) says why, untraced.
     app.add_middleware(CleanStartupFailure)
+    install_viewer(app)
     # Added last = outermost: metrics see the final status, including 500s made inside.
     app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

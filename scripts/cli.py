@@ -141,6 +141,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return demo(Settings.from_env())
 
 
+def _cmd_viewer(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from viewer import single_file_verifier
+
+    try:
+        Path(args.out).write_text(single_file_verifier(), encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {args.out}: {exc.strerror or exc}; give a path in a "
+                       "folder that exists and that you may write to") from None
+    print(f"wrote {args.out}: the bundle verifier in one HTML file; open it in a browser, "
+          "no server or network needed", file=sys.stderr)
+    return 0
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -326,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_signer_commands(sub)
     add_monitor_command(sub)
     add_lifecycle_commands(sub)
+
+    p = sub.add_parser("viewer", help="write the offline bundle verifier as one HTML file")
+    p.add_argument("--out", required=True, help="the HTML file to write (e.g. verify.html)")
+    p.set_defaults(func=_cmd_viewer)
 
     p = sub.add_parser("demo", help="load realistic demo dispute cases (every event type)")
     p.set_defaults(func=_cmd_demo)

@@ -1,0 +1,92 @@
+// The "Verify a bundle" panel: a ZIP dropped or chosen, a verifier key pasted or picked from
+// the keys saved in localStorage, every check shown in words, green or red. No server call.
+import { verifyBundle } from './bundle.js';
+import { t } from './i18n.js';
+
+const SAVED = 'temoin.keys';
+
+function savedKeys() {
+  try { return JSON.parse(localStorage.getItem(SAVED) || '[]'); } catch { return []; }
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'text') node.textContent = v; else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+/** Render the panel into `root` (an empty element). */
+export function mountVerifier(root) {
+  root.replaceChildren();
+  const file = el('input', { type: 'file', id: 'bundle-file', accept: '.zip,application/zip' });
+  const drop = el('div', { class: 'drop', id: 'drop', tabindex: '0', role: 'button', 'aria-describedby': 'drop-help' },
+    el('span', { id: 'drop-help', text: t('dropHere') }));
+  const key = el('textarea', { id: 'trusted-key', rows: '2', spellcheck: 'false', autocomplete: 'off' });
+  const pick = el('select', { id: 'saved-keys' });
+  const save = el('button', { type: 'button', id: 'save-key', text: t('saveKey') });
+  const run = el('button', { type: 'submit', id: 'run-verify', class: 'primary', text: t('run') });
+  const verdict = el('p', { id: 'verdict', role: 'status', 'aria-live': 'polite' });
+  const list = el('ol', { id: 'checks', class: 'checks' });
+  const form = el('form', { id: 'verify-form' },
+    el('label', { for: 'bundle-file', text: t('bundleFile') }), file, drop,
+    el('label', { for: 'trusted-key', text: t('trustedKey') }), key,
+    el('label', { for: 'saved-keys', text: t('savedKeys') }), pick, save, run);
+  root.append(form, verdict, list);
+
+  let chosen = null;
+  const fillSaved = () => {
+    pick.replaceChildren(el('option', { value: '', text: '—' }));
+    for (const k of savedKeys()) pick.append(el('option', { value: k, text: k.split('+')[0] + ' ' + k.split('+')[1] }));
+  };
+  fillSaved();
+  pick.addEventListener('change', () => { if (pick.value) key.value = pick.value; });
+  save.addEventListener('click', () => {
+    const value = key.value.trim();
+    if (!value) return;
+    const keys = savedKeys().filter((k) => k !== value);
+    try { localStorage.setItem(SAVED, JSON.stringify([value, ...keys])); } catch { /* file:// */ }
+    fillSaved();
+  });
+  file.addEventListener('change', () => { chosen = file.files[0] || null; drop.firstChild.textContent = chosen ? chosen.name : t('dropHere'); });
+  drop.addEventListener('click', () => file.click());
+  drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); file.click(); } });
+  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    chosen = e.dataTransfer.files[0] || null;
+    if (chosen) drop.firstChild.textContent = chosen.name;
+  });
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!chosen) { verdict.textContent = t('dropHere'); return; }
+    verdict.className = '';
+    verdict.textContent = '…';
+    list.replaceChildren();
+    const started = performance.now();
+    const report = await verifyBundle(chosen, key.value.trim() || null);
+    const ms = Math.round(performance.now() - started);
+    for (const c of report.checks) {
+      const li = el('li', { class: c.status === 'OK' ? 'ok' : 'ko', 'data-status': c.status, 'data-place': c.place },
+        el('strong', { text: c.status === 'OK' ? '✔ OK' : '✘ KO' }), ' ',
+        el('code', { text: c.place }), `: ${c.name}`);
+      if (c.detail) li.append(el('span', { class: 'detail', text: ` — ${c.detail}` }));
+      list.append(li);
+    }
+    const failures = report.failures.length;
+    const ok = report.ok;
+    verdict.className = ok ? 'verdict ok' : 'verdict ko';
+    verdict.dataset.ok = String(ok);
+    verdict.dataset.ms = String(ms);
+    // The members that fail, first: a long list of green lines must not hide them.
+    const places = [...new Set(report.failures.map((c) => c.place))];
+    const named = places.length ? ` ${t('failing')}: ${places.slice(0, 8).join(', ')}${places.length > 8 ? ', …' : ''}.` : '';
+    verdict.textContent = `${ok ? (report.trustedKey ? t('okVerdict') : t('noKeyVerdict')) : t('koVerdict')}${named} `
+      + `(${report.checks.length} ${t('checks')}, ${failures} ${t('failed')}; ${ms} ms)`;
+    window.temoinLastReport = { ok, ms, checks: report.checks, timings: report.timings };
+  });
+}
