@@ -35,3 +35,8 @@ class CaseLog(Application[UUID]):
 
     def get_case(self, case_id: UUID, version: int | None = None) -> Case:
         return self.repository.get(case_id, version=version)
+
+    def get_case_shared(self, case_id: UUID) -> Case:
+        """The case as stored now, possibly the cache's own object: never mutate it (the
+        ledger decides on a shallow copy whose attributes it replaces, `_private_copy`)."""
+        return self.repository.get(case_id, deepcopy_from_cache=False)
