@@ -42,7 +42,7 @@ def check_erasures(
     """(the erasures of the log's first `tree_size` entries, anomalies as (place, problem))."""
     notes: list[ErasureNote] = []
     anomalies: list[tuple[str, str]] = []
-    for index, case_hex, raw in store.erasure_entries(tree_size):
+    for index, case_hex, raw in store.iter_erasure_entries(tree_size):
         try:
             obj = strict_loads(raw)
             fields = obj["data"].get("fields")

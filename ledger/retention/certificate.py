@@ -47,7 +47,7 @@ class RunEntry:
 
 def run_entries(store: MerkleStore, run: str, below: int) -> Iterator[RunEntry]:
     """The erasure entries of retention run `run`, in log order."""
-    for index, _case_hex, raw in store.erasure_entries(below):
+    for index, _case_hex, raw in store.iter_erasure_entries(below):
         obj = orjson.loads(raw)
         if obj["data"].get("retention_run") == run:
             yield RunEntry(index, raw)

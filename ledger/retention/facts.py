@@ -8,13 +8,15 @@ grows with the number of cases, never with the number of entries.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
 
 from ledger.retention.classes import LOCATION_FIELDS
 from ledger.store.base import MerkleStore
+
+_NONE: frozenset[str] = frozenset()  # shared by every case until it has one: most have none
 
 
 @dataclass(slots=True)
@@ -24,12 +26,12 @@ class CaseFacts:
     case_id: str  # hex of the aggregate id, as the vault keys its rows
     retention_class: str | None = None
     closed_at: str | None = None
-    holds: set[str] = field(default_factory=set)
+    holds: frozenset[str] = _NONE
     erased: bool = False  # every personal field destroyed
-    live_location: set[str] = field(default_factory=set)  # location fields still openable
-    evidence: set[str] = field(default_factory=set)  # sha256 of the files its entries cite
-    destroyed: set[str] = field(default_factory=set)  # files an erasure entry says destroyed
-    runs: set[str] = field(default_factory=set)  # retention runs that touched the case
+    live_location: frozenset[str] = _NONE  # location fields still openable
+    evidence: frozenset[str] = _NONE  # sha256 of the files its entries cite
+    destroyed: frozenset[str] = _NONE  # files an erasure entry says destroyed
+    runs: frozenset[str] = _NONE  # retention runs that touched the case
 
 
 def _hex(originator_id: object) -> str:
@@ -39,29 +41,30 @@ def _hex(originator_id: object) -> str:
 
 def _apply(facts: CaseFacts, obj: dict) -> None:
     kind, data = obj["type"], obj["data"]
-    for ref in obj["evidence"]:
-        facts.evidence.add(ref["sha256"])
+    if obj["evidence"]:
+        facts.evidence = facts.evidence | {ref["sha256"] for ref in obj["evidence"]}
     if (kind == "CaseOpened" and "retention_class" in data) or kind == "RetentionClassSet":
         facts.retention_class = data["retention_class"]
     elif kind == "CaseClosed":
         facts.closed_at = obj["occurred_at"]
     elif kind == "LegalHoldPlaced":
-        facts.holds.add(data["reference"])
+        facts.holds = facts.holds | {data["reference"]}
     elif kind == "LegalHoldReleased":
-        facts.holds.discard(data["reference"])
+        facts.holds = facts.holds - {data["reference"]}
     elif kind == "PersonalDataErased":
         listed = data.get("fields")
         if listed is None:
             facts.erased = True
-            facts.live_location.clear()
+            facts.live_location = _NONE
         else:
-            facts.live_location.difference_update(listed)
-        facts.destroyed.update(data.get("evidence_destroyed", ()))
+            facts.live_location = facts.live_location - set(listed)
+        if data.get("evidence_destroyed"):
+            facts.destroyed = facts.destroyed | set(data["evidence_destroyed"])
         if "retention_run" in data:
-            facts.runs.add(data["retention_run"])
+            facts.runs = facts.runs | {data["retention_run"]}
     live = [name for name in LOCATION_FIELDS if name in obj["personal"]]
     if live and not facts.erased:
-        facts.live_location.update(live)
+        facts.live_location = facts.live_location | set(live)
 
 
 def read_facts(

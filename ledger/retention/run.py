@@ -20,7 +20,8 @@ from ledger.retention.facts import read_facts
 from ledger.retention.plan import Due, Plan, plan
 
 SOURCE = "temoin-retention"
-CHUNK = 500
+# Cases per group commit: 2,000 was 16% faster than 500 on 20,000 cases (SQLite, here).
+CHUNK = 2000
 
 
 @dataclass(slots=True)

@@ -390,16 +390,32 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin, Findi
             yield r[0], r[1], r[2], bytes(r[3]), None if r[4] is None else bytes(r[4])
 
     # -- erasure --------------------------------------------------------------------------
-    def erasure_entries(self, below: int) -> list[tuple[int, str, bytes]]:
-        """(index, case id hex, entry bytes) of every PersonalDataErased entry below `below`."""
+    def erasure_entries(
+        self, below: int, start: int = 0, limit: int = 2**62
+    ) -> list[tuple[int, str, bytes]]:
+        """(index, case id hex, entry bytes) of the PersonalDataErased entries with
+        start <= index < below, at most `limit` of them, in index order."""
         rows = self._query(
             f"SELECT l.idx, e.originator_id, e.state FROM {self.events_table_name} e "
             f"JOIN {self.leaves_table} l ON l.originator_id = e.originator_id "
             f"AND l.originator_version = e.originator_version "
-            f"WHERE e.topic LIKE ? AND l.idx < ? ORDER BY l.idx",
-            ("%:PersonalDataErased", below),
+            f"WHERE e.topic LIKE ? AND l.idx >= ? AND l.idx < ? ORDER BY l.idx LIMIT ?",
+            ("%:PersonalDataErased", start, below, limit),
         )
         return [(r[0], self._id_text(r[1]), bytes(r[2])) for r in rows]
+
+    def iter_erasure_entries(
+        self, below: int, page: int = 2000
+    ) -> Iterator[tuple[int, str, bytes]]:
+        """`erasure_entries` a page at a time: memory stays flat over 100,000 erasures, and
+        the caller may query the store between rows."""
+        start = 0
+        while True:
+            rows = self.erasure_entries(below, start, page)
+            yield from rows
+            if len(rows) < page:
+                return
+            start = rows[-1][0] + 1
 
     def openings_before(
         self, case_id: str, before_seq: int, fields: Sequence[str] | None
