@@ -163,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         for backend in backends:
             for scenario in ("E", "R"):
                 with database(backend, directory) as url:
-                    settings = Settings(database_url=url, data_dir=directory / "data",
+                    # A data folder per database: the signer state beside the key belongs
+                    # to one log (another database would be refused as a fork).
+                    settings = Settings(database_url=url,
+                                        data_dir=directory / f"data-{uuid.uuid4().hex[:8]}",
                                         origin="bench.example/log")
                     ledger = Ledger(settings)
                     try:
