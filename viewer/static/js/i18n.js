@@ -18,7 +18,7 @@ const STRINGS = {
     okVerdict: 'VALIDE : chaque vérification a réussi avec la clé que vous avez fournie.',
     koVerdict: 'ÉCHEC : ne vous fiez pas à ce bundle.', noKeyVerdict: "Intègre, mais aucune clé de confiance n'a été fournie : cela ne prouve pas qui l'a signé.",
     error: 'Erreur', back: 'Retour', none: 'aucun', signedBy: 'signature', valid: 'valide', invalid: 'invalide',
-    opened: 'Ouvert le', closedAt: 'Clos le', entries: 'Entrées', checks: 'vérifications', failed: 'en échec', failing: 'En cause', clock: 'Délai', caseCol: 'Dossier',
+    opened: 'Ouvert le', closedAt: 'Clos le', entries: 'Entrées', checks: 'vérifications', failed: 'en échec', warned: 'avertissement(s)', failing: 'En cause', clock: 'Délai', caseCol: 'Dossier',
   },
   en: {
     title: 'Témoin — viewer', signin: 'Sign in', signout: 'Sign out',
@@ -37,7 +37,7 @@ const STRINGS = {
     okVerdict: 'VALID: every check passed with the key you provided.',
     koVerdict: 'FAILED: do not rely on this bundle.', noKeyVerdict: 'Intact, but no trusted key was given: this does not prove who signed it.',
     error: 'Error', back: 'Back', none: 'none', signedBy: 'signature', valid: 'valid', invalid: 'invalid',
-    opened: 'Opened', closedAt: 'Closed', entries: 'Entries', checks: 'checks', failed: 'failed', failing: 'Failing', clock: 'Clock', caseCol: 'Case',
+    opened: 'Opened', closedAt: 'Closed', entries: 'Entries', checks: 'checks', failed: 'failed', warned: 'warning(s)', failing: 'Failing', clock: 'Clock', caseCol: 'Case',
   },
 };
 

@@ -4,6 +4,7 @@ import { verifyBundle } from './bundle.js';
 import { t } from './i18n.js';
 
 const SAVED = 'temoin.keys';
+const MARK = { OK: '✔ OK', WARN: '⚠ WARN', KO: '✘ KO' };
 
 function savedKeys() {
   try { return JSON.parse(localStorage.getItem(SAVED) || '[]'); } catch { return []; }
@@ -71,8 +72,8 @@ export function mountVerifier(root) {
     const report = await verifyBundle(chosen, key.value.trim() || null);
     const ms = Math.round(performance.now() - started);
     for (const c of report.checks) {
-      const li = el('li', { class: c.status === 'OK' ? 'ok' : 'ko', 'data-status': c.status, 'data-place': c.place },
-        el('strong', { text: c.status === 'OK' ? '✔ OK' : '✘ KO' }), ' ',
+      const li = el('li', { class: c.status.toLowerCase(), 'data-status': c.status, 'data-place': c.place },
+        el('strong', { text: MARK[c.status] }), ' ',
         el('code', { text: c.place }), `: ${c.name}`);
       if (c.detail) li.append(el('span', { class: 'detail', text: ` — ${c.detail}` }));
       list.append(li);
@@ -86,7 +87,8 @@ export function mountVerifier(root) {
     const places = [...new Set(report.failures.map((c) => c.place))];
     const named = places.length ? ` ${t('failing')}: ${places.slice(0, 8).join(', ')}${places.length > 8 ? ', …' : ''}.` : '';
     verdict.textContent = `${ok ? (report.trustedKey ? t('okVerdict') : t('noKeyVerdict')) : t('koVerdict')}${named} `
-      + `(${report.checks.length} ${t('checks')}, ${failures} ${t('failed')}; ${ms} ms)`;
+      + `(${report.checks.length} ${t('checks')}, ${failures} ${t('failed')}`
+      + `${report.warnings.length ? `, ${report.warnings.length} ${t('warned')}` : ''}; ${ms} ms)`;
     window.temoinLastReport = { ok, ms, checks: report.checks, timings: report.timings };
   });
 }
