@@ -10,6 +10,7 @@ Screenshots are kept under test-artifacts/viewer/ (gitignored).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -726,3 +727,169 @@ def test_temoin_serve_serves_the_viewer_and_local_docs(settings: Any, tmp_path: 
             assert "/viewer/vendor/" in html
         assert get("/viewer/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
         assert get("/viewer/..%2F__init__.py").status_code == 404  # only the static folder
+
+
+# --------------------------------------------------------------------------- v1.1 bundles
+
+
+V11 = "temoin.bundle/v1.1"
+TSA_URL = "http://tsa.test.invalid/"
+
+
+def _v11_bundle(api: ApiServer, v1: bytes, tmp: Path, *, witness: Any, cosign: bool = True,
+                token_size: int | None = None, unlisted_token: bool = False,
+                alter_cosignature: bool = False) -> bytes:
+    """The v1 bundle `v1` made a `temoin.bundle/v1.1` bundle as projections/bundle_trust.py
+    lays it out (docs/BUNDLE.md §11), its manifest re-signed with the server's log key:
+    `checkpoint.cosigned.txt` (checkpoint.txt, then a cosignature line by `witness`) and
+    `timestamps/<size>-1.tsr`, a real RFC 3161 token over checkpoint.txt from a local TSA
+    (scripts/local_tsa.py, `openssl ts -reply`)."""
+    from ledger.canonical import canonical_bytes
+    from ledger.timestamps import build_request
+    from projections.bundle import manifest_sig_body
+    from scripts.local_tsa import _reply, make_ca
+
+    members = dict(_unzip(v1))
+    note = members["checkpoint.txt"]
+    manifest = json.loads(members["manifest.json"])
+    size = manifest["checkpoint_size"]
+    body = note[:note.rindex(b"\n\n") + 1]
+    extra: list[tuple[str, bytes]] = []
+    if cosign:
+        line = witness.cosign(body, int(time.time())).encode()
+        if alter_cosignature:  # another time than the one signed: the signature fails
+            line = witness.cosign(body, 1).encode()[:-10] + line[-10:]
+        extra.append(("checkpoint.cosigned.txt", note + line))
+    make_ca(tmp, "viewer")
+    token = _reply(tmp, "viewer", build_request(note)[0])
+    tsr = f"timestamps/{size if token_size is None else token_size}-1.tsr"
+    extra.append((tsr, token))
+    listing = []
+    for item in manifest["members"]:
+        listing.append(item)
+        if item["path"] == "log-key.txt":
+            listing += [{"path": p, "sha256": hashlib.sha256(d).hexdigest(), "size": len(d)}
+                        for p, d in extra]
+    manifest |= {"format": V11, "members": listing,
+                 "timestamps": [] if unlisted_token else [{"path": tsr, "tsa": TSA_URL}]}
+    raw = canonical_bytes(manifest)
+    signed = api.services.ledger.key.sign_note(manifest_sig_body(raw))
+    ordered: list[tuple[str, bytes]] = []
+    for name, data in _unzip(v1):
+        if name == "manifest.json":
+            data = raw
+        elif name == "manifest.sig":
+            data = signed
+        ordered.append((name, data))
+        if name == "log-key.txt":
+            ordered += extra
+    return _rezip(ordered)
+
+
+def _verify_with_witnesses(page: Any, path: Path, key: str, witnesses: list[str]) -> Any:
+    page.fill("#witness-keys", "\n".join(witnesses))
+    try:
+        return _browser_verify(page, path, key)
+    finally:
+        page.fill("#witness-keys", "")
+
+
+def test_v11_bundle_trust_members_in_the_browser(
+    verifier_page: Watched, sqlite_api: ApiServer, case: Case, tmp_path: Path
+) -> None:
+    """A v1.1 bundle: every v1 check as before (the manifest named v1.1), the two new members
+    hashed against the manifest, the token listed as a WARN that says it is NOT verified in
+    the browser, the cosignature listed without a witness key and verified with one."""
+    from ledger.cosignature import WitnessKey
+
+    page = verifier_page.page
+    witness = WitnessKey.generate("witness.test/w1")
+    good = tmp_path / "v1.zip"
+    good.write_bytes(case.bundle)
+    v1_lines = [(c["status"], c["place"], c["name"])
+                for c in _browser_verify(page, good, case.vkey)["checks"]]
+    with zipfile.ZipFile(io.BytesIO(case.bundle)) as zf:
+        size = json.loads(zf.read("manifest.json"))["checkpoint_size"]
+    tsr = f"timestamps/{size}-1.tsr"
+    path = tmp_path / "v11.zip"
+    path.write_bytes(_v11_bundle(sqlite_api, case.bundle, tmp_path, witness=witness))
+    # What the page says up front about tokens, whatever the bundle.
+    assert "openssl ts -verify" in page.locator("#v11-note").inner_text()
+    assert "--tsa-roots" in page.locator("#v11-note").inner_text()
+
+    expected: list[tuple[str, str, str]] = []
+    for line in v1_lines:
+        if line[1:] == ("manifest.json", "is a temoin.bundle/v1 manifest"):
+            line = ("OK", "manifest.json", f"is a {V11} manifest")
+        expected.append(line)
+        if line[1:] == ("log-key.txt", "SHA-256 and size as in the manifest"):
+            expected += [("OK", m, "SHA-256 and size as in the manifest")
+                         for m in ("checkpoint.cosigned.txt", tsr)]
+    token_line = ("WARN", tsr, "RFC 3161 time-stamp token over checkpoint.txt")
+
+    report = _browser_verify(page, path, case.vkey)
+    lines = [(c["status"], c["place"], c["name"]) for c in report["checks"]]
+    assert report["ok"], [c for c in report["checks"] if c["status"] == "KO"]
+    assert lines == [*expected, token_line,
+                     ("OK", "checkpoint.cosigned.txt", "carries 1 witness cosignature(s)")]
+    warn = page.locator(f"#checks li.warn[data-place='{tsr}']").inner_text()
+    assert "NOT verified in the browser" in warn and "openssl ts -verify" in warn
+    summary = page.locator("#trust-summary").inner_text()
+    assert "NOT verified in the browser" in summary and "witness.test/w1" in summary
+
+    report = _verify_with_witnesses(page, path, case.vkey, [witness.verifier_key])
+    lines = [(c["status"], c["place"], c["name"]) for c in report["checks"]]
+    assert report["ok"]
+    assert lines == [*expected, token_line,
+                     ("OK", "witness witness.test/w1",
+                      "cosigned checkpoint.txt (C2SP cosignature/v1)"),
+                     ("OK", "--quorum",
+                      "at least 1 of the 1 witnesses you gave cosigned the checkpoint")]
+    assert "cosigned by 1 of the 1" in page.locator("#trust-summary").inner_text()
+
+    # Another witness's key: the quorum is not met.
+    other = WitnessKey.generate("witness.test/w2").verifier_key
+    report = _verify_with_witnesses(page, path, case.vkey, [other])
+    assert not report["ok"]
+    assert report["checks"][-1]["place"] == "--quorum"
+    assert report["checks"][-1]["status"] == "KO"
+    assert "no cosignature in the bundle" in report["checks"][-1]["detail"]
+    # A log key given as a witness key is refused as such.
+    report = _verify_with_witnesses(page, path, case.vkey, [case.vkey])
+    assert ("KO", "--witness", "is a witness verifier key") in [
+        (c["status"], c["place"], c["name"]) for c in report["checks"]]
+
+
+@pytest.mark.parametrize("damage", ["altered-cosignature", "unlisted-token",
+                                    "token-for-another-size"])
+def test_v11_bundle_damage_is_red_in_the_browser(
+    verifier_page: Watched, sqlite_api: ApiServer, case: Case, tmp_path: Path, damage: str
+) -> None:
+    from ledger.cosignature import WitnessKey
+
+    witness = WitnessKey.generate("witness.test/w1")
+    with zipfile.ZipFile(io.BytesIO(case.bundle)) as zf:
+        size = json.loads(zf.read("manifest.json"))["checkpoint_size"]
+    options: dict[str, Any] = {
+        "altered-cosignature": {"alter_cosignature": True},
+        "unlisted-token": {"unlisted_token": True},
+        "token-for-another-size": {"token_size": size + 1},
+    }[damage]
+    path = tmp_path / f"{damage}.zip"
+    path.write_bytes(_v11_bundle(sqlite_api, case.bundle, tmp_path, witness=witness,
+                                 **options))
+    report = _verify_with_witnesses(verifier_page.page, path, case.vkey,
+                                    [witness.verifier_key])
+    assert not report["ok"]
+    failed = [(c["place"], c["name"]) for c in report["checks"] if c["status"] == "KO"]
+    tsr = f"timestamps/{size}-1.tsr"
+    want = {
+        "altered-cosignature": [
+            ("witness witness.test/w1", "cosigned checkpoint.txt (C2SP cosignature/v1)"),
+            ("--quorum", "at least 1 of the 1 witnesses you gave cosigned the checkpoint")],
+        # A manifest whose `timestamps` omits a listed .tsr member.
+        "unlisted-token": [(tsr, "is listed in the manifest's timestamps")],
+        "token-for-another-size": [(f"timestamps/{size + 1}-1.tsr",
+                                    "RFC 3161 time-stamp token over checkpoint.txt")],
+    }[damage]
+    assert failed == want, report["checks"]

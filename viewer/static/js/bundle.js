@@ -5,6 +5,7 @@
 import { hex, NoteError, parseVerifierKey, sha256, verifyCheckpoint, verifyNote } from './note.js';
 import { leafHash, ProofError, verifyInclusion } from './merkle.js';
 import { openSource, readDirectory, readMember, ZipError } from './zip.js';
+import { BUNDLE_FORMAT_V1_1, checkTrust, COSIGNED, TIMESTAMP_PATH } from './trust.js';
 
 export const BUNDLE_FORMAT = 'temoin.bundle/v1';
 const MANIFEST = 'manifest.json';
@@ -129,11 +130,16 @@ function parseEntry(raw) {
 function parseManifest(raw) {
   const obj = strictParse(raw);
   if (!isObject(obj)) throw new Error('expected a JSON object');
-  if (obj.format !== BUNDLE_FORMAT) throw new Error(`format is ${JSON.stringify(obj.format)}, expected '${BUNDLE_FORMAT}': this is not a v1 bundle, use a verifier that knows its format`);
+  const form = obj.format;
+  if (form !== BUNDLE_FORMAT && form !== BUNDLE_FORMAT_V1_1) {
+    throw new Error(`format is ${JSON.stringify(form)}, expected '${BUNDLE_FORMAT}' or '${BUNDLE_FORMAT_V1_1}': use a verifier that knows its format`);
+  }
+  const v11 = form === BUNDLE_FORMAT_V1_1;
+  const required = v11 ? [...MANIFEST_FIELDS, 'timestamps'].sort() : MANIFEST_FIELDS;
   const keys = Object.keys(obj);
-  if (!MANIFEST_FIELDS.every((k) => keys.includes(k))
-    || !keys.every((k) => MANIFEST_FIELDS.includes(k) || OPTIONAL_MANIFEST_FIELDS.includes(k))) {
-    throw new Error(`fields are ${pyList(keys.sort())}, expected ${pyList(MANIFEST_FIELDS)} and optionally ${pyList(OPTIONAL_MANIFEST_FIELDS)}`);
+  if (!required.every((k) => keys.includes(k))
+    || !keys.every((k) => required.includes(k) || OPTIONAL_MANIFEST_FIELDS.includes(k))) {
+    throw new Error(`fields are ${pyList(keys.sort())}, expected ${pyList(required)} and optionally ${pyList(OPTIONAL_MANIFEST_FIELDS)}`);
   }
   const times = ['created_at', 'checkpoint_signed_at'].filter((n) => n in obj);
   for (const name of ['tenant', 'case', 'log', ...times]) {
@@ -149,16 +155,34 @@ function parseManifest(raw) {
   const members = new Map();
   obj.members.forEach((item, i) => {
     if (!(isObject(item) && sameKeys(item, ['path', 'sha256', 'size']))) throw new Error(`members[${i}] must be {path, sha256, size}`);
-    if (typeof item.path !== 'string' || !inLayout(item.path)) throw new Error(`members[${i}]: ${JSON.stringify(item.path)} is not a ${BUNDLE_FORMAT} member`);
+    if (typeof item.path !== 'string' || !inLayout(item.path, v11)) throw new Error(`members[${i}]: ${JSON.stringify(item.path)} is not a ${form} member`);
     if (!(typeof item.sha256 === 'string' && HEX64.test(item.sha256))) throw new Error(`members[${i}]: sha256 must be 64 lowercase hex digits`);
     if (!isInt(item.size) || item.size < 0) throw new Error(`members[${i}]: size must be an integer >= 0`);
     if (members.has(item.path)) throw new Error(`members[${i}]: ${item.path} is listed twice`);
     members.set(item.path, [item.sha256, item.size]);
   });
-  return { tenant: obj.tenant, case: obj.case, log: obj.log, checkpointSize: obj.checkpoint_size, createdAt: obj.created_at, members, checkpointSignedAt: obj.checkpoint_signed_at ?? null };
+  return { tenant: obj.tenant, case: obj.case, log: obj.log, checkpointSize: obj.checkpoint_size, createdAt: obj.created_at, members, checkpointSignedAt: obj.checkpoint_signed_at ?? null,
+    format: form, timestamps: v11 ? parseTimestamps(obj.timestamps) : new Map() };
 }
 
-function inLayout(path) {
+// v1.1 `timestamps`: [{path, tsa}] -> Map(path -> TSA URL), in the manifest's order.
+function parseTimestamps(items) {
+  if (!Array.isArray(items)) throw new Error('timestamps must be a list');
+  const found = new Map();
+  items.forEach((item, i) => {
+    if (!(isObject(item) && sameKeys(item, ['path', 'tsa']) && typeof item.path === 'string' && typeof item.tsa === 'string')) {
+      throw new Error(`timestamps[${i}] must be {path, tsa}, found ${JSON.stringify(item)}`);
+    }
+    if (!TIMESTAMP_PATH.test(item.path) || found.has(item.path)) {
+      throw new Error(`timestamps[${i}]: ${JSON.stringify(item.path)} is not a new timestamps/<size>-<n>.tsr path`);
+    }
+    found.set(item.path, item.tsa);
+  });
+  return found;
+}
+
+function inLayout(path, v11 = false) {
+  if (v11 && (path === COSIGNED || TIMESTAMP_PATH.test(path))) return true;
   return FIXED_MEMBERS.includes(path) || [ENTRY_PATH, PROOF_PATH, OPENING_PATH, EVIDENCE_PATH].some((p) => p.test(path));
 }
 
@@ -189,7 +213,8 @@ function unsafeName(name) {
 }
 
 function isParsed(name) {
-  return [MANIFEST, MANIFEST_SIG, CHECKPOINT, LOG_KEY].includes(name) || [ENTRY_PATH, PROOF_PATH, OPENING_PATH].some((p) => p.test(name));
+  return [MANIFEST, MANIFEST_SIG, CHECKPOINT, LOG_KEY, COSIGNED].includes(name)
+    || [ENTRY_PATH, PROOF_PATH, OPENING_PATH, TIMESTAMP_PATH].some((p) => p.test(name));
 }
 
 // `name` is the member's name in the bundle's layout (without a top folder, see topFolder).
@@ -359,7 +384,8 @@ function gaps(present) {
 // ------------------------------------------------------------------ the checks
 
 class BundleCheck {
-  constructor(report, members, trusted) {
+  constructor(report, members, trusted, trust) {
+    this.trustOptions = trust;
     this.r = report;
     this.zip = members;
     this.members = members.data;
@@ -385,6 +411,9 @@ class BundleCheck {
     this.caseChain();
     await this.evidence();
     await this.openings();
+    if (this.manifest !== null) {
+      await checkTrust(this.r, this.members, this.manifest.timestamps, this.checkpoint, this.trustOptions);
+    }
   }
 
   absent(name) { return this.broken.has(name) ? 'unusable (see above)' : 'missing from the ZIP'; }
@@ -477,8 +506,8 @@ class BundleCheck {
       return;
     }
     const m = this.manifest;
-    Object.assign(this.r, { case: m.case, tenant: m.tenant, log: m.log, checkpointSize: m.checkpointSize, createdAt: m.createdAt });
-    this.r.passed(MANIFEST, `is a ${BUNDLE_FORMAT} manifest`, `case ${m.case} of tenant ${m.tenant}, log ${m.log}, checkpoint size ${m.checkpointSize}, created ${m.createdAt}${m.checkpointSignedAt ? ` (checkpoint signed ${m.checkpointSignedAt})` : ''}`);
+    Object.assign(this.r, { case: m.case, tenant: m.tenant, log: m.log, checkpointSize: m.checkpointSize, createdAt: m.createdAt, format: m.format });
+    this.r.passed(MANIFEST, `is a ${m.format} manifest`, `case ${m.case} of tenant ${m.tenant}, log ${m.log}, checkpoint size ${m.checkpointSize}, created ${m.createdAt}${m.checkpointSignedAt ? ` (checkpoint signed ${m.checkpointSignedAt})` : ''}`);
   }
 
   async memberHashes() {
@@ -757,13 +786,15 @@ function chainProblems(entries) {
 }
 
 /** Verify a bundle (a Blob or File); `trustedKey` is the verifier key the user brings (or
- * null). Returns {checks: [{status, place, name, detail}], ok, ...what the bundle claims}. */
-export async function verifyBundle(blob, trustedKey = null) {
+ * null); `trust` the witness keys ({witnesses: [vkey], quorum: n | null}) to check a v1.1
+ * bundle's cosignatures with. Returns {checks: [{status, place, name, detail}], ok, trust,
+ * ...what the bundle claims}. */
+export async function verifyBundle(blob, trustedKey = null, trust = { witnesses: [], quorum: null }) {
   const report = new Report();
   const t0 = performance.now();
   const members = await readZip(blob, report);
   report.timings = { zip: Math.round(performance.now() - t0) };
-  if (members !== null) await new BundleCheck(report, members, trustedKey).run();
+  if (members !== null) await new BundleCheck(report, members, trustedKey, trust).run();
   report.timings.total = Math.round(performance.now() - t0);
   return report;
 }
