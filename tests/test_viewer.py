@@ -846,6 +846,8 @@ def test_v11_bundle_trust_members_in_the_browser(
                      ("OK", "--quorum",
                       "at least 1 of the 1 witnesses you gave cosigned the checkpoint")]
     assert "cosigned by 1 of the 1" in page.locator("#trust-summary").inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "verify-v11.png"), full_page=True)
 
     # Another witness's key: the quorum is not met.
     other = WitnessKey.generate("witness.test/w2").verifier_key
