@@ -10,6 +10,7 @@ Screenshots are kept under test-artifacts/viewer/ (gitignored).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -17,6 +18,7 @@ import re
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -396,10 +398,10 @@ def _cli(path: Path, key: str) -> tuple[int, list[tuple[str, str, str]]]:
     )
     lines = []
     for line in done.stdout.splitlines():
-        if line.startswith(("OK   ", "KO   ")):
+        if line.startswith(("OK   ", "KO   ", "WARN ")):
             head = line[5:].split(" — ", 1)[0]
             place, _, name = head.partition(": ")
-            lines.append((line[:2], place, name))
+            lines.append((line[:5].strip(), place, name))
     return done.returncode, lines
 
 
@@ -431,7 +433,7 @@ def _flip_member(data: bytes, prefix: str) -> tuple[bytes, str]:
     (re-zipped, so that the ZIP itself is sound and only the content is wrong)."""
     members = _unzip(data)
     for i, (name, content) in enumerate(members):
-        if name.startswith(prefix):
+        if name.startswith(prefix) and not name.endswith("/"):  # not a folder entry
             changed = bytearray(content)
             changed[len(changed) // 2] ^= 0x01
             members[i] = (name, bytes(changed))
@@ -482,6 +484,20 @@ def _all_zip64(data: bytes) -> bytes:
     return data[:cd_offset] + directory + eocd64 + locator + classic
 
 
+def _zip_r(data: bytes, *, with_folder: bool) -> bytes:
+    """The bundle unzipped and zipped again by Info-ZIP's `zip -r`: with its folder
+    (`zip -r new.zip F`: a top folder F/ and folder entries) or from inside it (folder
+    entries only). The verifiers say both in WARN lines and check every file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "F"
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            zf.extractall(folder)
+        out = Path(tmp) / "new.zip"
+        where, what = (tmp, "F") if with_folder else (folder, ".")
+        subprocess.run(["zip", "-q", "-r", str(out), what], cwd=where, check=True)
+        return out.read_bytes()
+
+
 def _corpus(good: bytes) -> dict[str, tuple[bytes, str | None]]:
     """Name -> (bundle bytes, the member that must be named KO, or None when it is good)."""
     out: dict[str, tuple[bytes, str | None]] = {"good": (good, None)}
@@ -503,6 +519,11 @@ def _corpus(good: bytes) -> dict[str, tuple[bytes, str | None]]:
     with pytest.warns(UserWarning, match="Duplicate name"):
         doubled = _rezip([*members, members[4]])
     out["duplicate-name"] = (doubled, members[4][0])
+    out["zip-r-with-folder"] = (_zip_r(good, with_folder=True), None)
+    out["zip-r-inside-folder"] = (_zip_r(good, with_folder=False), None)
+    altered, inside = _flip_member(_zip_r(good, with_folder=True), "F/entries/")
+    out["zip-r-folder-then-entry-altered"] = (altered, inside.removeprefix("F/"))
+    out["folder-entry-with-data"] = (_rezip([*members, ("entries/", b"data")]), "entries/")
     return out
 
 
@@ -536,6 +557,10 @@ def test_browser_verdict_equals_temoin_verify(
     # The served bundle has ZIP64 members (version needed 4.5), one stored, one deflated.
     assert {i.compress_type for i in large} == {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
     assert all(i.extract_version >= 45 for i in large)
+    with zipfile.ZipFile(io.BytesIO(case.bundle)) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    assert "checkpoint_signed_at" in manifest  # the optional field main's server writes
+    warned = set()
     for name, (data, member) in _corpus(case.bundle).items():
         path = tmp_path / f"{name}.zip"
         path.write_bytes(data)
@@ -546,14 +571,23 @@ def test_browser_verdict_equals_temoin_verify(
         browser_lines = [(c["status"], c["place"], c["name"]) for c in report["checks"]]
         assert report["ok"] == (code == 0), (name, code, report)
         assert browser_lines == cli_lines, (name, browser_lines, cli_lines)
-        if member is None and name.startswith(("good", "zip64-records")):
+        if name.startswith("zip-r-"):
+            warnings = [c for c in report["checks"] if c["status"] == "WARN"]
+            assert page.locator("#checks li.warn").count() == len(warnings) >= 1, name
+            warned.add(name)
+            if member is None:
+                assert report["ok"], (name, report)
+        if member is None and name.startswith(("good", "zip64-records", "zip-r-")):
             assert report["ok"]
             assert page.locator("#checks li.ko").count() == 0
-            assert page.locator("#checks li.ok").count() == len(cli_lines)
+            assert page.locator("#checks li.ok").count() == sum(
+                status == "OK" for status, _, _ in cli_lines)
         elif member is not None:
             assert not report["ok"]
             assert page.locator(f"#checks li.ko[data-place='{member}']").count() >= 1, name
             assert member in page.locator("#verdict").inner_text(), name  # named up front
+    assert warned == {"zip-r-with-folder", "zip-r-inside-folder",
+                      "zip-r-folder-then-entry-altered"}
     # Verification made no request at all: everything happened in the page.
     assert len(verifier_page.urls) == before
 
@@ -693,3 +727,171 @@ def test_temoin_serve_serves_the_viewer_and_local_docs(settings: Any, tmp_path: 
             assert "/viewer/vendor/" in html
         assert get("/viewer/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
         assert get("/viewer/..%2F__init__.py").status_code == 404  # only the static folder
+
+
+# --------------------------------------------------------------------------- v1.1 bundles
+
+
+V11 = "temoin.bundle/v1.1"
+TSA_URL = "http://tsa.test.invalid/"
+
+
+def _v11_bundle(api: ApiServer, v1: bytes, tmp: Path, *, witness: Any, cosign: bool = True,
+                token_size: int | None = None, unlisted_token: bool = False,
+                alter_cosignature: bool = False) -> bytes:
+    """The v1 bundle `v1` made a `temoin.bundle/v1.1` bundle as projections/bundle_trust.py
+    lays it out (docs/BUNDLE.md §11), its manifest re-signed with the server's log key:
+    `checkpoint.cosigned.txt` (checkpoint.txt, then a cosignature line by `witness`) and
+    `timestamps/<size>-1.tsr`, a real RFC 3161 token over checkpoint.txt from a local TSA
+    (scripts/local_tsa.py, `openssl ts -reply`)."""
+    from ledger.canonical import canonical_bytes
+    from ledger.timestamps import build_request
+    from projections.bundle import manifest_sig_body
+    from scripts.local_tsa import _reply, make_ca
+
+    members = dict(_unzip(v1))
+    note = members["checkpoint.txt"]
+    manifest = json.loads(members["manifest.json"])
+    size = manifest["checkpoint_size"]
+    body = note[:note.rindex(b"\n\n") + 1]
+    extra: list[tuple[str, bytes]] = []
+    if cosign:
+        line = witness.cosign(body, int(time.time())).encode()
+        if alter_cosignature:  # another time than the one signed: the signature fails
+            line = witness.cosign(body, 1).encode()[:-10] + line[-10:]
+        extra.append(("checkpoint.cosigned.txt", note + line))
+    make_ca(tmp, "viewer")
+    token = _reply(tmp, "viewer", build_request(note)[0])
+    tsr = f"timestamps/{size if token_size is None else token_size}-1.tsr"
+    extra.append((tsr, token))
+    listing = []
+    for item in manifest["members"]:
+        listing.append(item)
+        if item["path"] == "log-key.txt":
+            listing += [{"path": p, "sha256": hashlib.sha256(d).hexdigest(), "size": len(d)}
+                        for p, d in extra]
+    manifest |= {"format": V11, "members": listing,
+                 "timestamps": [] if unlisted_token else [{"path": tsr, "tsa": TSA_URL}]}
+    raw = canonical_bytes(manifest)
+    signed = api.services.ledger.key.sign_note(manifest_sig_body(raw))
+    ordered: list[tuple[str, bytes]] = []
+    for name, data in _unzip(v1):
+        if name == "manifest.json":
+            data = raw
+        elif name == "manifest.sig":
+            data = signed
+        ordered.append((name, data))
+        if name == "log-key.txt":
+            ordered += extra
+    return _rezip(ordered)
+
+
+def _verify_with_witnesses(page: Any, path: Path, key: str, witnesses: list[str]) -> Any:
+    page.fill("#witness-keys", "\n".join(witnesses))
+    try:
+        return _browser_verify(page, path, key)
+    finally:
+        page.fill("#witness-keys", "")
+
+
+def test_v11_bundle_trust_members_in_the_browser(
+    verifier_page: Watched, sqlite_api: ApiServer, case: Case, tmp_path: Path
+) -> None:
+    """A v1.1 bundle: every v1 check as before (the manifest named v1.1), the two new members
+    hashed against the manifest, the token listed as a WARN that says it is NOT verified in
+    the browser, the cosignature listed without a witness key and verified with one."""
+    from ledger.cosignature import WitnessKey
+
+    page = verifier_page.page
+    witness = WitnessKey.generate("witness.test/w1")
+    good = tmp_path / "v1.zip"
+    good.write_bytes(case.bundle)
+    v1_lines = [(c["status"], c["place"], c["name"])
+                for c in _browser_verify(page, good, case.vkey)["checks"]]
+    with zipfile.ZipFile(io.BytesIO(case.bundle)) as zf:
+        size = json.loads(zf.read("manifest.json"))["checkpoint_size"]
+    tsr = f"timestamps/{size}-1.tsr"
+    path = tmp_path / "v11.zip"
+    path.write_bytes(_v11_bundle(sqlite_api, case.bundle, tmp_path, witness=witness))
+    # What the page says up front about tokens, whatever the bundle.
+    assert "openssl ts -verify" in page.locator("#v11-note").inner_text()
+    assert "--tsa-roots" in page.locator("#v11-note").inner_text()
+
+    expected: list[tuple[str, str, str]] = []
+    for line in v1_lines:
+        if line[1:] == ("manifest.json", "is a temoin.bundle/v1 manifest"):
+            line = ("OK", "manifest.json", f"is a {V11} manifest")
+        expected.append(line)
+        if line[1:] == ("log-key.txt", "SHA-256 and size as in the manifest"):
+            expected += [("OK", m, "SHA-256 and size as in the manifest")
+                         for m in ("checkpoint.cosigned.txt", tsr)]
+    token_line = ("WARN", tsr, "RFC 3161 time-stamp token over checkpoint.txt")
+
+    report = _browser_verify(page, path, case.vkey)
+    lines = [(c["status"], c["place"], c["name"]) for c in report["checks"]]
+    assert report["ok"], [c for c in report["checks"] if c["status"] == "KO"]
+    assert lines == [*expected, token_line,
+                     ("OK", "checkpoint.cosigned.txt", "carries 1 witness cosignature(s)")]
+    warn = page.locator(f"#checks li.warn[data-place='{tsr}']").inner_text()
+    assert "NOT verified in the browser" in warn and "openssl ts -verify" in warn
+    summary = page.locator("#trust-summary").inner_text()
+    assert "NOT verified in the browser" in summary and "witness.test/w1" in summary
+
+    report = _verify_with_witnesses(page, path, case.vkey, [witness.verifier_key])
+    lines = [(c["status"], c["place"], c["name"]) for c in report["checks"]]
+    assert report["ok"]
+    assert lines == [*expected, token_line,
+                     ("OK", "witness witness.test/w1",
+                      "cosigned checkpoint.txt (C2SP cosignature/v1)"),
+                     ("OK", "--quorum",
+                      "at least 1 of the 1 witnesses you gave cosigned the checkpoint")]
+    assert "cosigned by 1 of the 1" in page.locator("#trust-summary").inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "verify-v11.png"), full_page=True)
+
+    # Another witness's key: the quorum is not met.
+    other = WitnessKey.generate("witness.test/w2").verifier_key
+    report = _verify_with_witnesses(page, path, case.vkey, [other])
+    assert not report["ok"]
+    assert report["checks"][-1]["place"] == "--quorum"
+    assert report["checks"][-1]["status"] == "KO"
+    assert "no cosignature in the bundle" in report["checks"][-1]["detail"]
+    # A log key given as a witness key is refused as such.
+    report = _verify_with_witnesses(page, path, case.vkey, [case.vkey])
+    assert ("KO", "--witness", "is a witness verifier key") in [
+        (c["status"], c["place"], c["name"]) for c in report["checks"]]
+
+
+@pytest.mark.parametrize("damage", ["altered-cosignature", "unlisted-token",
+                                    "token-for-another-size"])
+def test_v11_bundle_damage_is_red_in_the_browser(
+    verifier_page: Watched, sqlite_api: ApiServer, case: Case, tmp_path: Path, damage: str
+) -> None:
+    from ledger.cosignature import WitnessKey
+
+    witness = WitnessKey.generate("witness.test/w1")
+    with zipfile.ZipFile(io.BytesIO(case.bundle)) as zf:
+        size = json.loads(zf.read("manifest.json"))["checkpoint_size"]
+    options: dict[str, Any] = {
+        "altered-cosignature": {"alter_cosignature": True},
+        "unlisted-token": {"unlisted_token": True},
+        "token-for-another-size": {"token_size": size + 1},
+    }[damage]
+    path = tmp_path / f"{damage}.zip"
+    path.write_bytes(_v11_bundle(sqlite_api, case.bundle, tmp_path, witness=witness,
+                                 **options))
+    report = _verify_with_witnesses(verifier_page.page, path, case.vkey,
+                                    [witness.verifier_key])
+    assert not report["ok"]
+    failed = [(c["place"], c["name"]) for c in report["checks"] if c["status"] == "KO"]
+    tsr = f"timestamps/{size}-1.tsr"
+    want = {
+        "altered-cosignature": [
+            ("witness witness.test/w1", "cosigned checkpoint.txt (C2SP cosignature/v1)"),
+            ("--quorum", "at least 1 of the 1 witnesses you gave cosigned the checkpoint")],
+        # A manifest whose `timestamps` omits a listed .tsr member.
+        "unlisted-token": [(tsr, "is listed in the manifest's timestamps")],
+        "token-for-another-size": [(f"timestamps/{size + 1}-1.tsr",
+                                    "RFC 3161 time-stamp token over checkpoint.txt")],
+    }[damage]
+    assert failed == want, report["checks"]

@@ -9,8 +9,8 @@ from pathlib import Path
 STATIC = Path(__file__).parent / "static"
 
 # The verifier's modules in dependency order: each only imports from those before it.
-_VERIFIER_MODULES = ("note.js", "merkle.js", "zip.js", "bundle.js", "i18n.js", "verify-ui.js",
-                     "verify-main.js")
+_VERIFIER_MODULES = ("note.js", "merkle.js", "zip.js", "trust.js", "bundle.js", "i18n.js",
+                     "verify-ui.js", "verify-main.js")
 _IMPORT = re.compile(r"^import [^;]*;\n", re.MULTILINE)
 _EXPORT = re.compile(r"^export (?=(async )?function|class|const|let)", re.MULTILINE)
 

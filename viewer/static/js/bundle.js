@@ -5,6 +5,7 @@
 import { hex, NoteError, parseVerifierKey, sha256, verifyCheckpoint, verifyNote } from './note.js';
 import { leafHash, ProofError, verifyInclusion } from './merkle.js';
 import { openSource, readDirectory, readMember, ZipError } from './zip.js';
+import { BUNDLE_FORMAT_V1_1, checkTrust, COSIGNED, TIMESTAMP_PATH } from './trust.js';
 
 export const BUNDLE_FORMAT = 'temoin.bundle/v1';
 const MANIFEST = 'manifest.json';
@@ -24,6 +25,10 @@ const MAX_RATIO = 1100;
 const RATIO_FLOOR = 2 ** 20;
 const WAVE = 64;
 const MANIFEST_FIELDS = ['case', 'checkpoint_size', 'created_at', 'format', 'log', 'members', 'tenant'];
+// Absent from bundles made before created_at became the build time (it was then the
+// checkpoint's signing time): those still verify.
+const OPTIONAL_MANIFEST_FIELDS = ['checkpoint_signed_at'];
+const pyList = (names) => `[${names.map((n) => `'${n}'`).join(', ')}]`;
 const ENTRY_FIELDS = ['case', 'case_seq', 'data', 'evidence', 'format', 'log', 'occurred_at', 'personal', 'prev', 'recorded_at', 'source', 'tenant', 'type'];
 const PROOF_FIELDS = ['index', 'leaf_hash', 'proof', 'size'];
 const NO_KEY = 'not checked: log-key.txt is missing or unusable, and no --key was given';
@@ -47,8 +52,11 @@ class Report {
     this.evidenceFiles = 0;
     this.openings = 0;
   }
-  get ok() { return this.checks.length > 0 && this.checks.every((c) => c.status === 'OK'); }
+  // WARN: a harmless difference, said and ignored (folder entries a ZIP tool added); never a failure.
+  get ok() { return this.checks.length > 0 && this.checks.every((c) => c.status !== 'KO'); }
   get failures() { return this.checks.filter((c) => c.status === 'KO'); }
+  get warnings() { return this.checks.filter((c) => c.status === 'WARN'); }
+  warned(place, name, detail) { this.checks.push({ status: 'WARN', place, name, detail }); }
   passed(place, name, detail = '') { this.checks.push({ status: 'OK', place, name, detail }); }
   failed(place, name, detail) { this.checks.push({ status: 'KO', place, name, detail }); }
   check(place, name, problem, detail = '') {
@@ -122,29 +130,59 @@ function parseEntry(raw) {
 function parseManifest(raw) {
   const obj = strictParse(raw);
   if (!isObject(obj)) throw new Error('expected a JSON object');
-  if (obj.format !== BUNDLE_FORMAT) throw new Error(`format is ${JSON.stringify(obj.format)}, expected '${BUNDLE_FORMAT}': this is not a v1 bundle, use a verifier that knows its format`);
-  if (!sameKeys(obj, MANIFEST_FIELDS)) throw new Error(`fields are ${Object.keys(obj).sort().join(', ')}, expected ${MANIFEST_FIELDS.join(', ')}`);
-  for (const name of ['tenant', 'case', 'log', 'created_at']) {
+  const form = obj.format;
+  if (form !== BUNDLE_FORMAT && form !== BUNDLE_FORMAT_V1_1) {
+    throw new Error(`format is ${JSON.stringify(form)}, expected '${BUNDLE_FORMAT}' or '${BUNDLE_FORMAT_V1_1}': use a verifier that knows its format`);
+  }
+  const v11 = form === BUNDLE_FORMAT_V1_1;
+  const required = v11 ? [...MANIFEST_FIELDS, 'timestamps'].sort() : MANIFEST_FIELDS;
+  const keys = Object.keys(obj);
+  if (!required.every((k) => keys.includes(k))
+    || !keys.every((k) => required.includes(k) || OPTIONAL_MANIFEST_FIELDS.includes(k))) {
+    throw new Error(`fields are ${pyList(keys.sort())}, expected ${pyList(required)} and optionally ${pyList(OPTIONAL_MANIFEST_FIELDS)}`);
+  }
+  const times = ['created_at', 'checkpoint_signed_at'].filter((n) => n in obj);
+  for (const name of ['tenant', 'case', 'log', ...times]) {
     if (typeof obj[name] !== 'string') throw new Error(`${name} must be a string, found ${JSON.stringify(obj[name])}`);
   }
-  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(obj.created_at)) {
-    throw new Error(`created_at must be an RFC 3339 time with a zone, found ${JSON.stringify(obj.created_at)}`);
+  for (const name of times) {
+    if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(obj[name])) {
+      throw new Error(`${name} must be an RFC 3339 time with a zone, found ${JSON.stringify(obj[name])}`);
+    }
   }
   if (!isInt(obj.checkpoint_size) || obj.checkpoint_size < 1) throw new Error(`checkpoint_size must be an integer >= 1, found ${JSON.stringify(obj.checkpoint_size)}`);
   if (!Array.isArray(obj.members)) throw new Error('members must be a list');
   const members = new Map();
   obj.members.forEach((item, i) => {
     if (!(isObject(item) && sameKeys(item, ['path', 'sha256', 'size']))) throw new Error(`members[${i}] must be {path, sha256, size}`);
-    if (typeof item.path !== 'string' || !inLayout(item.path)) throw new Error(`members[${i}]: ${JSON.stringify(item.path)} is not a ${BUNDLE_FORMAT} member`);
+    if (typeof item.path !== 'string' || !inLayout(item.path, v11)) throw new Error(`members[${i}]: ${JSON.stringify(item.path)} is not a ${form} member`);
     if (!(typeof item.sha256 === 'string' && HEX64.test(item.sha256))) throw new Error(`members[${i}]: sha256 must be 64 lowercase hex digits`);
     if (!isInt(item.size) || item.size < 0) throw new Error(`members[${i}]: size must be an integer >= 0`);
     if (members.has(item.path)) throw new Error(`members[${i}]: ${item.path} is listed twice`);
     members.set(item.path, [item.sha256, item.size]);
   });
-  return { tenant: obj.tenant, case: obj.case, log: obj.log, checkpointSize: obj.checkpoint_size, createdAt: obj.created_at, members };
+  return { tenant: obj.tenant, case: obj.case, log: obj.log, checkpointSize: obj.checkpoint_size, createdAt: obj.created_at, members, checkpointSignedAt: obj.checkpoint_signed_at ?? null,
+    format: form, timestamps: v11 ? parseTimestamps(obj.timestamps) : new Map() };
 }
 
-function inLayout(path) {
+// v1.1 `timestamps`: [{path, tsa}] -> Map(path -> TSA URL), in the manifest's order.
+function parseTimestamps(items) {
+  if (!Array.isArray(items)) throw new Error('timestamps must be a list');
+  const found = new Map();
+  items.forEach((item, i) => {
+    if (!(isObject(item) && sameKeys(item, ['path', 'tsa']) && typeof item.path === 'string' && typeof item.tsa === 'string')) {
+      throw new Error(`timestamps[${i}] must be {path, tsa}, found ${JSON.stringify(item)}`);
+    }
+    if (!TIMESTAMP_PATH.test(item.path) || found.has(item.path)) {
+      throw new Error(`timestamps[${i}]: ${JSON.stringify(item.path)} is not a new timestamps/<size>-<n>.tsr path`);
+    }
+    found.set(item.path, item.tsa);
+  });
+  return found;
+}
+
+function inLayout(path, v11 = false) {
+  if (v11 && (path === COSIGNED || TIMESTAMP_PATH.test(path))) return true;
   return FIXED_MEMBERS.includes(path) || [ENTRY_PATH, PROOF_PATH, OPENING_PATH, EVIDENCE_PATH].some((p) => p.test(path));
 }
 
@@ -175,15 +213,17 @@ function unsafeName(name) {
 }
 
 function isParsed(name) {
-  return [MANIFEST, MANIFEST_SIG, CHECKPOINT, LOG_KEY].includes(name) || [ENTRY_PATH, PROOF_PATH, OPENING_PATH].some((p) => p.test(name));
+  return [MANIFEST, MANIFEST_SIG, CHECKPOINT, LOG_KEY, COSIGNED].includes(name)
+    || [ENTRY_PATH, PROOF_PATH, OPENING_PATH, TIMESTAMP_PATH].some((p) => p.test(name));
 }
 
-function memberProblem(m) {
+// `name` is the member's name in the bundle's layout (without a top folder, see topFolder).
+function memberProblem(m, name) {
   const unsafe = unsafeName(m.name);
   if (unsafe !== null) return `unsafe name: it ${unsafe}; do not unzip this file with ordinary tools`;
   if (m.flags & 1) return 'is encrypted; a bundle never is';
   if (m.method !== 0 && m.method !== 8) return `uses compression method ${m.method}; a bundle uses stored or deflate`;
-  if (isParsed(m.name) && m.usize > MAX_PARSED_SIZE) return `declares ${num(m.usize)} bytes, over the limit of ${num(MAX_PARSED_SIZE)} for a member that is read into memory`;
+  if (isParsed(name) && m.usize > MAX_PARSED_SIZE) return `declares ${num(m.usize)} bytes, over the limit of ${num(MAX_PARSED_SIZE)} for a member that is read into memory`;
   if (m.usize > RATIO_FLOOR && m.usize > MAX_RATIO * m.csize) return `declares ${num(m.usize)} bytes from ${num(m.csize)} compressed: impossible for deflate (zip bomb or forged header)`;
   return null;
 }
@@ -216,6 +256,42 @@ class Members {
   }
 }
 
+// A folder entry as ordinary ZIP tools add them (`zip -r` adds one per folder): a safe name
+// ending in "/" and no data. Unzipping one only makes a folder, so it is ignored with a WARN
+// line; one with data or an unsafe name is not that, and fails.
+function folderEntry(info) {
+  return info.name.endsWith('/') && info.usize === 0 && unsafeName(info.name.slice(0, -1)) === null;
+}
+
+// The folder "F/" that every file of the ZIP is in, when it holds manifest.json, as when an
+// unzipped bundle is zipped again with its folder (`zip -r new.zip F/`); else "". One level.
+function topFolder(infos) {
+  const names = infos.filter((i) => !folderEntry(i)).map((i) => i.name);
+  const manifests = names.filter((n) => n.split('/').length === 2 && n.endsWith(`/${MANIFEST}`));
+  if (manifests.length !== 1) return '';
+  const top = manifests[0].slice(0, -MANIFEST.length);
+  if (unsafeName(top.slice(0, -1)) !== null || !names.every((n) => n.startsWith(top))) return '';
+  return top;
+}
+
+// The members to check, each as [name in the bundle's layout, info]: without the folder
+// entries and the common top folder ZIP tools add (each said in a WARN line).
+function withoutToolAdditions(infos, top, report) {
+  if (top) {
+    report.warned('bundle', `every file is in the folder ${top}`,
+      `the bundle was unzipped and zipped again with its folder (as \`zip -r new.zip ${top}\` does); its files are checked under their names without ${top}`);
+  }
+  const folders = infos.filter(folderEntry).map((i) => i.name);
+  if (folders.length) {
+    const shown = folders.slice(0, 8).join(', ') + (folders.length > 8 ? ` and ${folders.length - 8} more` : '');
+    report.warned('bundle', `${folders.length} folder entr${folders.length === 1 ? 'y' : 'ies'} ignored`,
+      `${shown}: added by a ZIP tool when the bundle was unzipped and zipped again; they hold no data, and every file is still checked`);
+  }
+  return infos.filter((i) => !folderEntry(i)).map((i) => [i.name.slice(top.length), i]);
+}
+
+const removePrefix = (name, top) => (top && name.startsWith(top) ? name.slice(top.length) : name);
+
 async function readZip(blob, report) {
   let src;
   let infos;
@@ -229,34 +305,37 @@ async function readZip(blob, report) {
   const length = src.size;
   let problem = null;
   const packed = infos.reduce((n, i) => n + i.csize, 0);
-  const parsed = infos.filter((i) => isParsed(i.name)).reduce((n, i) => n + i.usize, 0);
+  const top = topFolder(infos);
+  const parsed = infos.filter((i) => isParsed(removePrefix(i.name, top))).reduce((n, i) => n + i.usize, 0);
   if (infos.length > MAX_MEMBERS) problem = `${num(infos.length)} members, over the limit of ${num(MAX_MEMBERS)}`;
   else if (packed > length) problem = `members declare ${num(packed)} compressed bytes, more than the file's ${num(length)}: overlapping members (zip bomb) or a truncated file`;
   else if (parsed > MAX_PARSED_TOTAL) problem = `declares ${num(parsed)} bytes of manifest, entries, proofs and openings, over the limit of ${num(MAX_PARSED_TOTAL)} read into memory`;
   if (!report.check('bundle', 'is a readable ZIP archive within the size limits', problem, `${infos.length} members, ${num(length)} bytes`)) return null;
+  const files = withoutToolAdditions(infos, top, report);
   const counts = new Map();
-  for (const i of infos) counts.set(i.name, (counts.get(i.name) || 0) + 1);
+  for (const [name] of files) counts.set(name, (counts.get(name) || 0) + 1);
   const members = new Members(src);
   // Parsed members are small: read them concurrently, then record the results in ZIP order.
   // A few at a time: thousands of decompression streams opened at once compete for the
   // same core and were slower than small waves.
-  const settled = new Array(infos.length).fill(null);
-  const wanted = infos.map((info, k) => k).filter((k) => (
-    !memberProblem(infos[k]) && isParsed(infos[k].name) && counts.get(infos[k].name) === 1));
+  const settled = new Array(files.length).fill(null);
+  const wanted = files.map((f, k) => k).filter((k) => {
+    const [name, info] = files[k];
+    return !memberProblem(info, name) && isParsed(name) && counts.get(name) === 1;
+  });
   for (let w = 0; w < wanted.length; w += WAVE) {
     await Promise.all(wanted.slice(w, w + WAVE).map(async (k) => {
-      settled[k] = await readMember(src, infos[k]).then((b) => b, (exc) => exc);
+      settled[k] = await readMember(src, files[k][1]).then((b) => b, (exc) => exc);
     }));
   }
-  infos.forEach((info, k) => {
-    const name = info.name;
+  files.forEach(([name, info], k) => {
     if (members.broken.has(name)) return;
     if (counts.get(name) > 1) {
       members.broken.add(name);
       report.failed(name, 'appears once in the ZIP', `appears ${counts.get(name)} times: unzip tools would keep only one`);
       return;
     }
-    let bad = memberProblem(info);
+    let bad = memberProblem(info, name);
     if (bad === null && !isParsed(name)) { members.streamed.set(name, info); return; }
     if (bad === null) {
       const got = settled[k];
@@ -305,7 +384,8 @@ function gaps(present) {
 // ------------------------------------------------------------------ the checks
 
 class BundleCheck {
-  constructor(report, members, trusted) {
+  constructor(report, members, trusted, trust) {
+    this.trustOptions = trust;
     this.r = report;
     this.zip = members;
     this.members = members.data;
@@ -331,6 +411,9 @@ class BundleCheck {
     this.caseChain();
     await this.evidence();
     await this.openings();
+    if (this.manifest !== null) {
+      await checkTrust(this.r, this.members, this.manifest.timestamps, this.checkpoint, this.trustOptions);
+    }
   }
 
   absent(name) { return this.broken.has(name) ? 'unusable (see above)' : 'missing from the ZIP'; }
@@ -423,8 +506,8 @@ class BundleCheck {
       return;
     }
     const m = this.manifest;
-    Object.assign(this.r, { case: m.case, tenant: m.tenant, log: m.log, checkpointSize: m.checkpointSize, createdAt: m.createdAt });
-    this.r.passed(MANIFEST, `is a ${BUNDLE_FORMAT} manifest`, `case ${m.case} of tenant ${m.tenant}, log ${m.log}, checkpoint size ${m.checkpointSize}, created ${m.createdAt}`);
+    Object.assign(this.r, { case: m.case, tenant: m.tenant, log: m.log, checkpointSize: m.checkpointSize, createdAt: m.createdAt, format: m.format });
+    this.r.passed(MANIFEST, `is a ${m.format} manifest`, `case ${m.case} of tenant ${m.tenant}, log ${m.log}, checkpoint size ${m.checkpointSize}, created ${m.createdAt}${m.checkpointSignedAt ? ` (checkpoint signed ${m.checkpointSignedAt})` : ''}`);
   }
 
   async memberHashes() {
@@ -703,13 +786,15 @@ function chainProblems(entries) {
 }
 
 /** Verify a bundle (a Blob or File); `trustedKey` is the verifier key the user brings (or
- * null). Returns {checks: [{status, place, name, detail}], ok, ...what the bundle claims}. */
-export async function verifyBundle(blob, trustedKey = null) {
+ * null); `trust` the witness keys ({witnesses: [vkey], quorum: n | null}) to check a v1.1
+ * bundle's cosignatures with. Returns {checks: [{status, place, name, detail}], ok, trust,
+ * ...what the bundle claims}. */
+export async function verifyBundle(blob, trustedKey = null, trust = { witnesses: [], quorum: null }) {
   const report = new Report();
   const t0 = performance.now();
   const members = await readZip(blob, report);
   report.timings = { zip: Math.round(performance.now() - t0) };
-  if (members !== null) await new BundleCheck(report, members, trustedKey).run();
+  if (members !== null) await new BundleCheck(report, members, trustedKey, trust).run();
   report.timings.total = Math.round(performance.now() - t0);
   return report;
 }

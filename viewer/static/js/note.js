@@ -198,5 +198,5 @@ export async function verifyCheckpoint(bytes, key) {
   if (cp.origin !== key.name) {
     throw new NoteError(`checkpoint: expected origin ${JSON.stringify(key.name)}, found ${JSON.stringify(cp.origin)}; this checkpoint belongs to another log`);
   }
-  return { ...cp, signatures: note.signatures };
+  return { ...cp, body: note.body, signatures: note.signatures };
 }
