@@ -430,6 +430,22 @@ class Ledger:
             existing = self.store.existing_aggregates(list(unknown.values()))
             loads.absent.update(c for h, c in unknown.items() if h not in existing)
 
+    def prefetch(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Load these (tenant, case) cases into the case cache with one query per 500 cases,
+        so that a commit of thousands of groups (a retention run) decides on cached cases
+        instead of reading them one by one (a round trip each: 80% of a PostgreSQL run)."""
+        cache = self.app.repository.cache
+        if cache is None:
+            return
+        ids = [_case_id(t, c) for t, c in pairs]
+        cases: dict[UUID, Case] = {}
+        for stored in self.store.events_of(ids):
+            event = self.app.mapper.to_domain_event(stored)
+            case_id = stored.originator_id
+            cases[case_id] = event.mutate(cases.get(case_id))  # type: ignore[assignment]
+        for case_id, case in cases.items():
+            cache.put(case_id, case)
+
     def _remember(self, cases: dict[UUID, Case | None]) -> None:
         """Keep the cases as just committed, so the next append needs no read to decide."""
         cache = self.app.repository.cache

@@ -87,6 +87,7 @@ def apply(
         now = datetime.now(UTC)
         events: dict[tuple[object, ...], ValidEvent] = {}
         groups = [AppendGroup([_request(item, run, now, events)]) for item in chunk]
+        ledger.prefetch([(item.facts.tenant, item.facts.case) for item in chunk])
         answers = ledger.commit(groups)
         committed = []
         for item, answer in zip(chunk, answers, strict=True):
