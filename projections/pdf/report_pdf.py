@@ -39,6 +39,7 @@ from projections.pdf.layout import (
     table,
     text,
 )
+from projections.pdf.report_trust_pdf import write_trust
 from projections.pdf.timeline_pdf import (
     write_case_header,
     write_clocks,
@@ -107,6 +108,7 @@ def render_report_pdf(report: dict[str, Any]) -> bytes:
     pdf.add_page()
     _checks(pdf, checks)
     _checkpoint_history(pdf, _list(report.get("checkpoints")))
+    write_trust(pdf, report)
     _access_journal(pdf, _list(report.get("access_journal")))
     heading(pdf, "8. Anomalies")
     anomalies = [text(a) for a in _list(report.get("anomalies"))]
