@@ -13,6 +13,7 @@ import io
 import json
 import shutil
 import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -25,10 +26,11 @@ import pytest
 from ledger.config import Settings
 from ledger.signing import LogKey
 from projections.bundle_trust import BUNDLE_FORMAT_V1_1, COSIGNED
+from projections.bundle_verify import TrustOptions, verify_bundle
 from scripts.local_tsa import make_ca
 from scripts.local_tsa import running as local_tsa
 from tests.api_server import example
-from tests.e2e import admin_token, serving, temoin
+from tests.e2e import ROOT, admin_token, serving, temoin
 from tests.interop.go_tool import run_go
 from tests.witness_proc import make_witness, running_witness
 
@@ -311,3 +313,25 @@ def test_server_without_tsa_or_witnesses_gives_a_v1_bundle(settings: Settings,
     wkey = make_witness(tmp_path / "w", "w.test/witness", {})
     assert _verify(settings, path, "--key", vkey, "--witness", wkey).returncode == 1
     _bad_trust_options_exit_2(path, vkey, settings, tmp_path)
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_a_bundle_made_by_the_builder_before_v1_1_still_verifies(tmp_path: Path) -> None:
+    """tests/fixtures/bundle_v1_main.zip was made by main's builder (commit 8fabecb, before
+    trusted time and witnesses) from tests/test_bundle.py's case: it must keep verifying."""
+    vkey = (FIXTURES / "bundle_v1_main.vkey").read_text().strip()
+    report = verify_bundle(FIXTURES / "bundle_v1_main.zip", trusted_key=vkey,
+                           trust=TrustOptions(quorum=0))
+    assert report.ok, [str(c) for c in report.failures]
+    assert report.format == "temoin.bundle/v1" and report.entries == 9
+    assert report.trust.times == [] and report.trust.cosigned == []
+    (tmp_path / "ca").mkdir()
+    roots = make_ca(tmp_path / "ca", "any")
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.cli", "verify", str(FIXTURES / "bundle_v1_main.zip"),
+         "--key", vkey, "--tsa-roots", str(roots)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No trusted time" in done.stdout.splitlines()[-1]
