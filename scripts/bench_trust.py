@@ -1,0 +1,150 @@
+"""Independent proof's cost on appends, and its delay (issue 11, docs/PERFORMANCE.md).
+
+    python scripts/bench_trust.py [--backend sqlite postgres] [--runs 2] [--seconds 5]
+                                  [--appends 200] [--rate 20]
+
+For each backend and run, two real `temoin serve` processes one after the other, each on a
+fresh database: one plain, one with TEMOIN_TSA_URLS (a local TSA, scripts/local_tsa.py) and
+TEMOIN_WITNESSES (two local `temoin witness serve`, quorum 2). Each gets scenario 3's load
+from scripts/bench.py: single-event appends back to back over 64 open cases, then 500-event
+batches from 4 clients, `--seconds` each; the order plain/trusted alternates between runs.
+Printed: each rate, the ratio trusted / plain of the median runs (goal >= 0.95), and, on the
+trusted server, the time from an append's answer to a time-stamped checkpoint covering it
+(scripts/tsa_latency.py `measure`) and to one cosigned by both witnesses
+(scripts/witness_latency.py `measure`), p50 / p99 (goal p99 <= 2 s), with the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from ledger.config import Settings  # noqa: E402
+from ledger.signing import LogKey  # noqa: E402
+from scripts import tsa_latency, witness_latency  # noqa: E402
+from scripts.bench import HTTP_CASES, bodies, database, http_load, percentile, served  # noqa: E402
+from scripts.local_tsa import Running, running  # noqa: E402
+
+BATCH, BATCH_CLIENTS = 500, 4
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def _trust_env(settings: Settings, tsa: Running, work: Path, stack: ExitStack) -> dict[str, str]:
+    """Two witnesses trusting this database's log and journal keys, started; the env."""
+    log = LogKey.load_or_create(settings.key_path, settings.origin).verifier_key
+    access = LogKey.load_or_create(settings.data_dir / "access.key",
+                                   f"{settings.origin}/access").verifier_key
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMOIN_")}
+    env["PYTHONPATH"] = str(ROOT)
+    pairs = []
+    for i in (1, 2):
+        data = str(work / f"w{i}")
+        vkey = witness_latency._cli(env, "witness", "key", "--data", data, "--name",
+                                    f"w{i}.bench/witness")
+        for origin, key in ((settings.origin, log), (f"{settings.origin}/access", access)):
+            witness_latency._cli(env, "witness", "add-log", "--data", data, "--origin", origin,
+                                 "--key", key)
+        port = witness_latency._free_port()
+        url = f"http://127.0.0.1:{port}"
+        stack.enter_context(witness_latency._process(
+            ["witness", "serve", "--data", data, "--port", str(port), "--log-level", "warning"],
+            env, work / f"w{i}.log", url))
+        pairs += [url, vkey]
+    return {"TEMOIN_TSA_URLS": tsa.url, "TEMOIN_TSA_ROOTS": str(tsa.roots),
+            "TEMOIN_WITNESSES": " ".join(pairs), "TEMOIN_WITNESS_QUORUM": "2"}
+
+
+def one_server(backend: str, trusted: bool, tsa: Running, work: Path, seconds: float,
+               run: int, latency: tuple[int, float] | None) -> dict[str, Any]:
+    tag = f"{'t' if trusted else 'p'}{run}"
+    with database(backend, f"trust{tag}", work) as settings, ExitStack() as stack:
+        env = _trust_env(settings, tsa, work / f"wit-{tag}", stack) if trusted else {}
+        with served(settings, work, extra_env=env) as (url, token, process):
+            cases = [f"T-{n}" for n in range(HTTP_CASES)]
+            with httpx.Client(base_url=url, timeout=60,
+                              headers={"Authorization": f"Bearer {token}"}) as c:
+                r = c.post("/v1/batches", json={"events": [{"case": k, **bodies()["CaseOpened"]}
+                                                           for k in cases]})
+                r.raise_for_status()
+            common = {"server_pid": process.pid, "backend": backend, "warmup": 1.0}
+            event = http_load(url, token, "event", HTTP_CASES, seconds, cases=cases, **common)
+            batch = http_load(url, token, "batch", BATCH_CLIENTS, seconds, batch=BATCH,
+                              tag=f"B{tag}", **common)
+            found: dict[str, Any] = {
+                "event_per_s": event.rate, "event_errors": event.errors,
+                "batch_events_per_s": batch.rate * BATCH, "batch_errors": batch.errors,
+                "event_p99_ms": percentile(event.latencies, 99) * 1000,
+                "server_cpu": event.server_cpu,
+            }
+            if trusted and latency is not None:
+                appends, rate = latency
+                stamped = tsa_latency.measure(url, token, appends, rate)
+                cosigned = witness_latency.measure(url, token, appends=appends, rate=rate)
+                found |= {
+                    "to_timestamped_p50_ms": percentile(stamped, 50) * 1000,
+                    "to_timestamped_p99_ms": percentile(stamped, 99) * 1000,
+                    "to_cosigned_p50_ms": percentile(cosigned.samples, 50) * 1000,
+                    "to_cosigned_p99_ms": percentile(cosigned.samples, 99) * 1000,
+                }
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", nargs="+", choices=("sqlite", "postgres"),
+                        default=["sqlite", "postgres"])
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=5.0, help="counted window per load")
+    parser.add_argument("--appends", type=int, default=200, help="for the latency figures")
+    parser.add_argument("--rate", type=float, default=20.0, help="appends/s, latency figures")
+    args = parser.parse_args(argv)
+    print(f"load average at start: {load_average()}", flush=True)
+    summary: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="temoin-bench-trust-") as tmp, running(
+            Path(tmp) / "tsa") as tsa:
+        work = Path(tmp)
+        for backend in args.backend:
+            results: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+            for run in range(args.runs):
+                order = (False, True) if run % 2 == 0 else (True, False)
+                for trusted in order:
+                    got = one_server(backend, trusted, tsa, work, args.seconds, run,
+                                     (args.appends, args.rate) if run == 0 else None)
+                    results[trusted].append(got)
+                    print(f"  {backend} run {run} {'trusted' if trusted else 'plain  '}: "
+                          + json.dumps({k: round(v, 2) for k, v in got.items()}), flush=True)
+            med = {t: {k: statistics.median(r[k] for r in rs) for k in
+                       ("event_per_s", "batch_events_per_s")} for t, rs in results.items()}
+            lat = results[True][0]
+            summary[backend] = {
+                "event_ratio": med[True]["event_per_s"] / med[False]["event_per_s"],
+                "batch_ratio": med[True]["batch_events_per_s"] / med[False]["batch_events_per_s"],
+                "plain": med[False], "trusted": med[True],
+                **{k: v for k, v in lat.items() if k.startswith("to_")},
+            }
+            print(f"{backend}: " + json.dumps(summary[backend], default=lambda v: round(v, 3)),
+                  flush=True)
+    print(f"load average at end: {load_average()}")
+    print(json.dumps(summary, default=lambda v: round(v, 3)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
