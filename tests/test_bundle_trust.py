@@ -216,6 +216,28 @@ def test_bundle_carries_trusted_time_and_cosignatures(
 
     _report_shows_trusted_time_and_witnesses(downloaded, tmp_path)
     _by_hand_procedure_still_works(downloaded, tmp_path)
+    _cosignature_by_hand_as_in_trust_md(downloaded, folder, tmp_path)
+
+
+def _cosignature_by_hand_as_in_trust_md(downloaded: Downloaded, folder: Path,
+                                        tmp_path: Path) -> None:
+    """docs/TRUST.md's check-cosignature.sh (openssl, xxd, base64) on the unzipped bundle."""
+    doc = (ROOT / "docs" / "TRUST.md").read_text()
+    start = doc.index("# check-cosignature.sh")
+    script = tmp_path / "check-cosignature.sh"
+    script.write_text(doc[start:doc.index("```", start)])
+    for n, vkey in enumerate(downloaded.witness_vkeys, 1):
+        done = subprocess.run(["sh", str(script), vkey], cwd=folder, capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"cosigned by w{n}.test/witness at 20" in done.stdout
+    stranger = make_witness(tmp_path / "w9", "w1.test/witness", {})  # same name, other key
+    done = subprocess.run(["sh", str(script), stranger], cwd=folder, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    prefix = subprocess.run(["cmp", "-n", str(len((folder / "checkpoint.txt").read_bytes())),
+                             "checkpoint.txt", COSIGNED], cwd=folder, timeout=60, check=False)
+    assert prefix.returncode == 0
 
 
 def _flip_last_cosignature(data: bytes) -> bytes:
