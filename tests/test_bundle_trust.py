@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,7 @@ from scripts.local_tsa import make_ca
 from scripts.local_tsa import running as local_tsa
 from tests.api_server import example
 from tests.e2e import ROOT, admin_token, serving, temoin
-from tests.interop.go_tool import run_go
+from tests.interop.go_tool import DEFAULT_GOPATH, run_go
 from tests.witness_proc import make_witness, running_witness
 
 TSA_FAST = {"TEMOIN_TSA_INTERVAL": "0.1", "TEMOIN_TSA_BACKOFF_MAX": "0.4",
@@ -217,6 +218,7 @@ def test_bundle_carries_trusted_time_and_cosignatures(
     _report_shows_trusted_time_and_witnesses(downloaded, tmp_path)
     _by_hand_procedure_still_works(downloaded, tmp_path)
     _cosignature_by_hand_as_in_trust_md(downloaded, folder, tmp_path)
+    _go_program_in_how_to_still_works(downloaded, folder, tmp_path)
 
 
 def _cosignature_by_hand_as_in_trust_md(downloaded: Downloaded, folder: Path,
@@ -238,6 +240,25 @@ def _cosignature_by_hand_as_in_trust_md(downloaded: Downloaded, folder: Path,
     prefix = subprocess.run(["cmp", "-n", str(len((folder / "checkpoint.txt").read_bytes())),
                              "checkpoint.txt", COSIGNED], cwd=folder, timeout=60, check=False)
     assert prefix.returncode == 0
+
+
+def _go_program_in_how_to_still_works(downloaded: Downloaded, folder: Path,
+                                      tmp_path: Path) -> None:
+    """The HOW-TO's Go program (which predates v1.1) still passes on a v1.1 bundle."""
+    how_to = (folder / "HOW-TO-VERIFY.txt").read_text()
+    begin, end = "----- BEGIN verify.go -----\n", "----- END verify.go -----"
+    src = tmp_path / "go-check"
+    src.mkdir()
+    (src / "verify.go").write_text(how_to[how_to.index(begin) + len(begin):how_to.index(end)])
+    env = {**os.environ, "GO111MODULE": "off", "GOENV": "off", "CGO_ENABLED": "0",
+           "GOPATH": os.environ.get("TEMOIN_GOPATH", DEFAULT_GOPATH), "GOFLAGS": "",
+           "GOCACHE": str(tmp_path / "gocache"), "GOTOOLCHAIN": "local"}
+    subprocess.run(["go", "build", "-o", "verify", "verify.go"], cwd=src, env=env,
+                   check=True, capture_output=True, timeout=600)
+    done = subprocess.run([str(src / "verify"), str(folder), downloaded.log_vkey],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "OK   checkpoint.txt: signed by" in done.stdout
 
 
 def _flip_last_cosignature(data: bytes) -> bytes:
