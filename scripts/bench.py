@@ -1899,7 +1899,23 @@ def write_report(path: Path, out: Results, prof: Profile, command: str,
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    # Sections other scripts write (scripts/bench_trust.py) survive a new run of this one.
+    kept = kept_sections(path.read_text()) if path.exists() else ""
+    path.write_text("\n".join(lines) + kept)
+
+
+OWN_SECTIONS = ("## Independent proof (issue 11)",)
+
+
+def kept_sections(text: str) -> str:
+    """The sections of `text` written by other scripts (OWN_SECTIONS), each to the next "## "."""
+    found = ""
+    for title in OWN_SECTIONS:
+        start = text.find("\n" + title + "\n")
+        if start >= 0:
+            end = text.find("\n## ", start + 1)
+            found += text[start:end if end >= 0 else len(text)].rstrip("\n") + "\n"
+    return found
 
 
 # -- main -----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Independent proof's cost on appends, and its delay (issue 11, docs/PERFORMANCE.md).
 
-    python scripts/bench_trust.py [--backend sqlite postgres] [--runs 2] [--seconds 5]
-                                  [--appends 200] [--rate 20]
+    python scripts/bench_trust.py [--backend sqlite postgres] [--runs 3] [--seconds 5]
+                                  [--appends 200] [--rate 20] [--write docs/PERFORMANCE.md]
 
 For each backend and run, two real `temoin serve` processes one after the other, each on a
 fresh database: one plain, one with TEMOIN_TSA_URLS (a local TSA, scripts/local_tsa.py) and
@@ -12,6 +12,8 @@ Printed: each rate, the ratio trusted / plain of the median runs (goal >= 0.95),
 trusted server, the time from an append's answer to a time-stamped checkpoint covering it
 (scripts/tsa_latency.py `measure`) and to one cosigned by both witnesses
 (scripts/witness_latency.py `measure`), p50 / p99 (goal p99 <= 2 s), with the load average.
+`--write` puts them in the file's section "Independent proof (issue 11)", newest run first,
+keeping the two runs before (scripts/bench.py keeps that section when it rewrites the file).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -75,7 +79,7 @@ def one_server(backend: str, trusted: bool, tsa: Running, work: Path, seconds: f
                run: int, latency: tuple[int, float] | None) -> dict[str, Any]:
     tag = f"{'t' if trusted else 'p'}{run}"
     with database(backend, f"trust{tag}", work) as settings, ExitStack() as stack:
-        env = _trust_env(settings, tsa, work / f"wit-{tag}", stack) if trusted else {}
+        env = _trust_env(settings, tsa, work / f"wit-{backend}-{tag}", stack) if trusted else {}
         with served(settings, work, extra_env=env) as (url, token, process):
             cases = [f"T-{n}" for n in range(HTTP_CASES)]
             with httpx.Client(base_url=url, timeout=60,
@@ -110,18 +114,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", nargs="+", choices=("sqlite", "postgres"),
                         default=["sqlite", "postgres"])
-    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0, help="counted window per load")
     parser.add_argument("--appends", type=int, default=200, help="for the latency figures")
     parser.add_argument("--rate", type=float, default=20.0, help="appends/s, latency figures")
+    parser.add_argument("--write", type=Path, metavar="MD",
+                        help="write the figures into this file's section " + repr(SECTION))
     args = parser.parse_args(argv)
-    print(f"load average at start: {load_average()}", flush=True)
+    started, load_start = time.time(), load_average()
+    print(f"load average at start: {load_start}", flush=True)
+    runs: dict[str, dict[bool, list[dict[str, Any]]]] = {}
     summary: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="temoin-bench-trust-") as tmp, running(
             Path(tmp) / "tsa") as tsa:
         work = Path(tmp)
         for backend in args.backend:
             results: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+            runs[backend] = results
             for run in range(args.runs):
                 order = (False, True) if run % 2 == 0 else (True, False)
                 for trusted in order:
@@ -141,9 +150,77 @@ def main(argv: list[str] | None = None) -> int:
             }
             print(f"{backend}: " + json.dumps(summary[backend], default=lambda v: round(v, 3)),
                   flush=True)
-    print(f"load average at end: {load_average()}")
-    print(json.dumps(summary, default=lambda v: round(v, 3)))
+    load_end = load_average()
+    print(f"load average at end: {load_end}")
+    print(json.dumps(summary))
+    if args.write is not None:
+        command = "python scripts/bench_trust.py " + shlex.join(argv if argv is not None
+                                                                 else sys.argv[1:])
+        run = render(summary, runs, command, load_start, load_end, started)
+        text = args.write.read_text() if args.write.exists() else ""
+        args.write.write_text(with_section(text, run))
     return 0
+
+
+SECTION = "## Independent proof (issue 11)"
+INTRO = f"""{SECTION}
+
+Written by `scripts/bench_trust.py --write` (newest run first; do not edit by hand). Goals of
+issue 11: appends with a local TSA and two local witnesses configured run at >= 0.95x the rate
+without (scenario 3's two loads: single-event appends back to back over 64 open cases, and
+500-event batches from 4 clients); from an append's answer to a time-stamped and to a
+cosigned checkpoint covering it, p99 <= 2 s. Each run starts two real `temoin serve` on fresh
+databases, plain and trusted (TEMOIN_TSA_URLS = a local `openssl ts` TSA, TEMOIN_WITNESSES =
+two local `temoin witness serve`, quorum 2), alternating which goes first; rates are the
+median of the runs, the ratio is trusted / plain in the same run of the script. The TSA and
+witnesses run on the same 2 cores as the server, the database and the load generator, so the
+trusted server pays their CPU too. Latencies: 200 single appends at 20/s on the trusted
+server, polled every 20 ms (time-stamped: `GET /v1/log/checkpoints`) and 5 ms (cosigned:
+`/healthz` witnessed_size).
+"""
+
+
+def render(summary: dict[str, Any], runs: dict[str, dict[bool, list[dict[str, Any]]]],
+           command: str, load_start: str, load_end: str, started: float) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
+    lines = [f"### Run of {when}", "",
+             f"    {command}", "",
+             f"Took {(time.time() - started) / 60:.1f} min. Load average (1, 5, 15 min) at start "
+             f"{load_start}, at end {load_end} on 2 cores: other engineers' test suites were "
+             "running, so single runs vary widely; read the ratios with that in mind.", "",
+             "| backend | single appends/s plain | trusted | ratio | batch events/s plain | "
+             "trusted | ratio | to time-stamped p50 / p99 | to cosigned p50 / p99 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for backend, s in summary.items():
+        ok = "**" if min(s["event_ratio"], s["batch_ratio"]) < 0.95 else ""
+        lines.append(
+            f"| {backend} | {s['plain']['event_per_s']:,.0f} | {s['trusted']['event_per_s']:,.0f}"
+            f" | {ok}{s['event_ratio']:.2f}{ok} | {s['plain']['batch_events_per_s']:,.0f} | "
+            f"{s['trusted']['batch_events_per_s']:,.0f} | {ok}{s['batch_ratio']:.2f}{ok} | "
+            f"{s['to_timestamped_p50_ms']:,.0f} / {s['to_timestamped_p99_ms']:,.0f} ms | "
+            f"{s['to_cosigned_p50_ms']:,.0f} / {s['to_cosigned_p99_ms']:,.0f} ms |")
+    lines += ["", "Each run (single appends/s, batch events/s, server CPU share during the "
+              "single appends):", ""]
+    for backend, results in runs.items():
+        for trusted in (False, True):
+            each = "; ".join(f"{r['event_per_s']:,.0f}, {r['batch_events_per_s']:,.0f}, "
+                             f"{r['server_cpu']:.0%}" for r in results[trusted])
+            lines.append(f"- {backend} {'trusted' if trusted else 'plain'}: {each}")
+    return "\n".join(lines) + "\n"
+
+
+def with_section(text: str, run: str, keep: int = 2) -> str:
+    """`text` with SECTION holding `run` first, then at most `keep` earlier runs."""
+    start = text.find("\n" + SECTION + "\n")
+    before, old = (text, "") if start < 0 else (text[:start], text[start + 1:])
+    after = ""
+    if old:
+        end = old.find("\n## ")
+        old, after = (old, "") if end < 0 else (old[:end], old[end:])
+    earlier = ["### " + part.rstrip("\n") + "\n"
+               for part in old.split("\n### ")[1:]][:keep]
+    return (before.rstrip("\n") + "\n\n" + INTRO + "\n" + "\n".join([run, *earlier])
+            + after)
 
 
 if __name__ == "__main__":
