@@ -91,7 +91,6 @@ def _iso(moment: datetime) -> str:
 def check_trust(
     r: BundleReport,
     members: Mapping[str, bytes],
-    form: str,
     timestamps: Mapping[str, str],
     checkpoint: Checkpoint | None,
     options: TrustOptions,

@@ -409,8 +409,8 @@ class _BundleCheck:
         self.evidence()
         self.openings()
         if self.manifest is not None:
-            check_trust(self.r, self.members, self.manifest.format, self.manifest.timestamps,
-                        self.checkpoint, self.trust_options)
+            check_trust(self.r, self.members, self.manifest.timestamps, self.checkpoint,
+                        self.trust_options)
 
     # -- keys and signatures ---------------------------------------------------------------
     def keys(self) -> None:
