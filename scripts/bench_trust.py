@@ -1,19 +1,20 @@
 """Independent proof's cost on appends, and its delay (issue 11, docs/PERFORMANCE.md).
 
-    python scripts/bench_trust.py [--backend sqlite postgres] [--runs 3] [--seconds 5]
+    python scripts/bench_trust.py [--backend sqlite postgres] [--pairs 6] [--seconds 3]
                                   [--appends 200] [--rate 20] [--write docs/PERFORMANCE.md]
 
-For each backend and run, two real `temoin serve` processes one after the other, each on a
-fresh database: one plain, one with TEMOIN_TSA_URLS (a local TSA, scripts/local_tsa.py) and
-TEMOIN_WITNESSES (two local `temoin witness serve`, quorum 2). Each gets scenario 3's load
-from scripts/bench.py: single-event appends back to back over 64 open cases, then 500-event
-batches from 4 clients, `--seconds` each; the order plain/trusted alternates between runs.
-Printed: each rate, the ratio trusted / plain of the median runs (goal >= 0.95), and, on the
-trusted server, the time from an append's answer to a time-stamped checkpoint covering it
-(scripts/tsa_latency.py `measure`) and to one cosigned by both witnesses
-(scripts/witness_latency.py `measure`), p50 / p99 (goal p99 <= 2 s), with the load average.
-`--write` puts them in the file's section "Independent proof (issue 11)", newest run first,
-keeping the two runs before (scripts/bench.py keeps that section when it rewrites the file).
+Per backend, two real `temoin serve` processes on fresh databases, up at the same time: one
+plain, one with TEMOIN_TSA_URLS (a local TSA, scripts/local_tsa.py) and TEMOIN_WITNESSES (two
+local `temoin witness serve`, quorum 2). Each gets scenario 3's load from scripts/bench.py in
+turn while the other idles: single-event appends back to back over 64 open cases, then 500-event
+batches from 4 clients, `--seconds` each; `--pairs` times, the order alternating, so that the
+two figures of a pair see the same machine load. Printed: the rates, the median over pairs of
+the ratio trusted / plain (goal >= 0.95), and, on the trusted server, the time from an
+append's answer to a time-stamped checkpoint covering it (scripts/tsa_latency.py `measure`)
+and to one cosigned by both witnesses (scripts/witness_latency.py `measure`), p50 / p99 (goal
+p99 <= 2 s), with the load average. `--write` puts them in the file's section "Independent
+proof (issue 11)", newest run first, keeping the two runs before (scripts/bench.py keeps that
+section when it rewrites the file).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import statistics
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +77,13 @@ def _trust_env(settings: Settings, tsa: Running, work: Path, stack: ExitStack) -
             "TEMOIN_WITNESSES": " ".join(pairs), "TEMOIN_WITNESS_QUORUM": "2"}
 
 
-def one_server(backend: str, trusted: bool, tsa: Running, work: Path, seconds: float,
-               run: int, latency: tuple[int, float] | None) -> dict[str, Any]:
-    tag = f"{'t' if trusted else 'p'}{run}"
+@contextmanager
+def server(backend: str, trusted: bool, tsa: Running,
+           work: Path) -> Iterator[tuple[str, str, int, list[str]]]:
+    """A `temoin serve` on a fresh database, plain or trusted, with 64 cases opened."""
+    tag = "t" if trusted else "p"
     with database(backend, f"trust{tag}", work) as settings, ExitStack() as stack:
-        env = _trust_env(settings, tsa, work / f"wit-{backend}-{tag}", stack) if trusted else {}
+        env = _trust_env(settings, tsa, work / f"wit-{backend}", stack) if trusted else {}
         with served(settings, work, extra_env=env) as (url, token, process):
             cases = [f"T-{n}" for n in range(HTTP_CASES)]
             with httpx.Client(base_url=url, timeout=60,
@@ -87,35 +91,62 @@ def one_server(backend: str, trusted: bool, tsa: Running, work: Path, seconds: f
                 r = c.post("/v1/batches", json={"events": [{"case": k, **bodies()["CaseOpened"]}
                                                            for k in cases]})
                 r.raise_for_status()
-            common = {"server_pid": process.pid, "backend": backend, "warmup": 1.0}
-            event = http_load(url, token, "event", HTTP_CASES, seconds, cases=cases, **common)
-            batch = http_load(url, token, "batch", BATCH_CLIENTS, seconds, batch=BATCH,
-                              tag=f"B{tag}", **common)
-            found: dict[str, Any] = {
-                "event_per_s": event.rate, "event_errors": event.errors,
-                "batch_events_per_s": batch.rate * BATCH, "batch_errors": batch.errors,
-                "event_p99_ms": percentile(event.latencies, 99) * 1000,
-                "server_cpu": event.server_cpu,
-            }
-            if trusted and latency is not None:
-                appends, rate = latency
-                stamped = tsa_latency.measure(url, token, appends, rate)
-                cosigned = witness_latency.measure(url, token, appends=appends, rate=rate)
-                found |= {
-                    "to_timestamped_p50_ms": percentile(stamped, 50) * 1000,
-                    "to_timestamped_p99_ms": percentile(stamped, 99) * 1000,
-                    "to_cosigned_p50_ms": percentile(cosigned.samples, 50) * 1000,
-                    "to_cosigned_p99_ms": percentile(cosigned.samples, 99) * 1000,
-                }
-    return found
+            yield url, token, process.pid, cases
+
+
+def load(backend: str, target: tuple[str, str, int, list[str]], seconds: float,
+         tag: str) -> dict[str, Any]:
+    url, token, pid, cases = target
+    common = {"server_pid": pid, "backend": backend, "warmup": 0.5}
+    event = http_load(url, token, "event", HTTP_CASES, seconds, cases=cases, **common)
+    batch = http_load(url, token, "batch", BATCH_CLIENTS, seconds, batch=BATCH, tag=tag,
+                      **common)
+    if event.errors or batch.errors:
+        raise RuntimeError(f"errors under load: {event.first_error or batch.first_error}")
+    return {"event_per_s": event.rate, "batch_events_per_s": batch.rate * BATCH,
+            "event_p99_ms": percentile(event.latencies, 99) * 1000,
+            "server_cpu": event.server_cpu}
+
+
+def measure_backend(backend: str, tsa: Running, work: Path, seconds: float, pairs: int,
+                    appends: int, rate: float) -> tuple[dict[str, Any], dict[bool, list]]:
+    """Both servers up at once, idle in turn: `pairs` times the plain one's load then the
+    trusted one's (order alternating), so that each pair's two figures see the same machine
+    load; the ratio of each pair, then their median."""
+    rows: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    with server(backend, False, tsa, work) as plain, server(backend, True, tsa, work) as trust:
+        for i in range(pairs):
+            for trusted in ((False, True) if i % 2 == 0 else (True, False)):
+                got = load(backend, trust if trusted else plain, seconds, f"B{trusted:d}{i}")
+                rows[trusted].append(got)
+                print(f"  {backend} pair {i} {'trusted' if trusted else 'plain  '}: "
+                      + json.dumps({k: round(v, 2) for k, v in got.items()}), flush=True)
+        url, token = trust[0], trust[1]
+        stamped = tsa_latency.measure(url, token, appends, rate)
+        cosigned = witness_latency.measure(url, token, appends=appends, rate=rate)
+
+    def ratio(key: str) -> float:
+        return statistics.median(t[key] / p[key] for p, t in zip(rows[False], rows[True],
+                                                                    strict=True))
+
+    median = {t: {k: statistics.median(r[k] for r in rs)
+                  for k in ("event_per_s", "batch_events_per_s")} for t, rs in rows.items()}
+    return {
+        "event_ratio": ratio("event_per_s"), "batch_ratio": ratio("batch_events_per_s"),
+        "plain": median[False], "trusted": median[True],
+        "to_timestamped_p50_ms": percentile(stamped, 50) * 1000,
+        "to_timestamped_p99_ms": percentile(stamped, 99) * 1000,
+        "to_cosigned_p50_ms": percentile(cosigned.samples, 50) * 1000,
+        "to_cosigned_p99_ms": percentile(cosigned.samples, 99) * 1000,
+    }, rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", nargs="+", choices=("sqlite", "postgres"),
                         default=["sqlite", "postgres"])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=5.0, help="counted window per load")
+    parser.add_argument("--pairs", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=3.0, help="counted window per load")
     parser.add_argument("--appends", type=int, default=200, help="for the latency figures")
     parser.add_argument("--rate", type=float, default=20.0, help="appends/s, latency figures")
     parser.add_argument("--write", type=Path, metavar="MD",
@@ -127,29 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="temoin-bench-trust-") as tmp, running(
             Path(tmp) / "tsa") as tsa:
-        work = Path(tmp)
         for backend in args.backend:
-            results: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
-            runs[backend] = results
-            for run in range(args.runs):
-                order = (False, True) if run % 2 == 0 else (True, False)
-                for trusted in order:
-                    got = one_server(backend, trusted, tsa, work, args.seconds, run,
-                                     (args.appends, args.rate) if run == 0 else None)
-                    results[trusted].append(got)
-                    print(f"  {backend} run {run} {'trusted' if trusted else 'plain  '}: "
-                          + json.dumps({k: round(v, 2) for k, v in got.items()}), flush=True)
-            med = {t: {k: statistics.median(r[k] for r in rs) for k in
-                       ("event_per_s", "batch_events_per_s")} for t, rs in results.items()}
-            lat = results[True][0]
-            summary[backend] = {
-                "event_ratio": med[True]["event_per_s"] / med[False]["event_per_s"],
-                "batch_ratio": med[True]["batch_events_per_s"] / med[False]["batch_events_per_s"],
-                "plain": med[False], "trusted": med[True],
-                **{k: v for k, v in lat.items() if k.startswith("to_")},
-            }
-            print(f"{backend}: " + json.dumps(summary[backend], default=lambda v: round(v, 3)),
-                  flush=True)
+            summary[backend], runs[backend] = measure_backend(
+                backend, tsa, Path(tmp), args.seconds, args.pairs, args.appends, args.rate)
+            print(f"{backend}: {json.dumps(summary[backend])}", flush=True)
     load_end = load_average()
     print(f"load average at end: {load_end}")
     print(json.dumps(summary))
@@ -169,10 +181,11 @@ Written by `scripts/bench_trust.py --write` (newest run first; do not edit by ha
 issue 11: appends with a local TSA and two local witnesses configured run at >= 0.95x the rate
 without (scenario 3's two loads: single-event appends back to back over 64 open cases, and
 500-event batches from 4 clients); from an append's answer to a time-stamped and to a
-cosigned checkpoint covering it, p99 <= 2 s. Each run starts two real `temoin serve` on fresh
-databases, plain and trusted (TEMOIN_TSA_URLS = a local `openssl ts` TSA, TEMOIN_WITNESSES =
-two local `temoin witness serve`, quorum 2), alternating which goes first; rates are the
-median of the runs, the ratio is trusted / plain in the same run of the script. The TSA and
+cosigned checkpoint covering it, p99 <= 2 s. Per backend, two real `temoin serve` on fresh
+databases run side by side, plain and trusted (TEMOIN_TSA_URLS = a local `openssl ts` TSA,
+TEMOIN_WITNESSES = two local `temoin witness serve`, quorum 2), and take the load in turn
+(pairs, alternating which goes first), so both figures of a pair see the same machine load;
+rates are medians over pairs, the ratio is the median of the pairs' ratios. The TSA and
 witnesses run on the same 2 cores as the server, the database and the load generator, so the
 trusted server pays their CPU too. Latencies: 200 single appends at 20/s on the trusted
 server, polled every 20 ms (time-stamped: `GET /v1/log/checkpoints`) and 5 ms (cosigned:
@@ -199,8 +212,8 @@ def render(summary: dict[str, Any], runs: dict[str, dict[bool, list[dict[str, An
             f"{s['trusted']['batch_events_per_s']:,.0f} | {ok}{s['batch_ratio']:.2f}{ok} | "
             f"{s['to_timestamped_p50_ms']:,.0f} / {s['to_timestamped_p99_ms']:,.0f} ms | "
             f"{s['to_cosigned_p50_ms']:,.0f} / {s['to_cosigned_p99_ms']:,.0f} ms |")
-    lines += ["", "Each run (single appends/s, batch events/s, server CPU share during the "
-              "single appends):", ""]
+    lines += ["", "Each pair in order (single appends/s, batch events/s, server CPU share "
+              "during the single appends):", ""]
     for backend, results in runs.items():
         for trusted in (False, True):
             each = "; ".join(f"{r['event_per_s']:,.0f}, {r['batch_events_per_s']:,.0f}, "
