@@ -205,11 +205,10 @@ def render(summary: dict[str, Any], runs: dict[str, dict[bool, list[dict[str, An
              "trusted | ratio | to time-stamped p50 / p99 | to cosigned p50 / p99 |",
              "|---|---|---|---|---|---|---|---|---|"]
     for backend, s in summary.items():
-        ok = "**" if min(s["event_ratio"], s["batch_ratio"]) < 0.95 else ""
         lines.append(
             f"| {backend} | {s['plain']['event_per_s']:,.0f} | {s['trusted']['event_per_s']:,.0f}"
-            f" | {ok}{s['event_ratio']:.2f}{ok} | {s['plain']['batch_events_per_s']:,.0f} | "
-            f"{s['trusted']['batch_events_per_s']:,.0f} | {ok}{s['batch_ratio']:.2f}{ok} | "
+            f" | {_goal(s['event_ratio'])} | {s['plain']['batch_events_per_s']:,.0f} | "
+            f"{s['trusted']['batch_events_per_s']:,.0f} | {_goal(s['batch_ratio'])} | "
             f"{s['to_timestamped_p50_ms']:,.0f} / {s['to_timestamped_p99_ms']:,.0f} ms | "
             f"{s['to_cosigned_p50_ms']:,.0f} / {s['to_cosigned_p99_ms']:,.0f} ms |")
     lines += ["", "Each pair in order (single appends/s, batch events/s, server CPU share "
@@ -220,6 +219,11 @@ def render(summary: dict[str, Any], runs: dict[str, dict[bool, list[dict[str, An
                              f"{r['server_cpu']:.0%}" for r in results[trusted])
             lines.append(f"- {backend} {'trusted' if trusted else 'plain'}: {each}")
     return "\n".join(lines) + "\n"
+
+
+def _goal(ratio: float) -> str:
+    """The ratio, in bold when below the issue's 0.95."""
+    return f"**{ratio:.2f}**" if ratio < 0.95 else f"{ratio:.2f}"
 
 
 def with_section(text: str, run: str, keep: int = 2) -> str:
