@@ -77,13 +77,19 @@ def _trust_env(settings: Settings, tsa: Running, work: Path, stack: ExitStack) -
             "TEMOIN_WITNESSES": " ".join(pairs), "TEMOIN_WITNESS_QUORUM": "2"}
 
 
+# --only: which half of the trusted configuration to keep, to tell their costs apart.
+ONLY = {"both": (), "tsa": ("TEMOIN_WITNESSES", "TEMOIN_WITNESS_QUORUM"),
+        "witnesses": ("TEMOIN_TSA_URLS", "TEMOIN_TSA_ROOTS")}
+
+
 @contextmanager
-def server(backend: str, trusted: bool, tsa: Running,
-           work: Path) -> Iterator[tuple[str, str, int, list[str]]]:
+def server(backend: str, trusted: bool, tsa: Running, work: Path,
+           only: str = "both") -> Iterator[tuple[str, str, int, list[str]]]:
     """A `temoin serve` on a fresh database, plain or trusted, with 64 cases opened."""
     tag = "t" if trusted else "p"
     with database(backend, f"trust{tag}", work) as settings, ExitStack() as stack:
         env = _trust_env(settings, tsa, work / f"wit-{backend}", stack) if trusted else {}
+        env = {k: v for k, v in env.items() if k not in ONLY[only]}
         with served(settings, work, extra_env=env) as (url, token, process):
             cases = [f"T-{n}" for n in range(HTTP_CASES)]
             with httpx.Client(base_url=url, timeout=60,
@@ -109,12 +115,14 @@ def load(backend: str, target: tuple[str, str, int, list[str]], seconds: float,
 
 
 def measure_backend(backend: str, tsa: Running, work: Path, seconds: float, pairs: int,
-                    appends: int, rate: float) -> tuple[dict[str, Any], dict[bool, list]]:
+                    appends: int, rate: float,
+                    only: str = "both") -> tuple[dict[str, Any], dict[bool, list]]:
     """Both servers up at once, idle in turn: `pairs` times the plain one's load then the
     trusted one's (order alternating), so that each pair's two figures see the same machine
     load; the ratio of each pair, then their median."""
     rows: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
-    with server(backend, False, tsa, work) as plain, server(backend, True, tsa, work) as trust:
+    with server(backend, False, tsa, work) as plain, server(backend, True, tsa, work,
+                                                            only) as trust:
         for i in range(pairs):
             for trusted in ((False, True) if i % 2 == 0 else (True, False)):
                 got = load(backend, trust if trusted else plain, seconds, f"B{trusted:d}{i}")
@@ -122,8 +130,9 @@ def measure_backend(backend: str, tsa: Running, work: Path, seconds: float, pair
                 print(f"  {backend} pair {i} {'trusted' if trusted else 'plain  '}: "
                       + json.dumps({k: round(v, 2) for k, v in got.items()}), flush=True)
         url, token = trust[0], trust[1]
-        stamped = tsa_latency.measure(url, token, appends, rate)
-        cosigned = witness_latency.measure(url, token, appends=appends, rate=rate)
+        stamped = tsa_latency.measure(url, token, appends, rate) if only != "witnesses" else [0.0]
+        cosigned = witness_latency.measure(url, token, appends=appends, rate=rate) \
+            if only != "tsa" else witness_latency.Latency([0.0])
 
     def ratio(key: str) -> float:
         return statistics.median(t[key] / p[key] for p, t in zip(rows[False], rows[True],
@@ -149,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="counted window per load")
     parser.add_argument("--appends", type=int, default=200, help="for the latency figures")
     parser.add_argument("--rate", type=float, default=20.0, help="appends/s, latency figures")
+    parser.add_argument("--only", choices=tuple(ONLY), default="both",
+                        help="trusted server with only the TSA, or only the witnesses "
+                             "(figures not written; latencies of the missing half are 0)")
     parser.add_argument("--write", type=Path, metavar="MD",
                         help="write the figures into this file's section " + repr(SECTION))
     args = parser.parse_args(argv)
@@ -160,12 +172,13 @@ def main(argv: list[str] | None = None) -> int:
             Path(tmp) / "tsa") as tsa:
         for backend in args.backend:
             summary[backend], runs[backend] = measure_backend(
-                backend, tsa, Path(tmp), args.seconds, args.pairs, args.appends, args.rate)
+                backend, tsa, Path(tmp), args.seconds, args.pairs, args.appends, args.rate,
+                args.only)
             print(f"{backend}: {json.dumps(summary[backend])}", flush=True)
     load_end = load_average()
     print(f"load average at end: {load_end}")
     print(json.dumps(summary))
-    if args.write is not None:
+    if args.write is not None and args.only == "both":
         command = "python scripts/bench_trust.py " + shlex.join(argv if argv is not None
                                                                  else sys.argv[1:])
         run = render(summary, runs, command, load_start, load_end, started)
