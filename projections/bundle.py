@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ledger.canonical import canonical_bytes
 from ledger.errors import CaseNotFoundError
+from projections.bundle_trust import BUNDLE_FORMAT_V1_1, HOW_TO_TRUST, trust_members
 
 if TYPE_CHECKING:  # the verifier imports this module and must not pull in the database layer
     from ledger.entry import Entry
@@ -166,6 +167,7 @@ def plan_bundle(
     report_json: bytes,
     created_at: str | None = None,
     lang: str = "fr",
+    trust: bool = True,
 ) -> BundlePlan:
     """Decide the `temoin.bundle/v1` members of one case, as of a signed checkpoint, and
     sign its manifest; `write_bundle` then writes the ZIP.
@@ -173,8 +175,10 @@ def plan_bundle(
     `checkpoint` defaults to a fresh one covering every entry. Only entries with
     index < checkpoint.size are included, so every proof refers to that one checkpoint.
     `created_at` (the manifest's date, and every member's ZIP time) defaults to now, when
-    the bundle is made; pass a fixed time to rebuild the same bytes. The checkpoint's own
-    signing time is kept apart, as `checkpoint_signed_at`.
+    the bundle is made; pass a fixed time to rebuild the same bytes. (The checkpoint's own
+    signing time is in report.json: a v1 manifest takes no field old verifiers refuse.)
+    With `trust` (the default), the RFC 3161 tokens and witness cosignatures stored for the
+    checkpoint are carried too, which makes it a `temoin.bundle/v1.1` bundle (bundle_trust.py).
     Raises CaseNotFoundError if the case has no entry in the checkpoint, and
     BundleBuildError if an evidence file is missing on disk.
     """
@@ -191,6 +195,8 @@ def plan_bundle(
         _Member(CHECKPOINT, cp.note),
         _Member(LOG_KEY, (ledger.key.verifier_key + "\n").encode("utf-8")),
     ]
+    extra = trust_members(cp.note, cp.size, ledger.store.attestations(cp.size) if trust else [])
+    members += [_Member(path, data) for path, data in extra.members]
     members += [_Member(f"entries/{e.index}.json", e.entry.raw) for e in entries]
     members += [
         _Member(f"proofs/{e.index}.json", _proof(e.index, cp.size, e.leaf_hash,
@@ -211,19 +217,22 @@ def plan_bundle(
         evidence=len(evidence), openings=sum(m.path.startswith("openings/") for m in members),
         lang=lang,
     )
+    if extra:
+        how_to += HOW_TO_TRUST
     members.append(_Member(HOW_TO, how_to.encode("utf-8")))
-    manifest = canonical(
-        {
-            "format": BUNDLE_FORMAT,
-            "tenant": tenant,
-            "case": case,
-            "log": ledger.origin,
-            "checkpoint_size": cp.size,
-            "created_at": stamp,
-            "checkpoint_signed_at": cp.signed_at,
-            "members": [m.listing() for m in members],
-        }
-    )
+    fields: dict[str, Any] = {
+        "format": BUNDLE_FORMAT,
+        "tenant": tenant,
+        "case": case,
+        "log": ledger.origin,
+        "checkpoint_size": cp.size,
+        "created_at": stamp,
+        "members": [m.listing() for m in members],
+    }
+    if extra:  # v1.1 only when there is something to carry: v1 verifiers reject v1.1
+        fields |= {"format": BUNDLE_FORMAT_V1_1, "timestamps": extra.timestamps,
+                   "checkpoint_signed_at": cp.signed_at}
+    manifest = canonical(fields)
     head = [
         _Member(MANIFEST, manifest),
         _Member(MANIFEST_SIG, ledger.key.sign_note(manifest_sig_body(manifest))),

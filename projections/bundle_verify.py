@@ -47,9 +47,11 @@ from projections.bundle import (
     PROOF_PATH,
     manifest_sig_body,
 )
+from projections.bundle_trust import BUNDLE_FORMAT_V1_1, COSIGNED, TIMESTAMP_PATH
+from projections.bundle_trust_verify import TrustOptions, TrustSummary, check_trust
 
 __all__ = ["MAX_MEMBERS", "MAX_PARSED_SIZE", "MAX_PARSED_TOTAL", "BundleReport", "Check",
-           "verify_bundle"]
+           "TrustOptions", "verify_bundle"]
 
 # WARN: a harmless difference, said and ignored (folder entries a ZIP tool added); never a
 # failure.
@@ -111,6 +113,8 @@ class BundleReport:
     entries: int = 0
     evidence_files: int = 0
     openings: int = 0
+    format: str | None = None
+    trust: TrustSummary = field(default_factory=TrustSummary)
 
     @property
     def ok(self) -> bool:
@@ -145,9 +149,11 @@ class BundleReport:
 Source = bytes | str | os.PathLike[str] | BinaryIO
 
 
-def verify_bundle(source: Source, *, trusted_key: str | None = None) -> BundleReport:
+def verify_bundle(source: Source, *, trusted_key: str | None = None,
+                  trust: TrustOptions | None = None) -> BundleReport:
     """Check a bundle — its bytes, its path, or a seekable binary file open on it;
-    `trusted_key` is the log's verifier key obtained elsewhere.
+    `trusted_key` is the log's verifier key obtained elsewhere; `trust` the TSA roots,
+    witness keys and quorum to check a v1.1 bundle's tokens and cosignatures with.
 
     Without `trusted_key` the bundle is checked against the key it carries (log-key.txt),
     which proves it is intact and self-consistent but not who signed it. A path that cannot
@@ -164,7 +170,7 @@ def verify_bundle(source: Source, *, trusted_key: str | None = None) -> BundleRe
         members = _read_zip(fh, report)
         if members is not None:
             try:
-                _BundleCheck(report, members, trusted_key).run()
+                _BundleCheck(report, members, trusted_key, trust or TrustOptions()).run()
             finally:
                 members.close()
     finally:
@@ -192,9 +198,9 @@ def _unsafe_name(name: str) -> str | None:
 def _parsed(name: str) -> bool:
     """Whether the verifier reads the member's content (into memory) rather than only
     hashing it as it streams by."""
-    if name in (MANIFEST, MANIFEST_SIG, CHECKPOINT, LOG_KEY):
+    if name in (MANIFEST, MANIFEST_SIG, CHECKPOINT, LOG_KEY, COSIGNED):
         return True
-    return any(p.fullmatch(name) for p in (ENTRY_PATH, PROOF_PATH, OPENING_PATH))
+    return any(p.fullmatch(name) for p in (ENTRY_PATH, PROOF_PATH, OPENING_PATH, TIMESTAMP_PATH))
 
 
 def _member_problem(info: zipfile.ZipInfo, name: str) -> str | None:
@@ -429,12 +435,16 @@ class _Manifest:
     created_at: str
     members: dict[str, tuple[str, int]]
     checkpoint_signed_at: str | None = None
+    format: str = BUNDLE_FORMAT
+    timestamps: dict[str, str] = field(default_factory=dict)  # v1.1: .tsr path -> TSA URL
 
 
 class _BundleCheck:
     """One verification run: each method checks one part and records its checks."""
 
-    def __init__(self, report: BundleReport, members: _Members, trusted: str | None) -> None:
+    def __init__(self, report: BundleReport, members: _Members, trusted: str | None,
+                 trust: TrustOptions) -> None:
+        self.trust_options = trust
         self.r = report
         self.zip = members
         self.members = members.data  # the parsed ones, in memory
@@ -456,6 +466,9 @@ class _BundleCheck:
         self.case_chain()
         self.evidence()
         self.openings()
+        if self.manifest is not None:
+            check_trust(self.r, self.members, self.manifest.timestamps, self.checkpoint,
+                        self.trust_options)
 
     # -- keys and signatures ---------------------------------------------------------------
     def keys(self) -> None:
@@ -556,7 +569,8 @@ class _BundleCheck:
         m = self.manifest
         self.r.case, self.r.tenant, self.r.log = m.case, m.tenant, m.log
         self.r.checkpoint_size = m.checkpoint_size
-        self.r.passed(MANIFEST, f"is a {BUNDLE_FORMAT} manifest",
+        self.r.format = m.format
+        self.r.passed(MANIFEST, f"is a {m.format} manifest",
                       f"case {m.case} of tenant {m.tenant}, log {m.log}, checkpoint size "
                       f"{m.checkpoint_size}, created {m.created_at}"
                       + (f" (checkpoint signed {m.checkpoint_signed_at})"
@@ -799,11 +813,13 @@ def _parse_manifest(raw: bytes) -> _Manifest:
     obj = strict_loads(raw)
     if not isinstance(obj, dict):
         raise ValueError("expected a JSON object")
-    if obj.get("format") != BUNDLE_FORMAT:
-        raise ValueError(f"format is {obj.get('format')!r}, expected {BUNDLE_FORMAT!r}: "
-                         "this is not a v1 bundle, use a verifier that knows its format")
-    if not _MANIFEST_FIELDS <= set(obj) <= _MANIFEST_FIELDS | _OPTIONAL_MANIFEST_FIELDS:
-        raise ValueError(f"fields are {sorted(obj)}, expected {sorted(_MANIFEST_FIELDS)} "
+    form = obj.get("format")
+    if form not in (BUNDLE_FORMAT, BUNDLE_FORMAT_V1_1):
+        raise ValueError(f"format is {form!r}, expected {BUNDLE_FORMAT!r} or "
+                         f"{BUNDLE_FORMAT_V1_1!r}: use a verifier that knows its format")
+    want = _MANIFEST_FIELDS | ({"timestamps"} if form == BUNDLE_FORMAT_V1_1 else set())
+    if not want <= set(obj) <= want | _OPTIONAL_MANIFEST_FIELDS:
+        raise ValueError(f"fields are {sorted(obj)}, expected {sorted(want)} "
                          f"and optionally {sorted(_OPTIONAL_MANIFEST_FIELDS)}")
     times = [n for n in ("created_at", "checkpoint_signed_at") if n in obj]
     for name in ("tenant", "case", "log", *times):
@@ -814,8 +830,10 @@ def _parse_manifest(raw: bytes) -> _Manifest:
     size = obj["checkpoint_size"]
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise ValueError(f"checkpoint_size must be an integer >= 1, found {size!r}")
+    v11 = form == BUNDLE_FORMAT_V1_1
     return _Manifest(obj["tenant"], obj["case"], obj["log"], size, obj["created_at"],
-                     _parse_members(obj["members"]), obj.get("checkpoint_signed_at"))
+                     _parse_members(obj["members"], v11), obj.get("checkpoint_signed_at"),
+                     form, _parse_timestamps(obj["timestamps"]) if v11 else {})
 
 
 def _check_time(name: str, text: str) -> None:
@@ -827,7 +845,23 @@ def _check_time(name: str, text: str) -> None:
         raise ValueError(f"{name} must be an RFC 3339 time with a zone, found {text!r}")
 
 
-def _parse_members(items: Any) -> dict[str, tuple[str, int]]:
+def _parse_timestamps(items: Any) -> dict[str, str]:
+    """v1.1 `timestamps`: [{path, tsa}] -> {path: TSA URL}."""
+    if not isinstance(items, list):
+        raise ValueError("timestamps must be a list")
+    found: dict[str, str] = {}
+    for i, item in enumerate(items):
+        if not (isinstance(item, dict) and set(item) == {"path", "tsa"}
+                and isinstance(item["path"], str) and isinstance(item["tsa"], str)):
+            raise ValueError(f"timestamps[{i}] must be {{path, tsa}}, found {item!r}")
+        if not TIMESTAMP_PATH.fullmatch(item["path"]) or item["path"] in found:
+            raise ValueError(f"timestamps[{i}]: {item['path']!r} is not a new "
+                             "timestamps/<size>-<n>.tsr path")
+        found[item["path"]] = item["tsa"]
+    return found
+
+
+def _parse_members(items: Any, v11: bool = False) -> dict[str, tuple[str, int]]:
     if not isinstance(items, list):
         raise ValueError("members must be a list")
     members: dict[str, tuple[str, int]] = {}
@@ -835,8 +869,9 @@ def _parse_members(items: Any) -> dict[str, tuple[str, int]]:
         if not (isinstance(item, dict) and set(item) == {"path", "sha256", "size"}):
             raise ValueError(f"members[{i}] must be {{path, sha256, size}}, found {item!r}")
         path, sha, size = item["path"], item["sha256"], item["size"]
-        if not isinstance(path, str) or not _in_layout(path):
-            raise ValueError(f"members[{i}]: {path!r} is not a {BUNDLE_FORMAT} member")
+        if not isinstance(path, str) or not _in_layout(path, v11):
+            form = BUNDLE_FORMAT_V1_1 if v11 else BUNDLE_FORMAT
+            raise ValueError(f"members[{i}]: {path!r} is not a {form} member")
         if not (isinstance(sha, str) and _HEX64.fullmatch(sha)):
             raise ValueError(f"members[{i}]: sha256 must be 64 lowercase hex digits")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -847,8 +882,10 @@ def _parse_members(items: Any) -> dict[str, tuple[str, int]]:
     return members
 
 
-def _in_layout(path: str) -> bool:
+def _in_layout(path: str, v11: bool = False) -> bool:
     if path in FIXED_MEMBERS:
+        return True
+    if v11 and (path == COSIGNED or TIMESTAMP_PATH.fullmatch(path)):
         return True
     patterns = (ENTRY_PATH, PROOF_PATH, OPENING_PATH, EVIDENCE_PATH)
     return any(p.fullmatch(path) for p in patterns)

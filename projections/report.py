@@ -20,6 +20,7 @@ from ledger.merkle import (
 from ledger.signing import CheckpointError, verify_checkpoint
 from ledger.store.base import StoredCheckpoint
 from ledger.vault import Opening
+from projections.report_trust import trust_sections
 from projections.timeline import build_timeline
 
 FORMAT = "temoin.report/v1"
@@ -203,8 +204,14 @@ def integrity_report(
     checkpoint: StoredCheckpoint | None = None,
     access_journal: Sequence[dict[str, Any]] = (),
     now: datetime | None = None,
+    tsa_roots: bytes | None = None,
+    witness_keys: Sequence[str] = (),
 ) -> dict[str, Any] | None:
-    """The report of a case against a checkpoint (default: a fresh one covering everything)."""
+    """The report of a case against a checkpoint (default: a fresh one covering everything).
+
+    `tsa_roots` (PEM) and `witness_keys` (verifier keys) are what the reference checkpoint's
+    RFC 3161 tokens and witness cosignatures are checked against (`trusted_time`, `witnesses`).
+    """
     moment = now or datetime.now(UTC)
     stored = checkpoint or ledger.sign_checkpoint()
     verifier = ledger.key.verifier()
@@ -262,4 +269,6 @@ def integrity_report(
         "access_journal": list(access_journal),
         "anomalies": anomalies,
         "how_to_verify": HOW_TO_VERIFY,
+        **trust_sections(ledger.store.attestations(stored.size), stored.note, cp.to_body(),
+                         tsa_roots=tsa_roots, witness_keys=witness_keys),
     }

@@ -1905,6 +1905,26 @@ def render_report(out: Results, prof: Profile, command: str, scenarios: Sequence
     return "\n".join(lines)
 
 
+# Sections other scripts write (scripts/bench_trust.py, and by hand the lifecycle, viewer and
+# independent-proof figures) survive a new --write-docs run of this one.
+OWN_SECTIONS = (
+    "## Independent proof (issue 11)",
+    "## Personal data lifecycle (issue 12)",
+    "## Viewer (issue 15)",
+)
+
+
+def kept_sections(text: str) -> str:
+    """The sections of `text` written by other scripts (OWN_SECTIONS), each to the next "## "."""
+    found = ""
+    for title in OWN_SECTIONS:
+        start = text.find("\n" + title + "\n")
+        if start >= 0:
+            end = text.find("\n## ", start + 1)
+            found += text[start:end if end >= 0 else len(text)].rstrip("\n") + "\n"
+    return found
+
+
 # -- main -----------------------------------------------------------------------------------
 DOCS = ROOT / "docs" / "PERFORMANCE.md"
 
@@ -1926,7 +1946,8 @@ def _emit(report: str, args: argparse.Namespace) -> None:
               "rewrites it, --out FILE keeps this report)")
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(report)
+    kept = kept_sections(path.read_text()) if path == DOCS and path.exists() else ""
+    path.write_text(report + kept)
     print(f"wrote {path}")
 
 

@@ -36,7 +36,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if is_certificate(Path(args.bundle)):
             return verify_certificate_command(Path(args.bundle), args.key)
 
-        return verify_bundle(args.bundle, key=args.key, lang=args.lang)
+        return verify_bundle(args.bundle, key=args.key, lang=args.lang,
+                             tsa_roots=args.tsa_roots, witnesses=args.witness,
+                             quorum=args.quorum)
+    if args.tsa_roots is not None or args.witness or args.quorum is not None:
+        raise CliError("--tsa-roots, --witness and --quorum check an evidence bundle: give "
+                       "the bundle's .zip file too")
     from ledger.access import AccessJournal
     from ledger.audit import verify_log
     from ledger.domain.access import trail_uuid
@@ -322,6 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="verifier key to trust for a bundle (name+id+base64)")
     p.add_argument("--lang", help="language of a bundle's verdict: fr (default) or en; "
                                   "default from TEMOIN_LANG")
+    p.add_argument("--tsa-roots", metavar="PEM",
+                   help="bundle: root certificates of the TSAs you trust; without it time-stamp "
+                        "tokens are checked for content only")
+    p.add_argument("--witness", action="append", default=[], metavar="VKEY",
+                   help="bundle: a witness verifier key you trust (repeat for each)")
+    p.add_argument("--quorum", type=int, metavar="N",
+                   help="bundle: how many of the --witness keys must have cosigned "
+                        "(default: all of them)")
     p.add_argument("--progress", action="store_true", help="show progress even when piped")
     p.add_argument("--trusted", nargs="+", default=[], metavar="FILE",
                    help="signed checkpoints kept elsewhere (a bundle's checkpoint.txt, a "

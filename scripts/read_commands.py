@@ -100,6 +100,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trust_anchors() -> dict[str, Any]:
+    """TEMOIN_TSA_ROOTS and TEMOIN_WITNESSES, as `temoin serve` reads them, for the report's
+    trusted_time and witnesses sections."""
+    from api.timestamper import TimestampConfig
+    from api.witnessing import WitnessSettings
+
+    try:
+        roots = TimestampConfig.from_env().roots_pem
+        witnesses = WitnessSettings.from_env().witnesses
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return {"tsa_roots": roots, "witness_keys": [str(w.verifier) for w in witnesses]}
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from ledger.access import AccessJournal
     from projections.report import integrity_report
@@ -110,7 +124,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         tenant = resolve_tenant(ledger, args.case, args.tenant)
         report = integrity_report(ledger, tenant, args.case,
-                                  access_journal=journal.journal(tenant, args.case))
+                                  access_journal=journal.journal(tenant, args.case),
+                                  **_trust_anchors())
         if report is None:
             raise CliError(f"no case {args.case!r} for tenant {tenant!r}")
         if args.pdf:

@@ -74,8 +74,13 @@ def record(services: Services, key: ApiKey, case: str, action: str) -> None:
 def _report(ledger: Ledger, services: Services, key: ApiKey, case: str,
             checkpoint: Any = None) -> dict[str, Any]:
     journal = services.journal.journal(key.tenant, case)
-    report = integrity_report(ledger, key.tenant, case, checkpoint=checkpoint,
-                              access_journal=journal)
+    stamper, witnessing = services.timestamper, services.witnessing
+    report = integrity_report(
+        ledger, key.tenant, case, checkpoint=checkpoint, access_journal=journal,
+        tsa_roots=stamper.config.roots_pem if stamper is not None else None,
+        witness_keys=[str(w.verifier) for w in witnessing.settings.witnesses]
+        if witnessing is not None else (),
+    )
     if report is None:
         raise case_not_found(case)
     return report

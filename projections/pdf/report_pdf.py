@@ -41,6 +41,7 @@ from projections.pdf.layout import (
     table,
     text,
 )
+from projections.pdf.report_trust_pdf import write_trust
 from projections.pdf.story import N_, Openings
 from projections.pdf.timeline_pdf import (
     EvidenceReader,
@@ -150,6 +151,7 @@ def render_report_pdf(
     pdf.add_page()
     _checks(pdf, checks)
     _checkpoint_history(pdf, _list(report.get("checkpoints")))
+    write_trust(pdf, report)
     _access_journal(pdf, _list(report.get("access_journal")))
     heading(pdf, t("8. Anomalies"))
     anomalies = [text(a) for a in _list(report.get("anomalies"))]
