@@ -116,7 +116,8 @@ def downloaded(settings: Settings, tmp_path: Path) -> Iterator[Downloaded]:
 
 
 def _verify(settings: Settings, path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return temoin(settings, "verify", str(path), *args, check=False)
+    # The verdict in English (French is the default): the assertions read its words.
+    return temoin(settings, "verify", str(path), "--lang", "en", *args, check=False)
 
 
 def _ko(out: str) -> list[str]:
