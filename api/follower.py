@@ -14,11 +14,13 @@ signal to the whole process group (systemd's stop, Ctrl-C) ends both promptly (d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
 from types import FrameType
@@ -110,6 +112,19 @@ def follow_forever(settings: Settings, interval: float, stop: Connection, parent
         app.close()
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: leave the disposition alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class ProjectionProcess:
     """Runs the follower loop in a child process and starts it again if it dies."""
 
@@ -139,7 +154,12 @@ class ProjectionProcess:
             args=(self.settings, self.interval, reader, os.getpid()),
             name="temoin-projections", daemon=True,
         )
-        child.start()
+        # The child starts with SIGINT ignored (an ignored signal survives exec) until
+        # `follow_forever` installs its handlers: a Ctrl-C to the group while it is still
+        # importing (holidays takes a moment) would print a KeyboardInterrupt traceback.
+        # SIGTERM keeps its default: the child dies silently, and the server stops as usual.
+        with _sigint_ignored():
+            child.start()
         # The child has its own copy now; ours would keep the pipe open after we die.
         reader.close()
         self._child, self._stop = child, writer

@@ -203,7 +203,8 @@ def test_two_gib_bundle_streams_with_flat_memory(tmp_path: Path) -> None:
              "--key", vkey], env_for(settings), tmp_path / "verify-small.out")
         assert code == 0, (tmp_path / "verify-small.out").read_text()[-3000:]
         code, verifier_peak, verify_seconds = run_measured(
-            [sys.executable, "-m", "scripts.cli", "verify", str(bundle), "--key", vkey],
+            [sys.executable, "-m", "scripts.cli", "verify", str(bundle), "--key", vkey,
+             "--lang", "en"],
             env_for(settings), tmp_path / "verify.out")
         output = (tmp_path / "verify.out").read_text()
         assert code == 0, output[-3000:]
