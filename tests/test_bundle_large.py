@@ -122,14 +122,26 @@ def deleted_files_in(pid: int, directory: Path) -> list[str]:
     return found
 
 
+# The child's peak RSS is read by a small launcher, not by the test process: Linux carries a
+# process's peak RSS across exec, so a child forked from a large pytest process (800 MB after
+# the whole suite) would report the pytest's size, not its own.
+_LAUNCHER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[2:])\n"
+    "with open(sys.argv[1], 'w') as fh:\n"
+    "    fh.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "sys.exit(code)\n"
+)
+
+
 def run_measured(args: list[str], env: dict[str, str], out: Path) -> tuple[int, int, float]:
-    """(exit status, peak RSS in bytes, seconds) of a child, from its own rusage."""
+    """(exit status, peak RSS in bytes, seconds) of a command, from its own rusage."""
     started = time.monotonic()
+    peak_file = out.with_suffix(".maxrss")
     with out.open("wb") as sink:
-        child = subprocess.Popen(args, env=env, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
-        _, wait_status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(wait_status)
-    return child.returncode, usage.ru_maxrss * 1024, time.monotonic() - started
+        done = subprocess.run([sys.executable, "-c", _LAUNCHER, str(peak_file), *args],
+                              env=env, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+    return done.returncode, int(peak_file.read_text()) * 1024, time.monotonic() - started
 
 
 @pytest.mark.slow
