@@ -33,7 +33,7 @@ from anyio import to_thread
 from api.background import cancel
 from api.checkpointer import signed_at
 from api.metrics import Counter, LabelledGauge, Metrics
-from ledger.config import ConfigError
+from ledger.config import ConfigError, positive_seconds
 from ledger.store.attestations import Attestation
 from ledger.store.base import MerkleStore, StoredCheckpoint
 from ledger.timestamps import (
@@ -48,19 +48,6 @@ from ledger.timestamps import (
 log = logging.getLogger("temoin.timestamper")
 
 KIND = "rfc3161"
-
-
-def _positive(env: Mapping[str, str], name: str, default: float) -> float:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise ConfigError(f"{name} must be a positive number of seconds, got {text!r}")
-    return value
 
 
 def _check_url(url: str) -> str:
@@ -118,9 +105,9 @@ class TimestampConfig:
             raise ConfigError(f"TEMOIN_TSA_BATCH must be an integer >= 1, got {batch_text!r}")
         return cls(
             urls=urls, roots_pem=roots_pem, roots_path=roots_path,
-            interval=_positive(env, "TEMOIN_TSA_INTERVAL", cls.interval),
-            backoff_max=_positive(env, "TEMOIN_TSA_BACKOFF_MAX", cls.backoff_max),
-            timeout=_positive(env, "TEMOIN_TSA_TIMEOUT", cls.timeout),
+            interval=positive_seconds(env, "TEMOIN_TSA_INTERVAL", cls.interval),
+            backoff_max=positive_seconds(env, "TEMOIN_TSA_BACKOFF_MAX", cls.backoff_max),
+            timeout=positive_seconds(env, "TEMOIN_TSA_TIMEOUT", cls.timeout),
             batch=int(batch_text),
         )
 

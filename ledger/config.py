@@ -46,8 +46,10 @@ class Settings:
             )
         return cls(
             pg_connect_timeout=env.get("TEMOIN_PG_CONNECT_TIMEOUT", "2"),
-            lock_timeout=_seconds(env, "TEMOIN_LOCK_TIMEOUT", cls.lock_timeout),
-            statement_timeout=_seconds(env, "TEMOIN_STATEMENT_TIMEOUT", cls.statement_timeout),
+            lock_timeout=positive_seconds(env, "TEMOIN_LOCK_TIMEOUT", cls.lock_timeout),
+            statement_timeout=positive_seconds(
+                env, "TEMOIN_STATEMENT_TIMEOUT", cls.statement_timeout
+            ),
             database_url=env.get("TEMOIN_DATABASE_URL", default_url),
             data_dir=data_dir,
             origin=origin,
@@ -123,7 +125,8 @@ def _ms(seconds: float) -> int:
     return 0 if seconds == 0 else max(1, round(seconds * 1000))
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive, finite number of seconds from the environment, or `default`."""
     text = env.get(name, "").strip()
     if not text:
         return default
@@ -133,6 +136,6 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number of seconds, got {text!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(
-            f"{name} must be a positive number of seconds (a bounded wait), got {text!r}"
+            f"{name} must be a positive number of seconds, got {text!r}"
         )
     return value
