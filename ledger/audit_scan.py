@@ -136,6 +136,7 @@ class Source:
     leaves: str
     nodes: str
     events: str
+    log_id: int = 1  # the log of the shared tables (schema version 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,10 +283,14 @@ def _scan_tree(reader: _Reader, task: ScanTask, result: ScanResult) -> None:
     sha256 = hashlib.sha256
     src = task.source
     rows = reader.stream(
-        f"SELECT idx, hash FROM {src.leaves} WHERE idx >= ? AND idx < ? ORDER BY idx", (a, b)
+        f"SELECT idx, hash FROM {src.leaves} WHERE log_id = {src.log_id} "
+        f"AND idx >= ? AND idx < ? ORDER BY idx", (a, b)
     )
+    # Nodes are keyed in creation order (schema v2): those the chunk's leaves complete are one
+    # key range, read once; by level they come out in index order.
     node_sql = (
-        f"SELECT hash FROM {src.nodes} WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx"
+        f"SELECT key, hash FROM {src.nodes} WHERE log_id = {src.log_id} "
+        f"AND key >= ? AND key < ? ORDER BY key"
     )
     expected = a
     for start in range(a, b, _CHUNK):
@@ -302,6 +307,10 @@ def _scan_tree(reader: _Reader, task: ScanTask, result: ScanResult) -> None:
         if expected != stop:
             result.fail(f"leaf index {expected} missing")
             return
+        stored_levels: dict[int, list[bytes]] = {lv: [] for lv in range(1, TOP + 1)}
+        for key, h in reader.query(node_sql, ((start + 1) << 6, (stop + 1) << 6)):
+            if 0 < key & 63 <= TOP:
+                stored_levels[key & 63].append(bytes(h))
         # Level by level: level l+1 is level l's hashes hashed two by two.
         level = leaves
         levels: list[list[bytes]] = [leaves]
@@ -312,8 +321,7 @@ def _scan_tree(reader: _Reader, task: ScanTask, result: ScanResult) -> None:
             if not level:
                 break
             first = start >> lv
-            stored = [bytes(r[0]) for r in reader.query(node_sql, (lv, first, first + len(level)))]
-            if stored != level:
+            if stored_levels[lv] != level:
                 result.fail(f"stored nodes of level {lv} from index {first} differ")
                 return
         if len(levels) > TOP:

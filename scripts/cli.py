@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 
 from ledger.config import ConfigError, Settings
 from ledger.custody import KeyCustodyError, custody_message
+from ledger.store.migrations.version import SchemaVersionError
 from scripts.find_commands import add_case_commands, add_key_admin_commands
 from scripts.key_commands import add_key_backup_commands
 from scripts.lifecycle_commands import add_lifecycle_commands
+from scripts.migrate_command import add_migrate_command
 from scripts.monitor import add_monitor_command
 from scripts.read_commands import CliError, add_read_commands
 from scripts.trust_commands import add_signer_commands
@@ -363,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
     _add_service_commands(sub)
     add_witness_commands(sub)
+    add_migrate_command(sub)
     return parser
 
 
@@ -380,6 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyCustodyError as exc:
         print(f"temoin: {custody_message(exc)}", file=sys.stderr)
+        return 2
+    except SchemaVersionError as exc:
+        print(f"temoin: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

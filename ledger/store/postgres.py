@@ -17,11 +17,13 @@ import psycopg
 from eventsourcing import persistence as es
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL
 
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch, erasure_statements
+from ledger.store.migrations import v2
+from ledger.store.migrations.version import LATEST, SCHEMA_VERSION_DDL, read_state, require_latest
 from ledger.store.waits import Waits
 
 _DDL_LOCK = 0x7E30_1D0C  # advisory lock id for schema creation, shared by every Témoin process
@@ -57,14 +59,8 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         self._head = None
         self.waits = waits or Waits()
         super().__init__(datastore, events_table_name=f"{prefix}_events")
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {t} (idx bigint PRIMARY KEY, hash bytea NOT NULL, "
-                "originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
-                "UNIQUE (originator_id, originator_version))"
-            ).format(t=Identifier(self.leaves_table))
-        )
-        for ddl in self.side_tables_ddl("bytea", "bigint"):
+        tables = [*v2.log_tables_ddl(prefix, "postgres"), *self.side_tables_ddl("bytea", "bigint")]
+        for ddl in [*tables, SCHEMA_VERSION_DDL]:
             self.sql_create_statements.append(SQL(ddl))  # type: ignore[arg-type]
         # Plain strings, composed once: a psycopg `Composed` is rendered again (identifiers
         # quoted, joined) on every execute, 2-3% of the writer's time in the profile.
@@ -75,12 +71,13 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
         )
         self._leaves_sql = (
-            f"INSERT INTO {self.leaves_table} (idx, hash, originator_id, originator_version) "
-            "SELECT * FROM unnest(%b::bigint[], %b::bytea[], %b::uuid[], %b::bigint[])"
+            f"INSERT INTO {self.leaves_table} (log_id, idx, hash, originator_id, "
+            f"originator_version) SELECT {self.log_id}, * "
+            "FROM unnest(%b::bigint[], %b::bytea[], %b::uuid[], %b::bigint[])"
         )
         self._nodes_sql = (
-            f"INSERT INTO {self.nodes_table} (level, idx, hash) "
-            "SELECT * FROM unnest(%b::smallint[], %b::bigint[], %b::bytea[])"
+            f"INSERT INTO {self.nodes_table} (log_id, key, hash) "
+            "SELECT * FROM unnest(%b::int[], %b::bigint[], %b::bytea[])"
         )
 
     # eventsourcing retries reads ten times, waiting for a connection each time: during an
@@ -99,7 +96,19 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
             try:
                 conn.execute("SELECT pg_advisory_lock(%s)", (_DDL_LOCK,))
                 try:
+                    # Under the same lock as the creation: refuse another schema version
+                    # before writing anything; record the newest on an empty database.
+                    state = read_state(_ConnSql(conn))
+                    require_latest(state)
                     super().create_table()
+                    if state.version == 0:
+                        conn.execute(
+                            "INSERT INTO schema_version (version, applied_at) VALUES (%s, "
+                            "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) "
+                            "ON CONFLICT (version) DO NOTHING",
+                            (LATEST,),
+                        )
+                        conn.commit()
                 finally:
                     conn.execute("SELECT pg_advisory_unlock(%s)", (_DDL_LOCK,))
             finally:
@@ -162,7 +171,7 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         return originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
 
     def _max_index(self, cur: Any = None) -> int:
-        sql = f"SELECT max(idx) FROM {self.leaves_table}"
+        sql = f"SELECT max(idx) FROM {self.leaves_table} WHERE log_id = {self.log_id}"
         if cur is None:
             value = self._query(sql)[0][0]
         else:
@@ -174,23 +183,24 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         if not ids:
             return {}
         inner = [i for i in ids if i.level > 0]
+        log = self.log_id
+        # A leaf row is marked -1 (keys of interior nodes are positive).
         sql = (
-            f"SELECT 0, l.idx, l.hash FROM {self.leaves_table} l WHERE l.idx = ANY(?::bigint[]) "
-            f"UNION ALL SELECT n.level, n.idx, n.hash FROM {self.nodes_table} n "
-            f"JOIN unnest(?::smallint[], ?::bigint[]) AS w(level, idx) "
-            f"ON n.level = w.level AND n.idx = w.idx"
+            f"SELECT -1, l.idx, l.hash FROM {self.leaves_table} l WHERE l.log_id = {log} "
+            f"AND l.idx = ANY(?::bigint[]) UNION ALL SELECT n.key, 0, n.hash "
+            f"FROM {self.nodes_table} n WHERE n.log_id = {log} AND n.key = ANY(?::bigint[])"
         )
         params = (
             [i.index for i in ids if i.level == 0],
-            [i.level for i in inner],
-            [i.index for i in inner],
+            [v2.node_key(i.level, i.index) for i in inner],
         )
         if cur is None:
             rows = self._query(sql, params)
         else:
             cur.execute(_pg(sql), params)
             rows = cur.fetchall()
-        return {NodeID(r[0], r[1]): bytes(r[2]) for r in rows}
+        return {NodeID(0, r[1]) if r[0] == -1 else NodeID(*v2.node_of_key(r[0])): bytes(r[2])
+                for r in rows}
 
     # -- append ---------------------------------------------------------------------------
     def insert_events(
@@ -275,6 +285,22 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         return "postgres", connect
 
 
+class _ConnSql:
+    """The version checks' view of a connection (`migrations.version.Sql`)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
+            cur.execute(_pg(sql), params)
+            return cur.fetchall()
+
+    def table_names(self) -> set[str]:
+        return {r[0] for r in self.query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+
+
 class Factory(PostgresFactory):
     """Builds Merkle recorders whose tables are prefixed by the application's name."""
 
@@ -293,4 +319,7 @@ class Factory(PostgresFactory):
         )
         if self.env_create_table():
             recorder.create_table()
+        else:
+            with self.datastore.get_connection() as conn:
+                require_latest(read_state(_ConnSql(conn)))
         return recorder
