@@ -10,6 +10,7 @@ hash or note is read into Python, let alone re-serialised.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ledger.store.migrations.database import Database
@@ -18,6 +19,7 @@ from ledger.store.migrations.v1 import LOG_TABLES, Dialect
 from ledger.store.migrations.v2 import LOG_ONE, NODE_KEY_SQL, log_tables_ddl
 
 BATCH = 1 << 14  # leaves per transaction: ~1/3 s of work, a few MB of WAL
+BATCH_KEY = "TEMOIN_MIGRATE_BATCH"  # another batch size (tests make more, smaller batches)
 
 
 class LogIds:
@@ -32,19 +34,21 @@ class LogIds:
             size = db.query(f"SELECT COALESCE(MAX(idx), -1) + 1 FROM {prefix}_leaves")[0][0]
             top = db.query(f"SELECT COALESCE(MAX(level), 0) FROM {prefix}_nodes")[0][0]
             logs.append({"prefix": prefix, "size": int(size), "top": int(top)})
-        return {"logs": logs}
+        # Recorded with the survey: a rerun must cut the very same batches.
+        return {"logs": logs, "batch": int(os.environ.get(BATCH_KEY, BATCH))}
 
     def plan(self, survey: dict[str, Any], dialect: Dialect) -> list[Step]:
         steps: list[Step] = []
         for log in survey["logs"]:
-            steps += _log_steps(log["prefix"], log["size"], log["top"], dialect)
+            steps += _log_steps(log["prefix"], log["size"], log["top"], survey["batch"],
+                                dialect)
         return steps
 
 
-def _log_steps(prefix: str, size: int, top: int, dialect: Dialect) -> list[Step]:
+def _log_steps(prefix: str, size: int, top: int, batch: int, dialect: Dialect) -> list[Step]:
     create = Batch(tuple((ddl, ()) for ddl in log_tables_ddl(prefix, dialect, "_v2")))
-    copies = [_range_batch(prefix, a, min(a + BATCH, size), a + BATCH >= size, top)
-              for a in range(0, size, BATCH)] or [_range_batch(prefix, 0, 0, True, top)]
+    copies = [_range_batch(prefix, a, min(a + batch, size), a + batch >= size, top)
+              for a in range(0, size, batch)] or [_range_batch(prefix, 0, 0, True, top)]
     small = Batch((
         (f"INSERT INTO {prefix}_checkpoints_v2 (log_id, size, root, note, signed_at) "
          f"SELECT {LOG_ONE}, size, root, note, signed_at FROM {prefix}_checkpoints "
