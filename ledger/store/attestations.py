@@ -1,9 +1,9 @@
 """What third parties said about a signed checkpoint: RFC 3161 timestamp tokens from TSAs and
 C2SP cosignatures from witnesses (issue 11).
 
-One table per log (`<prefix>_attestations`), keyed by (checkpoint size, kind, signer): a
-checkpoint may be timestamped by several TSAs and cosigned by several witnesses, and each of
-them says so at most once. Rows are only ever added, like checkpoints; the bytes are kept as
+One table per log family (`<prefix>_attestations`), keyed by (log id, checkpoint size, kind,
+signer): a checkpoint may be timestamped by several TSAs and cosigned by several witnesses, and
+each of them says so at most once. Rows are only ever added, like checkpoints; the bytes are kept as
 received (a DER token, a signature line) so that a verifier can check them later, offline.
 """
 

@@ -30,6 +30,10 @@ class Database:
             # the batch in flight, which a rerun redoes; FULL sync buys nothing here.
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA cache_size = -65536")
+            # Debian's SQLite zeroes every freed page (SECURE_DELETE): dropping the old log
+            # tables would write them all again. They hold hashes, checkpoints and ids, no
+            # personal data (that lives in the vault tables, which no migration drops).
+            conn.execute("PRAGMA secure_delete = FAST")
             return cls("sqlite", conn)
         import psycopg
 

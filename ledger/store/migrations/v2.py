@@ -30,9 +30,17 @@ def node_of_key(key: int) -> tuple[int, int]:
 NODE_KEY_SQL = "((((idx + 1) << level) << 6) | level)"
 
 
+def leaves_index_ddl(prefix: str) -> str:
+    """The leaf of an event (the join from events to leaves). Its own statement, not a UNIQUE
+    clause: a migration builds it once the leaves are copied, from sorted keys, several times
+    faster than keeping it up to date row by row in random id order."""
+    return (f"CREATE UNIQUE INDEX IF NOT EXISTS {prefix}_leaves_entry "
+            f"ON {prefix}_leaves (originator_id, originator_version)")
+
+
 def log_tables_ddl(prefix: str, dialect: Dialect, suffix: str = "") -> list[str]:
-    """CREATE statements of one log family's tables; `suffix` names the copies a migration
-    fills before they replace the version-1 tables."""
+    """CREATE statements of one log family's tables and indexes; `suffix` names the copies a
+    migration fills (without the leaves' index) before they replace the version-1 tables."""
     if dialect == "sqlite":
         blob, bigint, oid, keyed = "BLOB", "INTEGER", "TEXT", " WITHOUT ROWID"
     else:
@@ -40,8 +48,7 @@ def log_tables_ddl(prefix: str, dialect: Dialect, suffix: str = "") -> list[str]
     return [
         f"CREATE TABLE IF NOT EXISTS {prefix}_leaves{suffix} (log_id INTEGER NOT NULL, "
         f"idx {bigint} NOT NULL, hash {blob} NOT NULL, originator_id {oid} NOT NULL, "
-        f"originator_version {bigint} NOT NULL, PRIMARY KEY (log_id, idx), "
-        f"UNIQUE (originator_id, originator_version)){keyed}",
+        f"originator_version {bigint} NOT NULL, PRIMARY KEY (log_id, idx)){keyed}",
         f"CREATE TABLE IF NOT EXISTS {prefix}_nodes{suffix} (log_id INTEGER NOT NULL, "
         f"key {bigint} NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (log_id, key)){keyed}",
         f"CREATE TABLE IF NOT EXISTS {prefix}_checkpoints{suffix} (log_id INTEGER NOT NULL, "
@@ -52,4 +59,5 @@ def log_tables_ddl(prefix: str, dialect: Dialect, suffix: str = "") -> list[str]
         f"size {bigint} NOT NULL, kind TEXT NOT NULL, signer TEXT NOT NULL, "
         f"body {blob} NOT NULL, obtained_at TEXT NOT NULL, "
         f"PRIMARY KEY (log_id, size, kind, signer))",
+        *([] if suffix else [leaves_index_ddl(prefix)]),
     ]
