@@ -302,3 +302,53 @@ def test_empty_database_is_created_at_the_newest_version(
         db.close()
     assert (state.version, state.pending) == (LATEST, None)
     assert columns == []
+
+
+def test_entries_an_old_process_appends_during_the_migration_are_kept(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A server of the old release left running: what it appends after the copy reached the
+    end is copied by the swap transaction, never dropped with the old tables."""
+    from ledger.ledger import Ledger
+    from ledger.store.migrations.runner import migrate
+    from tests.helpers import request
+
+    settings = _settings(database_url, tmp_path / "data")
+    fill(settings, 200, batch=50, checkpoints=2)
+    ledger = Ledger(settings)
+    try:
+        ledger.append([request(f"late-{i}", "CaseOpened") for i in range(37)])
+        ledger.sign_checkpoint()
+    finally:
+        ledger.close()
+    downgrade_to_v1(database_url)
+    # Hide the last 37 leaves, their nodes and checkpoint: the old process appends them later.
+    db = Database.open(database_url)
+    late: dict[str, list[tuple[Any, ...]]] = {}
+    with db.transaction():
+        for name, cond in (("leaves", "idx >= 200"), ("nodes", "((idx + 1) << level) > 200"),
+                           ("checkpoints", "size > 200")):
+            late[name] = db.query(f"SELECT * FROM cases_{name} WHERE {cond}")
+            db.execute(f"DELETE FROM cases_{name} WHERE {cond}")
+    assert len(late["leaves"]) == 37 and late["nodes"] and len(late["checkpoints"]) == 1
+
+    def progress(line: str) -> None:
+        if "cases: replace the version-1 tables" in line:  # the copy is done
+            other = Database.open(database_url)
+            try:
+                with other.transaction():
+                    for name, rows in late.items():
+                        marks = ", ".join("?" * len(rows[0]))
+                        for row in rows:
+                            other.execute(f"INSERT INTO cases_{name} VALUES ({marks})", row)
+            finally:
+                other.close()
+
+    try:
+        assert migrate(db, say=lambda _: None, progress=progress)
+    finally:
+        db.close()
+    temoin = _in_process(settings, monkeypatch, capsys)
+    verified = temoin("verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "OK: 237 entries" in verified.stdout

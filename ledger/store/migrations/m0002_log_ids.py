@@ -63,7 +63,7 @@ def _log_steps(prefix: str, size: int, top: int, batch: int, dialect: Dialect) -
         Step(f"{prefix}: create the version-2 tables", (create,)),
         Step(f"{prefix}: copy {size:,} leaves and their interior nodes", tuple(copies)),
         Step(f"{prefix}: copy checkpoints and attestations", (small,)),
-        Step(f"{prefix}: replace the version-1 tables", (_swap(prefix, dialect),)),
+        Step(f"{prefix}: replace the version-1 tables", (_swap(prefix, size, dialect),)),
     ]
 
 
@@ -92,8 +92,32 @@ def _range_batch(prefix: str, a: int, b: int, last: bool, top: int) -> Batch:
     return Batch(tuple(statements), entries=b - a)
 
 
-def _swap(prefix: str, dialect: Dialect) -> Batch:
-    statements = [(f"DROP TABLE {prefix}_{name}", ()) for name in LOG_TABLES]
+def _swap(prefix: str, size: int, dialect: Dialect) -> Batch:
+    """Copy what a Témoin process still running the old release appended since the survey
+    (nothing, if every process was stopped as told), then drop and rename: no entry can be
+    left behind in a dropped table. The transaction holds the writers' lock (SQLite: BEGIN
+    IMMEDIATE; PostgreSQL: the events table's EXCLUSIVE lock that every append takes), and
+    once it commits such a process's next append fails on the new tables."""
+    statements: list[tuple[str, tuple[Any, ...]]] = []
+    if dialect == "postgres":
+        statements.append((f"LOCK TABLE {prefix}_events IN EXCLUSIVE MODE", ()))
+    statements.append((
+        f"INSERT INTO {prefix}_leaves_v2 (log_id, idx, hash, originator_id, originator_version) "
+        f"SELECT {LOG_ONE}, idx, hash, originator_id, originator_version FROM {prefix}_leaves "
+        f"WHERE idx >= ? ON CONFLICT DO NOTHING", (size,)))
+    statements += [(
+        f"INSERT INTO {prefix}_nodes_v2 (log_id, key, hash) SELECT {LOG_ONE}, {NODE_KEY_SQL}, "
+        f"hash FROM {prefix}_nodes WHERE level = ? AND idx >= ? ON CONFLICT DO NOTHING",
+        (level, size >> level)) for level in range(1, 63)]
+    statements += [
+        (f"INSERT INTO {prefix}_checkpoints_v2 (log_id, size, root, note, signed_at) "
+         f"SELECT {LOG_ONE}, size, root, note, signed_at FROM {prefix}_checkpoints "
+         f"WHERE size >= 0 ON CONFLICT DO NOTHING", ()),
+        (f"INSERT INTO {prefix}_attestations_v2 (log_id, size, kind, signer, body, obtained_at) "
+         f"SELECT {LOG_ONE}, size, kind, signer, body, obtained_at FROM {prefix}_attestations "
+         f"WHERE size >= 0 ON CONFLICT DO NOTHING", ()),
+    ]
+    statements += [(f"DROP TABLE {prefix}_{name}", ()) for name in LOG_TABLES]
     statements += [(f"ALTER TABLE {prefix}_{name}_v2 RENAME TO {prefix}_{name}", ())
                    for name in LOG_TABLES]
     if dialect == "postgres":
