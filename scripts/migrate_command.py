@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ledger.config import Settings
+from scripts.read_commands import CliError
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from ledger.store.migrations.database import Database
     from ledger.store.migrations.runner import migrate
 
-    db = Database.open(Settings.from_env().database_url)
+    url = Settings.from_env().database_url
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        # Opening it would create an empty file where the operator expected their database.
+        raise CliError(f"no database at {url[len('sqlite:///'):]} (TEMOIN_DATABASE_URL)")
+    db = Database.open(url)
     try:
         def progress(line: str) -> None:
             print(line, file=sys.stderr, flush=True)
