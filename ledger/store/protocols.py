@@ -230,6 +230,11 @@ class Attestations(AttestationReader, Protocol):
 
 # -- combinations (no method of their own) -------------------------------------------------
 @runtime_checkable
+class Log(LogReader, LogWriter, Protocol):
+    """A log read and appended to: what signs its checkpoints (ledger/signer_state)."""
+
+
+@runtime_checkable
 class AttestedLog(LogReader, Attestations, Protocol):
     """A log whose checkpoints are sent to TSAs and witnesses (api/timestamper, api/witnessing):
     the case log and the access journal alike."""
