@@ -16,11 +16,11 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger.application import CaseLog
 from ledger.config import Settings
-from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch
+from ledger.store.protocols import Store
 from tests.conftest import RawDB, pg_database
 
-Opener = Callable[[], MerkleStore]
+Opener = Callable[[], Store]
 
 
 class Backend:
@@ -34,7 +34,7 @@ class Backend:
     def open_store(self, url: str, tmp_path: Path) -> Iterator[Opener]:
         apps: list[CaseLog] = []
 
-        def opener() -> MerkleStore:
+        def opener() -> Store:
             settings = Settings(database_url=url, data_dir=tmp_path / "data",
                                 origin="test.example/log")
             app = CaseLog(env=settings.persistence_env())
@@ -46,7 +46,7 @@ class Backend:
             app.close()
 
     @pytest.fixture
-    def store(self, open_store: Opener) -> MerkleStore:
+    def store(self, open_store: Opener) -> Store:
         return open_store()
 
     @pytest.fixture
@@ -78,7 +78,7 @@ def stored(case: UUID, version: int, state: bytes, topic: str = TOPIC) -> Stored
     return StoredEvent(case, version, topic, state)
 
 
-def append(store: MerkleStore, events: Sequence[StoredEvent],
+def append(store: Store, events: Sequence[StoredEvent],
            batch: AppendBatch | None = None) -> AppendBatch:
     """The one place that knows how side rows reach the append (LogWriter's `append=`)."""
     batch = AppendBatch() if batch is None else batch

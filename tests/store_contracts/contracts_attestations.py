@@ -8,14 +8,14 @@ from dataclasses import replace
 import pytest
 
 from ledger.store.attestations import Attestation
-from ledger.store.base import MerkleStore
+from ledger.store.protocols import Store
 from tests.store_contracts.backends import Backend
 
 TSA = "https://tsa.example"
 
 
 class AttestationsContract(Backend):
-    def test_attestations_are_kept_per_checkpoint_and_signer(self, store: MerkleStore) -> None:
+    def test_attestations_are_kept_per_checkpoint_and_signer(self, store: Store) -> None:
         for size in (3, 4):
             store.store_checkpoint(size, b"\x00" * 32, b"note\n", "t")
         assert store.checkpoints_lacking("rfc3161", TSA) == [4, 3]

@@ -6,8 +6,8 @@ import json
 from uuid import uuid4
 
 from ledger.apikeys import authenticate, create_key
-from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch, IdempotencyRecord
+from ledger.store.protocols import Store
 from tests.conftest import RawDB
 from tests.store_contracts.backends import Backend, Opener, append, stored
 
@@ -18,7 +18,7 @@ def _record(key: str, created_at: str, case: str) -> IdempotencyRecord:
 
 
 class ApiKeysContract(Backend):
-    def test_keys_are_listed_per_tenant_and_revoked_once(self, store: MerkleStore) -> None:
+    def test_keys_are_listed_per_tenant_and_revoked_once(self, store: Store) -> None:
         store.insert_api_key("key_000000000002", "h2", "admin", "t1", "[]", "2026-01-02")
         store.insert_api_key("key_000000000001", "h1", "lawyer", "t1", '["C"]', "2026-01-01")
         store.insert_api_key("key_000000000003", "h3", "auditor", "t2", "[]", "2026-01-01")
@@ -42,7 +42,7 @@ class ApiKeysContract(Backend):
         assert store.api_key_row("key_00000000000f") is None
 
     def test_a_database_from_before_revocations_gains_the_table(
-        self, store: MerkleStore, open_store: Opener, raw_db: RawDB
+        self, store: Store, open_store: Opener, raw_db: RawDB
     ) -> None:
         key_id, token = create_key(store, "admin", "shop-1")
         raw_db.execute("DROP TABLE api_key_revocations")
@@ -55,7 +55,7 @@ class ApiKeysContract(Backend):
             "2026-01-01T00:00:00.000000Z", "cli")
 
     def test_idempotency_records_are_purged_by_age(
-        self, store: MerkleStore, raw_db: RawDB
+        self, store: Store, raw_db: RawDB
     ) -> None:
         old, new = uuid4(), uuid4()
         append(store, [stored(old, 1, b"a")], AppendBatch(

@@ -8,8 +8,9 @@ from uuid import UUID, uuid4
 import pytest
 
 from ledger.merkle import EMPTY_ROOT, consistency_plan, inclusion_plan, leaf_hash
-from ledger.store.base import MerkleStore, StoreError
+from ledger.store.base import StoreError
 from ledger.store.batch import AppendBatch, IdempotencyRecord, SealedOpening
+from ledger.store.protocols import Store
 from tests.conftest import RawDB
 from tests.merkle_reference import mth
 from tests.merkle_reference import path as ref_path
@@ -17,7 +18,7 @@ from tests.merkle_reference import proof as ref_proof
 from tests.store_contracts.backends import Backend, Opener, append, stored
 
 
-def fill(store: MerkleStore, sizes: tuple[int, ...] = (1, 4, 3, 5)) -> tuple[list[bytes], UUID]:
+def fill(store: Store, sizes: tuple[int, ...] = (1, 4, 3, 5)) -> tuple[list[bytes], UUID]:
     """Append batches of these sizes, round-robin over three cases; the entries and case A."""
     cases = [uuid4(), uuid4(), uuid4()]
     versions = dict.fromkeys(cases, 0)
@@ -35,7 +36,7 @@ def fill(store: MerkleStore, sizes: tuple[int, ...] = (1, 4, 3, 5)) -> tuple[lis
 
 
 class LogWriterContract(Backend):
-    def test_appends_get_dense_indices_in_order(self, store: MerkleStore) -> None:
+    def test_appends_get_dense_indices_in_order(self, store: Store) -> None:
         case = uuid4()
         first = append(store, [stored(case, 1, b"a"), stored(case, 2, b"b"), stored(case, 3, b"c")])
         assert (first.indices, first.tree_size) == ([0, 1, 2], 3)
@@ -43,7 +44,7 @@ class LogWriterContract(Backend):
         assert (second.indices, second.tree_size) == ([3], 4)
         assert store.tree_size() == 4
 
-    def test_side_rows_commit_with_the_events(self, store: MerkleStore) -> None:
+    def test_side_rows_commit_with_the_events(self, store: Store) -> None:
         case = uuid4()
         batch = AppendBatch(
             case_keys=[(case.hex, b"wrapped")],
@@ -59,7 +60,7 @@ class LogWriterContract(Backend):
         # The response is rendered with the indices the transaction gave the events.
         assert store.idempotency_record("t", "k1") == ("h", "[0, 1]", "2026-01-01T00:00:00Z")
 
-    def test_a_failed_append_stores_nothing(self, store: MerkleStore) -> None:
+    def test_a_failed_append_stores_nothing(self, store: Store) -> None:
         case = uuid4()
         append(store, [stored(case, 1, b"a")])
         other = uuid4()
@@ -74,7 +75,7 @@ class LogWriterContract(Backend):
         assert store.root(2) == mth([b"a", b"b"])
 
     def test_another_writer_on_the_same_database_is_followed(
-        self, store: MerkleStore, open_store: Opener
+        self, store: Store, open_store: Opener
     ) -> None:
         # The writer caches the tree's head: it must see that another process appended.
         append(store, [stored(uuid4(), 1, b"a")])
@@ -83,7 +84,7 @@ class LogWriterContract(Backend):
         assert append(store, [stored(uuid4(), 1, b"c")]).indices == [2]
         assert store.root(3) == other.root(3) == mth([b"a", b"b", b"c"])
 
-    def test_a_checkpoint_is_stored_once_per_size(self, store: MerkleStore) -> None:
+    def test_a_checkpoint_is_stored_once_per_size(self, store: Store) -> None:
         store.store_checkpoint(0, EMPTY_ROOT, b"note 0\n", "t0")
         store.store_checkpoint(0, b"\x01" * 32, b"other\n", "t1")  # the first one stays
         found = store.checkpoint(0)
@@ -93,7 +94,7 @@ class LogWriterContract(Backend):
 
 
 class LogReaderContract(Backend):
-    def test_roots_and_proofs_match_the_rfc_at_every_size(self, store: MerkleStore) -> None:
+    def test_roots_and_proofs_match_the_rfc_at_every_size(self, store: Store) -> None:
         entries, _ = fill(store)
         n = len(entries)
         assert store.tree_size() == n == 13
@@ -108,7 +109,7 @@ class LogReaderContract(Backend):
         with pytest.raises(StoreError):
             store.root(n + 1)
 
-    def test_leaves_carry_their_entry_and_event(self, store: MerkleStore) -> None:
+    def test_leaves_carry_their_entry_and_event(self, store: Store) -> None:
         entries, case = fill(store)
         row = store.leaf(3)
         assert row is not None
@@ -124,7 +125,7 @@ class LogReaderContract(Backend):
         nodes = store.read_nodes([])
         assert nodes == {}
 
-    def test_a_case_reads_its_leaves_in_version_order(self, store: MerkleStore) -> None:
+    def test_a_case_reads_its_leaves_in_version_order(self, store: Store) -> None:
         entries, case = fill(store)
         rows = store.case_leaves(case)
         assert [r.index for r in rows] == [0, 3, 6, 9, 12]
@@ -133,7 +134,7 @@ class LogReaderContract(Backend):
         assert [r.index for r in store.case_leaves(case, below=7)] == [0, 3, 6]
         assert store.case_leaves(uuid4()) == []
 
-    def test_events_of_and_existing_aggregates(self, store: MerkleStore) -> None:
+    def test_events_of_and_existing_aggregates(self, store: Store) -> None:
         entries, case = fill(store)
         unknown = uuid4()
         assert store.existing_aggregates([case, unknown]) == {case.hex}
@@ -143,7 +144,7 @@ class LogReaderContract(Backend):
         assert [bytes(e.state) for e in events] == [entries[i] for i in (0, 3, 6, 9, 12)]
         assert store.count_events() == len(entries)
 
-    def test_checkpoints_are_read_by_size(self, store: MerkleStore) -> None:
+    def test_checkpoints_are_read_by_size(self, store: Store) -> None:
         assert store.latest_checkpoint() is None and store.checkpoint_count() == 0
         entries, _ = fill(store)
         for size in (1, 5, 13):
@@ -160,7 +161,7 @@ class LogReaderContract(Backend):
 
 
 class LogAuditContract(Backend):
-    def test_table_names_and_connection(self, store: MerkleStore) -> None:
+    def test_table_names_and_connection(self, store: Store) -> None:
         # The verifier's worker processes query these tables on connections of their own.
         names = {store.leaves_table, store.nodes_table, store.checkpoints_table,
                  store.events_table_name}
@@ -168,7 +169,7 @@ class LogAuditContract(Backend):
         connect = store.audit_connect()
         assert connect is not None and connect[0] in ("sqlite", "postgres")
 
-    def test_a_healthy_log_scans_clean(self, store: MerkleStore) -> None:
+    def test_a_healthy_log_scans_clean(self, store: Store) -> None:
         entries, _ = fill(store)
         n = len(entries)
         for size in (1, 8, n):
@@ -184,7 +185,7 @@ class LogAuditContract(Backend):
         assert store.nodes_beyond_leaves() == []
         assert list(store.iter_events_without_leaf()) == []
 
-    def test_an_event_without_its_leaf_is_seen(self, store: MerkleStore, raw_db: RawDB) -> None:
+    def test_an_event_without_its_leaf_is_seen(self, store: Store, raw_db: RawDB) -> None:
         fill(store, (4,))
         stray = uuid4()
         raw_db.execute(

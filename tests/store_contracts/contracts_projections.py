@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from ledger.apikeys import MAX_LAWYER_CASES
 from ledger.case_search import Filters, list_cases, parse_filters
-from ledger.store.base import MerkleStore
 from ledger.store.projection_tables import CaseIndexRow, CaseQuery, TimelineRow
+from ledger.store.protocols import Store
 from tests.store_contracts.backends import Backend
 
 
@@ -17,7 +17,7 @@ def _row(case: str, *, tenant: str = "t", status: str | None = "open", entries: 
                         index)
 
 
-def _index(store: MerkleStore, rows: list[tuple[str, str]]) -> None:
+def _index(store: Store, rows: list[tuple[str, str]]) -> None:
     store.save_projection("test", store.projection_position("test"), 1, [
         CaseIndexRow("shop-1", case, "open", 1, 1, opened_at, None, i, i)
         for i, (case, opened_at) in enumerate(rows)
@@ -25,7 +25,7 @@ def _index(store: MerkleStore, rows: list[tuple[str, str]]) -> None:
 
 
 class ProjectionsContract(Backend):
-    def test_a_chunk_moves_rows_and_position_together(self, store: MerkleStore) -> None:
+    def test_a_chunk_moves_rows_and_position_together(self, store: Store) -> None:
         assert store.projection_position("p") == 0
         assert store.save_projection("p", 0, 2, [_row("A", index=0), _row("B", index=1)], [
             TimelineRow(0, "t", "A", 1, '{"a":1}'), TimelineRow(1, "t", "B", 1, '{"b":1}')])
@@ -36,7 +36,7 @@ class ProjectionsContract(Backend):
         assert store.case_index("t", "C") is None and store.projection_position("p") == 2
         assert store.all_timeline_rows() == [(0, '{"a":1}'), (1, '{"b":1}')]
 
-    def test_a_case_row_accumulates_over_chunks(self, store: MerkleStore) -> None:
+    def test_a_case_row_accumulates_over_chunks(self, store: Store) -> None:
         assert store.projection_position("p") == 0  # a projection's first read creates its row
         chunks = [
             ([_row("A", entries=1, index=0)], [TimelineRow(0, "t", "A", 1, "r1")]),
@@ -58,7 +58,7 @@ class ProjectionsContract(Backend):
         assert store.timeline_rows("other", "A") == []
         assert store.case_index("other", "A") is None
 
-    def test_reset_empties_the_tables_and_rewinds(self, store: MerkleStore) -> None:
+    def test_reset_empties_the_tables_and_rewinds(self, store: Store) -> None:
         store.save_projection("p", store.projection_position("p"), 1,
                               [_row("A", tenant="t2"), _row("B", tenant="t1")],
                               [TimelineRow(0, "t1", "B", 1, "r")])
@@ -69,7 +69,7 @@ class ProjectionsContract(Backend):
         assert store.all_case_index() == [] and store.all_timeline_rows() == []
         assert store.case_tenants() == []
 
-    def test_find_cases_filters_in_case_id_order(self, store: MerkleStore) -> None:
+    def test_find_cases_filters_in_case_id_order(self, store: Store) -> None:
         store.save_projection("p", store.projection_position("p"), 1, [
             _row("b_1", status="closed"), _row("a%2"), _row("c-3"), _row("D", tenant="other")],
             [])
@@ -86,7 +86,7 @@ class ProjectionsContract(Backend):
         assert store.find_cases(CaseQuery("t"))[2] == ("c-3", "open", 1, 1,
                                                        "2026-01-01T00:00:00Z", None)
 
-    def test_lawyer_cases_and_instants(self, store: MerkleStore) -> None:
+    def test_lawyer_cases_and_instants(self, store: Store) -> None:
         _index(store, [(f"C-{i:05d}", "2025-01-01T00:00:00Z") for i in range(1200)] + [
             ("T-whole", "2025-02-01T00:00:01Z"), ("T-frac", "2025-02-01T00:00:00.999999Z")])
         only = frozenset(f"C-{i:05d}" for i in range(0, 2 * MAX_LAWYER_CASES, 2))

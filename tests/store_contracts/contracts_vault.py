@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from uuid import UUID, uuid4
 
-from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch, Erasure, IdempotencyRecord, SealedOpening
+from ledger.store.protocols import Store
 from tests.store_contracts.backends import ERASED_TOPIC, Backend, append, stored
 
 
-def _open(store: MerkleStore, case: UUID, key: bytes, seq: int = 1) -> None:
+def _open(store: Store, case: UUID, key: bytes, seq: int = 1) -> None:
     append(store, [stored(case, seq, f"opened {seq}".encode())], AppendBatch(
         case_keys=[(case.hex, key)] if seq == 1 else [],
         openings=[SealedOpening(case.hex, seq, "email", b"e%d" % seq),
@@ -18,13 +18,13 @@ def _open(store: MerkleStore, case: UUID, key: bytes, seq: int = 1) -> None:
     ))
 
 
-def _erase(store: MerkleStore, case: UUID, seq: int, fields: tuple[str, ...] | None) -> None:
+def _erase(store: Store, case: UUID, seq: int, fields: tuple[str, ...] | None) -> None:
     append(store, [stored(case, seq, b"erased", ERASED_TOPIC)],
            AppendBatch(erasures=[Erasure(case.hex, seq, fields)]))
 
 
 class VaultContract(Backend):
-    def test_keys_and_openings_are_read_per_case(self, store: MerkleStore) -> None:
+    def test_keys_and_openings_are_read_per_case(self, store: Store) -> None:
         assert store.vault_counts() == (0, 0) and store.wrapped_key_sample() == []
         cases = sorted((uuid4() for _ in range(4)), key=lambda c: c.hex)
         for n, case in enumerate(cases):
@@ -49,7 +49,7 @@ class VaultContract(Backend):
             (cases[0].hex, 2, "email", b"e2", b"key0"), (cases[0].hex, 2, "name", b"n2", b"key0")]
 
     def test_an_erasure_destroys_what_it_covers_in_its_own_append(
-        self, store: MerkleStore
+        self, store: Store
     ) -> None:
         whole, part, kept = uuid4(), uuid4(), uuid4()
         for case in (whole, part, kept):
@@ -66,7 +66,7 @@ class VaultContract(Backend):
         assert len(store.sealed_openings(kept.hex)) == 2
         assert {row[0] for row in store.iter_openings_with_keys()} == {part.hex, kept.hex}
 
-    def test_erasure_entries_are_listed_in_index_order(self, store: MerkleStore) -> None:
+    def test_erasure_entries_are_listed_in_index_order(self, store: Store) -> None:
         cases = [uuid4() for _ in range(5)]
         for case in cases:
             _open(store, case, b"k")
@@ -80,7 +80,7 @@ class VaultContract(Backend):
         assert store.erasure_entries(size, start=6, limit=2) == found[1:3]
         assert list(store.iter_erasure_entries(size, page=2)) == found
 
-    def test_finish_erasure_repairs_what_an_old_release_left(self, store: MerkleStore) -> None:
+    def test_finish_erasure_repairs_what_an_old_release_left(self, store: Store) -> None:
         case, other = uuid4(), uuid4()
         _open(store, case, b"k")
         _open(store, case, b"", seq=2)

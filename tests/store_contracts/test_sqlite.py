@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ledger.store.base import MerkleStore
 from ledger.store.protocols import FAMILIES, Store
 from tests.store_contracts.backends import SQLiteFile
 from tests.store_contracts.contracts_attestations import AttestationsContract
@@ -18,7 +17,7 @@ from tests.store_contracts.contracts_vault import VaultContract
 
 
 class TestLogWriter(SQLiteFile, LogWriterContract):
-    def test_the_store_is_every_protocol(self, store: MerkleStore) -> None:
+    def test_the_store_is_every_protocol(self, store: Store) -> None:
         assert isinstance(store, Store) and all(isinstance(store, p) for p in FAMILIES)
 
 
