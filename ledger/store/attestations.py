@@ -44,7 +44,7 @@ class AttestationsMixin:
         raise NotImplementedError
 
     @property
-    def attestations_table(self) -> str:
+    def _attestations_table(self) -> str:
         return f"{self.prefix}_attestations"
 
     def store_attestation(self, attestation: Attestation) -> None:
@@ -52,7 +52,7 @@ class AttestationsMixin:
         if attestation.kind not in KINDS:
             raise ValueError(f"attestation kind must be one of {KINDS}, got {attestation.kind!r}")
         self._execute(
-            f"INSERT INTO {self.attestations_table} (size, kind, signer, body, obtained_at) "
+            f"INSERT INTO {self._attestations_table} (size, kind, signer, body, obtained_at) "
             f"VALUES (?, ?, ?, ?, ?) ON CONFLICT (size, kind, signer) DO NOTHING",
             (attestation.size, attestation.kind, attestation.signer, attestation.body,
              attestation.obtained_at),
@@ -61,7 +61,7 @@ class AttestationsMixin:
     def attestations(self, size: int, kind: Kind | None = None) -> list[Attestation]:
         """Every attestation of the checkpoint of `size` (of one kind if given), by signer."""
         sql = (
-            f"SELECT size, kind, signer, body, obtained_at FROM {self.attestations_table} "
+            f"SELECT size, kind, signer, body, obtained_at FROM {self._attestations_table} "
             f"WHERE size = ?"
         )
         params: list[Any] = [size]
@@ -75,7 +75,7 @@ class AttestationsMixin:
     ) -> list[Attestation]:
         """Attestations of checkpoints with after < size <= upto (for listing pages)."""
         sql = (
-            f"SELECT size, kind, signer, body, obtained_at FROM {self.attestations_table} "
+            f"SELECT size, kind, signer, body, obtained_at FROM {self._attestations_table} "
             f"WHERE size > ? AND size <= ?"
         )
         params: list[Any] = [after, upto]
@@ -91,7 +91,7 @@ class AttestationsMixin:
         """Sizes of stored checkpoints that `signer` has not attested yet, newest first."""
         rows = self._query(
             f"SELECT c.size FROM {self.prefix}_checkpoints c WHERE NOT EXISTS (SELECT 1 FROM "
-            f"{self.attestations_table} a WHERE a.size = c.size AND a.kind = ? AND a.signer = ?) "
+            f"{self._attestations_table} a WHERE a.size = c.size AND a.kind = ? AND a.signer = ?) "
             f"ORDER BY c.size DESC LIMIT ?",
             (kind, signer, limit),
         )
