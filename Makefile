@@ -19,9 +19,12 @@ run: setup
 	$(BIN)/temoin demo
 	$(BIN)/temoin serve --host $(HOST) --port $(PORT)
 
+# The suite on both cores, then the tests that measure time or memory (or restart
+# PostgreSQL) alone: see SERIAL_MODULES in tests/conftest.py.
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 -m "not serial"
+	$(BIN)/pytest -m serial
 
 lint: setup
 	$(BIN)/ruff check .

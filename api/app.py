@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from api.checkpointer import Checkpointer, signed_at
 from api.deps import RateLimiter, Services
+from api.drain import threads_idle
 from api.follower import ProjectionFollower, ProjectionProcess
 from api.housekeeping import IdempotencyPurger, idempotency_ttl
 from api.limits import Limits
@@ -48,6 +49,10 @@ from ledger.store.base import StoredCheckpoint
 from projections.runner import ProjectionRunner
 
 logger = logging.getLogger("temoin.api")
+
+# How long shutdown waits for request threads that outlived their cancelled requests: a
+# statement is bounded by TEMOIN_STATEMENT_TIMEOUT, but systemd and the tests allow 5 s in all.
+DRAIN_SECONDS = 1.5
 
 DESCRIPTION = """\
 Témoin records the facts of e-commerce disputes in an RFC 9162 Merkle log with signed C2SP
@@ -150,11 +155,13 @@ def create_app(
             await witnessing.stop()
             if checkpointer is not None:
                 await checkpointer.stop()
+            idle = await threads_idle(DRAIN_SECONDS)
             if sequencer is not None:
                 # Commits what is queued and waits for it: no accepted append is dropped.
                 await to_thread.run_sync(sequencer.close)
-            await to_thread.run_sync(journal.close)
-            await to_thread.run_sync(ledger.close)
+            if idle:
+                await to_thread.run_sync(journal.close)
+                await to_thread.run_sync(ledger.close)
 
     app = FastAPI(
         title="Témoin",

@@ -23,7 +23,7 @@ from anyio import to_thread
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.deps import ServicesDep
+from api.deps import ApiKeyReaderDep, ServicesDep
 from api.problems import ProblemError
 from ledger.apikeys import ApiKey, authenticate
 
@@ -44,6 +44,7 @@ def _unauthorized(detail: str) -> ProblemError:
 
 async def current_key(
     services: ServicesDep,
+    keys: ApiKeyReaderDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
     if credentials is None:
@@ -53,7 +54,7 @@ async def current_key(
         )
     # Checked against the database on every request, without a cache: a key revoked by any
     # worker (or by `temoin keys revoke`) is refused by the very next request everywhere.
-    key = await to_thread.run_sync(authenticate, services.ledger.store, credentials.credentials)
+    key = await to_thread.run_sync(authenticate, keys, credentials.credentials)
     if key is None:
         raise _unauthorized(
             "unknown or revoked API key: check the token, or ask an admin for a new key"

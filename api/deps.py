@@ -1,4 +1,9 @@
-"""What the routes share for the life of the app, and the dependency that hands it to them."""
+"""What the routes share for the life of the app, and the dependencies that hand it to them.
+
+Routes take the store through the read-only Protocols of `ledger.store.protocols` (`LogReaderDep`,
+`EvidenceReaderDep`, ...), never `services.ledger.store` itself: a route cannot reach a method
+its Protocol does not name, and the store behind it may change without touching the routes.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,14 @@ from api.witnessing import Witnessing
 from ledger.access import AccessJournal
 from ledger.ledger import Ledger
 from ledger.sequencer import Sequencer
+from ledger.store.protocols import (
+    ApiKeyReader,
+    ApiKeys,
+    AttestationReader,
+    EvidenceReader,
+    LogReader,
+    ProjectionSource,
+)
 
 
 class RateLimiter:
@@ -76,3 +89,38 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+# The store, one Protocol at a time. async for the reason given in `get_services`.
+async def log_reader(services: ServicesDep) -> LogReader:
+    return services.ledger.store
+
+
+async def attestation_reader(services: ServicesDep) -> AttestationReader:
+    return services.ledger.store
+
+
+async def evidence_reader(services: ServicesDep) -> EvidenceReader:
+    return services.ledger.store
+
+
+async def api_key_reader(services: ServicesDep) -> ApiKeyReader:
+    return services.ledger.store
+
+
+async def api_keys(services: ServicesDep) -> ApiKeys:
+    return services.ledger.store
+
+
+async def projection_source(services: ServicesDep) -> ProjectionSource:
+    return services.ledger.store
+
+
+LogReaderDep = Annotated[LogReader, Depends(log_reader)]
+AttestationReaderDep = Annotated[AttestationReader, Depends(attestation_reader)]
+EvidenceReaderDep = Annotated[EvidenceReader, Depends(evidence_reader)]
+ApiKeyReaderDep = Annotated[ApiKeyReader, Depends(api_key_reader)]
+# Creating and revoking keys (admin routes): the only routes that write through the store.
+ApiKeysDep = Annotated[ApiKeys, Depends(api_keys)]
+# The case list brings the case index up to date before reading it.
+ProjectionSourceDep = Annotated[ProjectionSource, Depends(projection_source)]

@@ -35,7 +35,8 @@ from api.checkpointer import signed_at
 from api.metrics import Counter, LabelledGauge, Metrics
 from ledger.config import ConfigError, positive_seconds
 from ledger.store.attestations import Attestation
-from ledger.store.base import MerkleStore, StoredCheckpoint
+from ledger.store.base import StoredCheckpoint
+from ledger.store.protocols import AttestedLog
 from ledger.timestamps import (
     QUERY_MEDIA_TYPE,
     REPLY_MEDIA_TYPE,
@@ -151,7 +152,7 @@ class TsaState:
 
 class Timestamper:
     def __init__(
-        self, config: TimestampConfig, logs: Sequence[tuple[str, MerkleStore]], metrics: Metrics
+        self, config: TimestampConfig, logs: Sequence[tuple[str, AttestedLog]], metrics: Metrics
     ) -> None:
         self.config = config
         self.logs = tuple(logs)
@@ -263,7 +264,7 @@ class Timestamper:
         return more
 
     async def _note_pending(
-        self, state: TsaState, name: str, store: MerkleStore, sizes: list[int]
+        self, state: TsaState, name: str, store: AttestedLog, sizes: list[int]
     ) -> None:
         since = None
         if sizes:
@@ -272,7 +273,7 @@ class Timestamper:
         self._pending[(state.url, name)] = since
 
     async def _stamp(
-        self, state: TsaState, name: str, store: MerkleStore, checkpoint: StoredCheckpoint
+        self, state: TsaState, name: str, store: AttestedLog, checkpoint: StoredCheckpoint
     ) -> bool:
         assert self._client is not None
         query, nonce = build_request(checkpoint.note)

@@ -38,7 +38,8 @@ from ledger.cosignature import CosignatureError, CosignatureVerifier, add_checkp
 from ledger.merkle import consistency_plan
 from ledger.signing import CheckpointError
 from ledger.store.attestations import Attestation
-from ledger.store.base import MerkleStore, StoredCheckpoint
+from ledger.store.base import StoredCheckpoint
+from ledger.store.protocols import AttestationReader, AttestedLog
 
 log = logging.getLogger("temoin.witnessing")
 
@@ -169,7 +170,7 @@ class LogWitnessing:
     """The witnessing of one log: a task per witness, all fed the log's latest checkpoint."""
 
     def __init__(
-        self, label: str, store: MerkleStore, settings: WitnessSettings, *,
+        self, label: str, store: AttestedLog, settings: WitnessSettings, *,
         sign: Callable[[], StoredCheckpoint] | None = None,
     ) -> None:
         self.label = label  # "log" or "access": a metrics label, never tenant data
@@ -409,7 +410,7 @@ class Witnessing:
         self.settings = settings
         self.logs: dict[str, LogWitnessing] = {}
 
-    def add(self, label: str, store: MerkleStore,
+    def add(self, label: str, store: AttestedLog,
             sign: Callable[[], StoredCheckpoint] | None = None) -> LogWitnessing:
         self.logs[label] = LogWitnessing(label, store, self.settings, sign=sign)
         return self.logs[label]
@@ -475,7 +476,7 @@ class Witnessing:
         return out
 
 
-def cosigned_note(store: MerkleStore, checkpoint: StoredCheckpoint) -> bytes:
+def cosigned_note(store: AttestationReader, checkpoint: StoredCheckpoint) -> bytes:
     """The checkpoint note with every stored witness cosignature appended after the log's line
     (readers that only know the log key, like Go's note.Open, ignore the extra lines)."""
     lines = [a.body if a.body.endswith(b"\n") else a.body + b"\n"

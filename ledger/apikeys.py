@@ -19,9 +19,9 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 from ledger.events.fields import CASE_ID_PATTERN
+from ledger.store.protocols import ApiKeyReader, ApiKeys
 
 ROLES = ("appender", "auditor", "lawyer", "admin")
 MAX_LAWYER_CASES = 1000
@@ -30,15 +30,6 @@ MAX_LAWYER_CASES = 1000
 _TOKEN = re.compile(r"tm_(key_[0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 _TENANT = re.compile(CASE_ID_PATTERN)
 _CASE = re.compile(CASE_ID_PATTERN)
-
-
-class KeyStore(Protocol):
-    """The two store methods this module needs (ledger.store.base.KeyStoreMixin)."""
-
-    def insert_api_key(self, key_id: str, token_hash: str, role: str, tenant: str,
-                       cases: str, created_at: str) -> None: ...
-
-    def api_key(self, key_id: str) -> tuple[str, str, str, str, str] | None: ...
 
 
 class KeyRequestError(ValueError):
@@ -115,7 +106,7 @@ def check_key_request(role: str, tenant: str, cases: Iterable[str] | None) -> tu
 
 
 def create_key(
-    store: KeyStore, role: str, tenant: str, cases: Sequence[str] | None = None
+    store: ApiKeys, role: str, tenant: str, cases: Sequence[str] | None = None
 ) -> tuple[str, str]:
     """Create and store a key; return (public id, token). The token is never retrievable again."""
     listed = check_key_request(role, tenant, cases)
@@ -128,7 +119,7 @@ def create_key(
     return key_id, token
 
 
-def authenticate(store: KeyStore, token: str) -> ApiKey | None:
+def authenticate(store: ApiKeyReader, token: str) -> ApiKey | None:
     """The key a token belongs to, or None for a malformed, unknown or wrong token."""
     key_id = parse_token(token)
     if key_id is None:

@@ -48,7 +48,8 @@ from ledger.merkle import (
     verify_consistency,
 )
 from ledger.signing import CheckpointError, Verifier, verify_checkpoint
-from ledger.store.base import MerkleStore, StoredCheckpoint
+from ledger.store.base import StoredCheckpoint
+from ledger.store.protocols import Store
 from ledger.vault import MasterKey, VaultError, check_opening
 
 Progress = Callable[[int, int], None]
@@ -161,7 +162,7 @@ class _NodeChecker:
 
 
 def verify_log(
-    store: MerkleStore,
+    store: Store,
     verifier: Verifier,
     *,
     master: MasterKey | None = None,
@@ -202,7 +203,7 @@ def _workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _tasks(store: MerkleStore, size: int, checkpoints: list[StoredCheckpoint],
+def _tasks(store: Store, size: int, checkpoints: list[StoredCheckpoint],
            master: MasterKey | None, aggregate_id: Callable[[str, str], UUID],
            count: int) -> list[ScanTask] | None:
     """One task per worker: an aligned share of the leaf indices (the tree) and a share of
@@ -289,7 +290,7 @@ def _run_workers(tasks: list[ScanTask], size: int,
 
 
 def _fast_pass(
-    store: MerkleStore,
+    store: Store,
     verifier: Verifier,
     size: int,
     checkpoints: list[StoredCheckpoint],
@@ -350,7 +351,7 @@ def _fast_pass(
 
 
 def _exact_pass(
-    store: MerkleStore,
+    store: Store,
     verifier: Verifier,
     tree_size: int,
     checkpoints: list[StoredCheckpoint],
@@ -513,7 +514,7 @@ def _check_entry(
 
 
 def _check_checkpoints(
-    store: MerkleStore,
+    store: Store,
     verifier: Verifier,
     checkpoints: list[StoredCheckpoint],
     roots: dict[int, bytes],
@@ -561,7 +562,7 @@ def _check_checkpoints(
 
 
 def _check_openings(
-    store: MerkleStore,
+    store: Store,
     master: MasterKey,
     personal: dict[tuple[str, int], tuple[str, dict[str, str]]],
     report: LogReport,
@@ -599,7 +600,7 @@ def _check_openings(
             report.add(place, f"{field_name} at case_seq {seq}: {exc}")
 
 
-def _check_evidence(store: MerkleStore, evidence_dir: Path, report: LogReport,
+def _check_evidence(store: Store, evidence_dir: Path, report: LogReport,
                     destroyed: set[str] | frozenset[str] = frozenset()) -> None:
     # Files a retention entry destroyed are gone on purpose (the entry says so); one still
     # there is not an anomaly either: the next run deletes it.

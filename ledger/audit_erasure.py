@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger.canonical import CanonicalError, strict_loads
-from ledger.store.base import MerkleStore
+from ledger.store.protocols import VaultReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class ErasureNote:
 
 
 def check_erasures(
-    store: MerkleStore, tree_size: int
+    store: VaultReader, tree_size: int
 ) -> tuple[list[ErasureNote], list[tuple[str, str]]]:
     """(the erasures of the log's first `tree_size` entries, anomalies as (place, problem))."""
     notes: list[ErasureNote] = []

@@ -1,7 +1,7 @@
 """Listing a tenant's cases: parameters checked, keyset pages, opaque cursors.
 
 Shared by `GET /v1/cases` and `temoin cases`. Pages come from the case index (a projection of
-the log, `ledger.store.finding`), in case id order. A page's cursor holds the last case id it
+the log, `store.find_cases`), in case id order. A page's cursor holds the last case id it
 returned; the next page starts strictly after it, so a listing returns each case exactly once
 even while cases are opened between pages (a case opened behind the cursor is simply not in
 this listing; one opened ahead of it is).
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.events.clock import TimeFormatError, format_rfc3339_utc, parse_rfc3339
-from ledger.store.finding import CaseQuery
+from ledger.store.projection_tables import CaseQuery
+from ledger.store.protocols import ProjectionReader
 
 STATUSES = ("open", "closed")
 DEFAULT_LIMIT = 50
@@ -133,7 +134,7 @@ def _item(row: tuple[Any, ...]) -> dict[str, Any]:
             "opened_at": opened_at, "closed_at": closed_at}
 
 
-def list_cases(store: Any, tenant: str, filters: Filters, *, cursor: str | None = None,
+def list_cases(store: ProjectionReader, tenant: str, filters: Filters, *, cursor: str | None = None,
                limit: int = DEFAULT_LIMIT, only: frozenset[str] | None = None) -> CasePage:
     """One page of a tenant's cases (`only`: a lawyer's cases) matching `filters`."""
     after = None if cursor is None else decode_cursor(cursor, tenant, filters)

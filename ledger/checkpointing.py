@@ -6,10 +6,11 @@ from pathlib import Path
 
 from ledger.signer_state import sign_guarded
 from ledger.signing import LogKey
-from ledger.store.base import MerkleStore, StoredCheckpoint
+from ledger.store.base import StoredCheckpoint
+from ledger.store.protocols import Log
 
 
-def sign_if_grown(store: MerkleStore, key: LogKey, origin: str, state: Path) -> StoredCheckpoint:
+def sign_if_grown(store: Log, key: LogKey, origin: str, state: Path) -> StoredCheckpoint:
     """Sign the current tree head unless the latest checkpoint already covers it.
 
     `state` is the signer state file (ledger/signer_state.py): the tree head is signed only

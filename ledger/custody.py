@@ -31,7 +31,7 @@ from ledger.signing import CheckpointError, KeyFileError, LogKey, note_signers, 
 from ledger.vault import MasterKey, VaultError
 
 if TYPE_CHECKING:  # the store module pulls in eventsourcing: not needed to catch the error
-    from ledger.store.base import MerkleStore
+    from ledger.store.protocols import LogReader, Store, VaultReader
 
 logger = logging.getLogger("temoin.custody")
 
@@ -86,7 +86,7 @@ def read_master_key(path: Path) -> MasterKey | None:
 # --------------------------------------------------------------------------- checks
 
 
-def signing_key_problem(store: MerkleStore, path: Path, origin: str, key: LogKey | None,
+def signing_key_problem(store: LogReader, path: Path, origin: str, key: LogKey | None,
                         what: str, *, subject: str | None = None,
                         advice: str | None = None) -> str | None:
     """Why `key` (None: `path` is missing) cannot sign for the log in `store`, or None.
@@ -145,7 +145,7 @@ def _signers(note: bytes) -> list[str]:
         return []  # an altered row: `temoin verify` reports it
 
 
-def master_key_problem(store: MerkleStore, path: Path, master: MasterKey | None, *,
+def master_key_problem(store: VaultReader, path: Path, master: MasterKey | None, *,
                        subject: str | None = None, advice: str | None = None) -> str | None:
     """Why `master` (None: `path` is missing) cannot open the vault in `store`, or None."""
     subject = subject or str(path)
@@ -185,7 +185,7 @@ class CaseLogKeys:
     master: MasterKey
 
 
-def open_case_log_keys(store: MerkleStore, key_path: Path, vault_path: Path,
+def open_case_log_keys(store: Store, key_path: Path, vault_path: Path,
                        origin: str) -> CaseLogKeys:
     """The case log's signing key and vault master key, checked against `store`; each is
     created only if missing and the database shows none ever existed."""
@@ -218,7 +218,7 @@ def open_case_log_keys(store: MerkleStore, key_path: Path, vault_path: Path,
     )
 
 
-def open_signing_key(store: MerkleStore, path: Path, origin: str, what: str) -> LogKey:
+def open_signing_key(store: LogReader, path: Path, origin: str, what: str) -> LogKey:
     """A log's signing key checked against its checkpoints in `store` (created if allowed)."""
     key = read_signing_key(path)
     problem = signing_key_problem(store, path, origin, key, what)

@@ -22,7 +22,8 @@ from pathlib import Path
 from ledger.checkpoint import Checkpoint, CheckpointError
 from ledger.merkle import ProofError, consistency_plan, verify_consistency
 from ledger.signing import LogKey, _fsync_dir, sign_checkpoint, verify_checkpoint
-from ledger.store.base import MerkleStore, StoredCheckpoint, StoreError
+from ledger.store.base import StoredCheckpoint, StoreError
+from ledger.store.protocols import Log, LogReader
 
 __all__ = [
     "ForkError",
@@ -111,7 +112,7 @@ def locked(path: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def check_state(store: MerkleStore, origin: str, signed: Checkpoint, size: int) -> bytes:
+def check_state(store: LogReader, origin: str, signed: Checkpoint, size: int) -> bytes:
     """Prove that the stored tree of `size` leaves extends `signed`; its root, or ForkError."""
     if size < signed.size:
         found = None
@@ -142,7 +143,7 @@ def check_state(store: MerkleStore, origin: str, signed: Checkpoint, size: int) 
     return root
 
 
-def _bootstrap(store: MerkleStore, key: LogKey, path: Path) -> Checkpoint | None:
+def _bootstrap(store: LogReader, key: LogKey, path: Path) -> Checkpoint | None:
     """No state file yet (first start, or first start after an upgrade): begin from the latest
     stored checkpoint that verifies with the key. The database could have been altered before
     this moment; nothing here can tell (docs/TRUST.md)."""
@@ -160,14 +161,14 @@ def _bootstrap(store: MerkleStore, key: LogKey, path: Path) -> Checkpoint | None
     return cp
 
 
-def verify_against_state(store: MerkleStore, key: LogKey, origin: str, path: Path) -> None:
+def verify_against_state(store: LogReader, key: LogKey, origin: str, path: Path) -> None:
     """The cheap check the server runs while idle: does the database still extend the state?"""
     signed = load_state(path, key)
     if signed is not None:
         check_state(store, origin, signed, store.tree_size())
 
 
-def sign_guarded(store: MerkleStore, key: LogKey, origin: str, path: Path) -> StoredCheckpoint:
+def sign_guarded(store: Log, key: LogKey, origin: str, path: Path) -> StoredCheckpoint:
     """Sign the current tree head if the log grew, after proving it extends the signer state.
 
     Returns the latest stored checkpoint when nothing grew. Across processes the state file's
@@ -192,7 +193,7 @@ def sign_guarded(store: MerkleStore, key: LogKey, origin: str, path: Path) -> St
         return stored
 
 
-def reset_state(store: MerkleStore, key: LogKey, origin: str, path: Path) -> tuple[
+def reset_state(store: Log, key: LogKey, origin: str, path: Path) -> tuple[
         Path | None, StoredCheckpoint]:
     """Deliberately accept the database's current tree as the log (`temoin signer reset`).
 

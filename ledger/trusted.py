@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ledger.checkpoint import Checkpoint, CheckpointError
 from ledger.signing import MAX_NOTE_SIZE, Verifier, verify_checkpoint
-from ledger.store.base import MerkleStore, StoreError
+from ledger.store.base import StoreError
+from ledger.store.protocols import LogReader
 
 
 class TrustedInputError(ValueError):
@@ -52,7 +53,7 @@ def read_trusted(path: Path, verifiers: list[Verifier]) -> Trusted:
 
 
 def compare(
-    store: MerkleStore, trusted: Checkpoint, label: str, size: int | None = None
+    store: LogReader, trusted: Checkpoint, label: str, size: int | None = None
 ) -> str | None:
     """None if the stored log extends `trusted`, else one anomaly line naming size and roots.
 

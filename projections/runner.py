@@ -105,6 +105,17 @@ class ProjectionRunner:
 
     def run_once(self) -> int:
         """Apply at most one chunk; returns how many entries it applied (0: caught up)."""
+        while True:
+            applied = self._apply_chunk()
+            if applied is not None:
+                return applied
+            # Another runner applied a chunk from the same position first. It may have read
+            # the log before our last entries were appended, so it is no proof that we are
+            # caught up (a GET right after a 201 missed the case's closure): go on from
+            # where it stopped. It moved the position, so this loop always progresses.
+
+    def _apply_chunk(self) -> int | None:
+        """Entries applied, 0 when caught up, None when another runner won this chunk."""
         start = self.position()
         cases: dict[tuple[str, str], CaseIndexRow] = {}
         timeline: list[TimelineRow] = []
@@ -138,7 +149,7 @@ class ProjectionRunner:
             return 0
         rows = list(cases.values())
         if not self.store.save_projection(NAME, start, end, rows, timeline):
-            return 0  # another runner applied this chunk first; ours is discarded
+            return None
         return end - start
 
     def catch_up(self, progress: Progress | None = None) -> int:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ledger.access import AccessJournal
     from ledger.ledger import Ledger
     from ledger.signing import LogKey
-    from ledger.store.base import MerkleStore
+    from ledger.store.protocols import Log
 
 RESET_FLAG = "--i-understand-this-forks-the-log"
 
@@ -27,7 +27,7 @@ def read_all_trusted(files: list[str], ledger: Ledger, journal: AccessJournal) -
     return [read_trusted(Path(f), verifiers) for f in files]
 
 
-def _logs(ledger: Ledger, journal: AccessJournal) -> list[tuple[str, MerkleStore, LogKey, Path]]:
+def _logs(ledger: Ledger, journal: AccessJournal) -> list[tuple[str, Log, LogKey, Path]]:
     return [("", ledger.store, ledger.key, ledger.state_path),
             ("access journal ", journal.store, journal.key, journal.state_path)]
 

@@ -148,3 +148,29 @@ class RawDB:
 @pytest.fixture
 def raw_db(database_url: str) -> RawDB:
     return RawDB(database_url)
+
+
+# Tests that measure time or memory, or restart the shared PostgreSQL server: `make test` runs
+# them after the rest, one at a time (`-m serial`), while the rest shares the two cores
+# (`pytest -n 2 -m "not serial"`). A plain `pytest` still runs everything in one process.
+SERIAL_MODULES = {
+    "test_pg_restart": "restarts the PostgreSQL server every other test uses",
+    "test_stop": "a stop must end within 5 s under load",
+    "test_crash": "SIGKILL timing under load",
+    "test_lock_timeout": "answers within the lock/statement timeout",
+    "test_bundle_large": "peak memory and GiB-sized files",
+    "test_viewer": "a 1,000-entry bundle verified within two seconds in the browser",
+    "test_timestamps": "a failing TSA never slows appends (latency)",
+    "test_witnessing_e2e": "a witness down never slows appends (latency)",
+    "test_limits_serve": "rate limits per second",
+    "test_hostile_input": "memory levels off under the corpus",
+    "test_projection_process": "the server still stops in time",
+    "test_api_fuzz": "a time-boxed fuzzing phase must reach every route",
+    "test_bench_smoke": "runs the benchmarks",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.split(".")[-1] in SERIAL_MODULES:
+            item.add_marker(pytest.mark.serial)

@@ -71,6 +71,36 @@ def test_projection_resumes_from_its_position_after_restart(settings) -> None:  
         second.close()
 
 
+class _RacedStore:
+    """The store as a runner sees it when another runner (the projection process) applies a
+    shorter chunk from the same position just before this one saves: that one read the log
+    before the last entries were appended."""
+
+    def __init__(self, store: object, rival: ProjectionRunner) -> None:
+        self._store, self._rival, self.raced = store, rival, 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    def save_projection(self, *args: object) -> bool:
+        if not self.raced:
+            self.raced += 1
+            assert self._rival.run_once() == 1  # the rival's chunk is one entry long
+        return self._store.save_projection(*args)  # type: ignore[attr-defined]
+
+
+def test_a_runner_that_loses_a_chunk_to_another_still_catches_up(ledger: Ledger) -> None:
+    ledger.append([request("L", "CaseOpened"), request("L", "OtpFailed")])
+    ledger.append([request("L", "CaseClosed")])
+    raced = _RacedStore(ledger.store, ProjectionRunner(ledger.store, chunk=1))
+    runner = ProjectionRunner(raced, chunk=100)  # type: ignore[arg-type]
+    # Its save loses (the rival applied entry 0 first); it must go on from 1, not stop.
+    assert runner.catch_up() == 2 and raced.raced == 1
+    assert runner.position() == 3
+    row = ledger.store.case_index("shop-1", "L")
+    assert row is not None and row.status == "closed" and row.entries == 3
+
+
 def test_replay_at_an_older_size_shows_exactly_the_entries_below_it(ledger: Ledger) -> None:
     ledger.append([request("R", "CaseOpened"), request("X", "CaseOpened")])
     ledger.append([request("R", "WithdrawalRequested")])

@@ -1,4 +1,6 @@
-"""The store contract, run against a real SQLite file and a real PostgreSQL database."""
+"""The ledger's contract over its store, run against a real SQLite file and a real PostgreSQL
+database: appends through the Ledger (rules, group commit, personal data, replay). What each
+store Protocol must do on its own is in tests/store_contracts/."""
 
 from __future__ import annotations
 
@@ -237,37 +239,3 @@ def test_opening_a_case_another_process_opened_is_refused_and_stores_nothing(
     assert [e.entry.case_seq for e in ledger.case_entries("shop-1", "A")] == [1, 2, 3]
     after = ledger.openings("shop-1", "A")  # the case's vault key was not replaced
     assert before and {seq: after[seq] for seq in before} == before
-
-
-def test_attestations_are_kept_per_checkpoint_and_signer(ledger: Ledger) -> None:
-    from ledger.store.attestations import Attestation
-
-    store = ledger.store
-    _open_cases(ledger, 3)
-    first = ledger.sign_checkpoint()
-    ledger.append([request("C0", "WithdrawalRequested")])
-    second = ledger.sign_checkpoint()
-    assert store.checkpoints_lacking("rfc3161", "https://tsa.example") == [second.size, first.size]
-
-    token = Attestation(first.size, "rfc3161", "https://tsa.example", b"\x30\x03DER", "t1")
-    store.store_attestation(token)
-    store.store_attestation(replace_body(token, b"other"))  # a second answer is ignored
-    cosig = Attestation(first.size, "cosignature", "witness.example", b"\xe2\x80\x94 w", "t2")
-    store.store_attestation(cosig)
-
-    assert store.attestations(first.size) == [cosig, token]
-    assert store.attestations(first.size, "rfc3161") == [token]
-    assert store.attestations(second.size) == []
-    assert store.attestations_between(0, second.size, "cosignature") == [cosig]
-    assert store.checkpoints_lacking("rfc3161", "https://tsa.example") == [second.size]
-    assert store.checkpoints_lacking("rfc3161", "https://other.example") == [
-        second.size, first.size
-    ]
-    with pytest.raises(ValueError, match="kind must be one of"):
-        store.store_attestation(Attestation(1, "bogus", "x", b"", "t"))  # type: ignore[arg-type]
-
-
-def replace_body(attestation: object, body: bytes) -> object:
-    from dataclasses import replace
-
-    return replace(attestation, body=body)  # type: ignore[type-var]

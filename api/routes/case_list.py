@@ -21,7 +21,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from api.auth import LAWYER, CurrentKey
-from api.deps import ServicesDep
+from api.deps import ProjectionSourceDep
 from api.problems import ProblemError, problem_responses
 from api.routes.log import Exact
 from ledger.case_search import (
@@ -74,7 +74,7 @@ _TIME = {"pattern": RFC3339_SCHEMA_PATTERN}
 async def list_tenant_cases(
     request: Request,
     key: CurrentKey,
-    services: ServicesDep,
+    store: ProjectionSourceDep,
     # Strings checked by ledger.case_search (its messages say what to send instead).
     status: Annotated[str | None, Query(description="Only cases of this status",
                                         json_schema_extra={"enum": list(STATUSES)})] = None,
@@ -103,7 +103,6 @@ async def list_tenant_cases(
     except CaseQueryError as exc:
         raise _problem(exc) from None
     only = key.cases if key.role == LAWYER else None
-    store = services.ledger.store
 
     def page() -> Any:
         ProjectionRunner(store).catch_up()

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
 from api.auth import ADMIN, AUDITOR, LAWYER, CurrentKey, Writer, require_role
-from api.deps import Services, ServicesDep
+from api.deps import EvidenceReaderDep, Services, ServicesDep
 from api.problems import ProblemError, problem_responses
 from api.schemas import HEX64, EvidenceInfo
 from api.strict_json import too_large
@@ -19,6 +19,7 @@ from ledger.access import evidence_trail
 from ledger.apikeys import ApiKey
 from ledger.events.validate import FieldError
 from ledger.evidence import EvidenceTooLargeError, StoredFile
+from ledger.store.protocols import EvidenceReader
 
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
 
@@ -69,11 +70,10 @@ async def _store(services: Services, request: Request, limit: int) -> StoredFile
     return await to_thread.run_sync(lambda: files.put(chunks(), max_size=limit))
 
 
-def _register(services: Services, key: ApiKey, sha256: str, size: int,
+def _register(services: Services, uploads: EvidenceReader, key: ApiKey, sha256: str, size: int,
               media_type: str) -> tuple[bool, dict[str, Any]]:
-    ledger = services.ledger
-    new = ledger.register_evidence(key.tenant, StoredFile(sha256, size), media_type)
-    found = ledger.store.evidence(key.tenant, sha256)
+    new = services.ledger.register_evidence(key.tenant, StoredFile(sha256, size), media_type)
+    found = uploads.evidence(key.tenant, sha256)
     # The first upload's media type stays: the same bytes again give the same answer.
     stored_type = found[0] if found is not None else media_type
     return new, {"sha256": sha256, "size": size, "media_type": stored_type}
@@ -100,7 +100,9 @@ def _register(services: Services, key: ApiKey, sha256: str, size: int,
         }
     },
 )
-async def upload_evidence(request: Request, key: Writer, services: ServicesDep) -> Response:
+async def upload_evidence(
+    request: Request, key: Writer, services: ServicesDep, uploads: EvidenceReaderDep
+) -> Response:
     """Reference the returned sha256 in an event's `evidence` (with a role) to attach it."""
     media_type = _media_type(request.headers.get("content-type"))
     limit = services.limits.max_evidence
@@ -120,7 +122,7 @@ async def upload_evidence(request: Request, key: Writer, services: ServicesDep) 
         msg = "the evidence file is empty: send the file's bytes as the request body"
         raise ProblemError(422, msg, errors=[FieldError(("body",), msg, "empty")])
     new, body = await to_thread.run_sync(
-        _register, services, key, stored.sha256, stored.size, media_type
+        _register, services, uploads, key, stored.sha256, stored.size, media_type
     )
     return JSONResponse(body, status_code=201 if new else 200)
 
@@ -134,8 +136,8 @@ def _lawyer_sees(services: Services, key: ApiKey, sha256: str) -> bool:
     return False
 
 
-def _find(services: Services, key: ApiKey, sha256: str) -> str | None:
-    found = services.ledger.store.evidence(key.tenant, sha256)
+def _find(services: Services, uploads: EvidenceReader, key: ApiKey, sha256: str) -> str | None:
+    found = uploads.evidence(key.tenant, sha256)
     if found is None:
         return None
     if key.role == LAWYER and not _lawyer_sees(services, key, sha256):
@@ -154,11 +156,13 @@ def _find(services: Services, key: ApiKey, sha256: str) -> str | None:
         **problem_responses(401, 403, 404, 422, 429, 503),
     },
 )
-async def get_evidence(sha256: Sha256, key: CurrentKey, services: ServicesDep) -> Response:
+async def get_evidence(
+    sha256: Sha256, key: CurrentKey, services: ServicesDep, uploads: EvidenceReaderDep
+) -> Response:
     if _SHA256.fullmatch(sha256) is None:
         msg = f"sha256 must be 64 lowercase hex digits, got {sha256[:100]!r}"
         raise ProblemError(422, msg, errors=[FieldError(("path", "sha256"), msg, "bad_format")])
-    media_type = await to_thread.run_sync(_find, services, key, sha256)
+    media_type = await to_thread.run_sync(_find, services, uploads, key, sha256)
     if media_type is None:
         raise ProblemError(
             404, f"no evidence file {sha256} for your tenant (or your key's cases)",

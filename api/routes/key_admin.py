@@ -19,11 +19,11 @@ from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, Field
 
 from api.auth import ADMIN, roles
-from api.deps import ServicesDep
+from api.deps import ApiKeyReaderDep, ApiKeysDep
 from api.problems import ProblemError, problem_responses
 from ledger.apikeys import ApiKey
 from ledger.events.validate import FieldError
-from ledger.store.finding import KeyRow
+from ledger.store.keys import KeyRow
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
@@ -61,8 +61,8 @@ def key_info(row: KeyRow) -> dict[str, Any]:
     response_model=KeyList,
     responses=problem_responses(401, 403, 429, 503),
 )
-async def list_keys(key: KeyManager, services: ServicesDep) -> dict[str, Any]:
-    rows = await to_thread.run_sync(services.ledger.store.list_api_keys, key.tenant)
+async def list_keys(key: KeyManager, keys: ApiKeyReaderDep) -> dict[str, Any]:
+    rows = await to_thread.run_sync(keys.list_api_keys, key.tenant)
     return {"items": [key_info(r) for r in rows]}
 
 
@@ -79,15 +79,14 @@ def _not_found(key_id: str) -> ProblemError:
     response_class=Response,
     responses=problem_responses(401, 403, 404, 422, 429, 503),
 )
-async def revoke_key(key_id: KeyId, key: KeyManager, services: ServicesDep) -> Response:
+async def revoke_key(key_id: KeyId, key: KeyManager, keys: ApiKeysDep) -> Response:
     if not key_id.startswith("key_") or len(key_id) != 16 or any(
             c not in "0123456789abcdef" for c in key_id[4:]):
         msg = f"a key id is 'key_' then 12 lowercase hex digits, got {key_id[:40]!r}"
         raise ProblemError(422, msg, errors=[FieldError(("path", "key_id"), msg, "bad_format")])
-    store = services.ledger.store
-    row = await to_thread.run_sync(store.api_key_row, key_id)
+    row = await to_thread.run_sync(keys.api_key_row, key_id)
     if row is None or row.tenant != key.tenant:
         raise _not_found(key_id)
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    await to_thread.run_sync(store.revoke_api_key, key_id, now, key.id)
+    await to_thread.run_sync(keys.revoke_api_key, key_id, now, key.id)
     return Response(status_code=204)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import Admin
-from api.deps import ServicesDep
+from api.deps import ApiKeysDep
 from api.problems import ProblemError, problem_responses
 from api.schemas import KeyCreated, json_body
 from api.strict_json import read_json, require_object, unknown_fields
@@ -70,12 +70,12 @@ def _parse(value: Any, admin_tenant: str) -> tuple[str, str, list[str]]:
     responses=problem_responses(400, 401, 403, 413, 415, 422, 429, 503),
     openapi_extra=json_body("KeyRequest", "The new key's role (and a lawyer's cases)"),
 )
-async def create_api_key(request: Request, key: Admin, services: ServicesDep) -> JSONResponse:
+async def create_api_key(request: Request, key: Admin, keys: ApiKeysDep) -> JSONResponse:
     """The token is in this answer only: store it now, it cannot be shown again."""
     value = await read_json(request, MAX_KEY_BODY, what="key request")
     role, tenant, cases = _parse(value, key.tenant)
     key_id, token = await to_thread.run_sync(
-        create_key, services.ledger.store, role, tenant, cases
+        create_key, keys, role, tenant, cases
     )
     body: dict[str, Any] = {"id": key_id, "token": token, "role": role, "tenant": tenant}
     if cases:

@@ -19,12 +19,13 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BeforeValidator
 
 from api.auth import ADMIN, AUDITOR, CurrentKey, Signer, require_role, sees_case
-from api.deps import Services, ServicesDep
+from api.deps import AttestationReaderDep, LogReaderDep, Services, ServicesDep
 from api.problems import ProblemError, problem_responses
 from api.schemas import CheckpointItem, ConsistencyProof, InclusionProof, LogEntry
 from api.witnessing import cosigned_note
 from ledger.entry import parse_entry
 from ledger.events.validate import FieldError
+from ledger.store.protocols import AttestationReader, LogReader
 
 router = APIRouter(prefix="/v1/log", tags=["log"])
 
@@ -83,11 +84,13 @@ async def get_log_key(key: CurrentKey, services: ServicesDep) -> PlainTextRespon
                                  "signature, then any witness cosignatures"),
                **problem_responses(401, 429, 503)},
 )
-async def get_checkpoint(key: CurrentKey, services: ServicesDep) -> PlainTextResponse:
+async def get_checkpoint(
+    key: CurrentKey, services: ServicesDep, attestations: AttestationReaderDep
+) -> PlainTextResponse:
     """Never older than one second of appends: if the log grew, it is signed before answering.
     The log's signature line comes first, then every witness cosignature stored for it."""
     checkpoint = await services.checkpointer.fresh()
-    note = await to_thread.run_sync(cosigned_note, services.ledger.store, checkpoint)
+    note = await to_thread.run_sync(cosigned_note, attestations, checkpoint)
     return PlainTextResponse(note.decode("utf-8"), media_type=NOTE_MEDIA_TYPE)
 
 
@@ -113,7 +116,8 @@ async def sign_checkpoint(key: Signer, services: ServicesDep) -> PlainTextRespon
 )
 async def list_checkpoints(
     key: CurrentKey,
-    services: ServicesDep,
+    log: LogReaderDep,
+    attestations: AttestationReaderDep,
     after: Annotated[
         int, Query(ge=-1, le=MAX_INDEX, description="Only checkpoints of size > after"), Exact
     ] = -1,
@@ -122,22 +126,22 @@ async def list_checkpoints(
 ) -> list[dict[str, Any]]:
     """Page through the history with `after` = the last size received. `timestamps` holds the
     RFC 3161 tokens received so far for each checkpoint (it grows; re-read to get later ones)."""
-    return await to_thread.run_sync(_checkpoints, services, after, limit)
+    return await to_thread.run_sync(_checkpoints, log, attestations, after, limit)
 
 
-def _checkpoints(services: Services, after: int, limit: int) -> list[dict[str, Any]]:
-    store = services.ledger.store
-    found = store.checkpoints(after, limit)
+def _checkpoints(log: LogReader, attestations: AttestationReader, after: int,
+                 limit: int) -> list[dict[str, Any]]:
+    found = log.checkpoints(after, limit)
     stamps: defaultdict[int, list[str]] = defaultdict(list)
     if found:
-        for token in store.attestations_between(after, found[-1].size, "rfc3161"):
+        for token in attestations.attestations_between(after, found[-1].size, "rfc3161"):
             stamps[token.size].append(base64.b64encode(token.body).decode("ascii"))
     return [{"size": c.size, "note": c.note.decode("utf-8"), "timestamps": stamps[c.size]}
             for c in found]
 
 
-def _entry(services: Services, index: int) -> tuple[bytes, bytes] | None:
-    row = services.ledger.store.leaf(index)
+def _entry(log: LogReader, index: int) -> tuple[bytes, bytes] | None:
+    row = log.leaf(index)
     if row is None:
         return None
     if row.entry is None:
@@ -158,9 +162,9 @@ def _entry(services: Services, index: int) -> tuple[bytes, bytes] | None:
 async def get_log_entry(
     index: Annotated[int, Path(ge=0, le=MAX_INDEX, description="Leaf index"), Exact],
     key: CurrentKey,
-    services: ServicesDep,
+    log: LogReaderDep,
 ) -> dict[str, Any]:
-    found = await to_thread.run_sync(_entry, services, index)
+    found = await to_thread.run_sync(_entry, log, index)
     not_found = ProblemError(
         404, f"no entry {index} in the log for your tenant", slug="entry-not-found"
     )
@@ -174,7 +178,7 @@ async def get_log_entry(
     return {"index": index, "leaf_hash": leaf_hash.hex(), "entry": raw.decode("utf-8")}
 
 
-def _inclusion(services: Services, index: int, size: int) -> dict[str, Any]:
+def _inclusion(services: Services, log: LogReader, index: int, size: int) -> dict[str, Any]:
     if index >= size:
         raise _out_of_range("index", f"index must be below size: got index {index}, size {size}")
     ledger = services.ledger
@@ -188,7 +192,7 @@ def _inclusion(services: Services, index: int, size: int) -> dict[str, Any]:
         raise _out_of_range(
             "size", f"size {size} is beyond the tree: the log has {tree} entries"
         )
-    row = ledger.store.leaf(index)
+    row = log.leaf(index)
     if row is None:  # index < tree size, so only damage can cause this
         raise ProblemError(500, f"leaf {index} is missing: run 'temoin verify'",
                            slug="log-damaged")
@@ -205,10 +209,10 @@ def _inclusion(services: Services, index: int, size: int) -> dict[str, Any]:
     responses=problem_responses(401, 404, 422, 429, 503),
 )
 async def get_inclusion_proof(
-    index: Index, size: Size, key: CurrentKey, services: ServicesDep
+    index: Index, size: Size, key: CurrentKey, services: ServicesDep, log: LogReaderDep
 ) -> dict[str, Any]:
     """Verify with RFC 9162 §2.1.3.2 against the root of a checkpoint of that size."""
-    return await to_thread.run_sync(_inclusion, services, index, size)
+    return await to_thread.run_sync(_inclusion, services, log, index, size)
 
 
 def _consistency(services: Services, first: int, second: int) -> dict[str, Any]:

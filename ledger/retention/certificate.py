@@ -29,7 +29,8 @@ import orjson
 from ledger.checkpoint import Checkpoint
 from ledger.merkle import ProofError, inclusion_plan, leaf_hash, verify_inclusion
 from ledger.signing import CheckpointError, LogKey, Verifier, verify_checkpoint
-from ledger.store.base import MerkleStore, StoredCheckpoint
+from ledger.store.base import StoredCheckpoint
+from ledger.store.protocols import Store, VaultReader
 
 FORMAT = "temoin.destruction/v1"
 _CHUNK = 256
@@ -45,7 +46,7 @@ class RunEntry:
     raw: bytes
 
 
-def run_entries(store: MerkleStore, run: str, below: int) -> Iterator[RunEntry]:
+def run_entries(store: VaultReader, run: str, below: int) -> Iterator[RunEntry]:
     """The erasure entries of retention run `run`, in log order."""
     for index, _case_hex, raw in store.iter_erasure_entries(below):
         obj = orjson.loads(raw)
@@ -65,7 +66,7 @@ def _chunks(entries: Iterator[RunEntry]) -> Iterator[list[RunEntry]]:
 
 
 def write_certificate(
-    out: IO[bytes], store: MerkleStore, key: LogKey, checkpoint: StoredCheckpoint, run: str,
+    out: IO[bytes], store: Store, key: LogKey, checkpoint: StoredCheckpoint, run: str,
     classes: dict[str, dict[str, str]], now: datetime | None = None,
 ) -> dict[str, int]:
     """Write the certificate of `run` against `checkpoint`; returns its summary."""

@@ -14,7 +14,7 @@ from datetime import datetime
 import orjson
 
 from ledger.retention.classes import LOCATION_FIELDS
-from ledger.store.base import MerkleStore
+from ledger.store.protocols import LogReader
 
 _NONE: frozenset[str] = frozenset()  # shared by every case until it has one: most have none
 
@@ -68,7 +68,7 @@ def _apply(facts: CaseFacts, obj: dict) -> None:
 
 
 def read_facts(
-    store: MerkleStore, progress: Callable[[int, int], None] | None = None
+    store: LogReader, progress: Callable[[int, int], None] | None = None
 ) -> dict[str, CaseFacts]:
     """Facts of every case of the log, by case id (hex)."""
     size = store.tree_size()
@@ -89,7 +89,7 @@ def read_facts(
     return cases
 
 
-def _rows(store: MerkleStore, size: int) -> Iterator[tuple]:
+def _rows(store: LogReader, size: int) -> Iterator[tuple]:
     return store.iter_leaf_tuples(0, size)
 
 

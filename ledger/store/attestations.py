@@ -39,7 +39,7 @@ class AttestationsMixin:
         raise NotImplementedError
 
     @property
-    def attestations_table(self) -> str:
+    def _attestations_table(self) -> str:
         return f"{self.prefix}_attestations"
 
     def store_attestation(self, attestation: Attestation) -> None:
@@ -47,7 +47,7 @@ class AttestationsMixin:
         if attestation.kind not in KINDS:
             raise ValueError(f"attestation kind must be one of {KINDS}, got {attestation.kind!r}")
         self._execute(
-            f"INSERT INTO {self.attestations_table} (log_id, size, kind, signer, body, "
+            f"INSERT INTO {self._attestations_table} (log_id, size, kind, signer, body, "
             f"obtained_at) VALUES (?, ?, ?, ?, ?, ?) "
             f"ON CONFLICT (log_id, size, kind, signer) DO NOTHING",
             (self.log_id, attestation.size, attestation.kind, attestation.signer, attestation.body,
@@ -57,7 +57,7 @@ class AttestationsMixin:
     def attestations(self, size: int, kind: Kind | None = None) -> list[Attestation]:
         """Every attestation of the checkpoint of `size` (of one kind if given), by signer."""
         sql = (
-            f"SELECT size, kind, signer, body, obtained_at FROM {self.attestations_table} "
+            f"SELECT size, kind, signer, body, obtained_at FROM {self._attestations_table} "
             f"WHERE log_id = {self.log_id} AND size = ?"
         )
         params: list[Any] = [size]
@@ -71,7 +71,7 @@ class AttestationsMixin:
     ) -> list[Attestation]:
         """Attestations of checkpoints with after < size <= upto (for listing pages)."""
         sql = (
-            f"SELECT size, kind, signer, body, obtained_at FROM {self.attestations_table} "
+            f"SELECT size, kind, signer, body, obtained_at FROM {self._attestations_table} "
             f"WHERE log_id = {self.log_id} AND size > ? AND size <= ?"
         )
         params: list[Any] = [after, upto]
@@ -87,7 +87,7 @@ class AttestationsMixin:
         """Sizes of stored checkpoints that `signer` has not attested yet, newest first."""
         rows = self._query(
             f"SELECT c.size FROM {self.prefix}_checkpoints c WHERE c.log_id = {self.log_id} "
-            f"AND NOT EXISTS (SELECT 1 FROM {self.attestations_table} a WHERE "
+            f"AND NOT EXISTS (SELECT 1 FROM {self._attestations_table} a WHERE "
             f"a.log_id = c.log_id AND a.size = c.size AND a.kind = ? AND a.signer = ?) "
             f"ORDER BY c.size DESC LIMIT ?",
             (kind, signer, limit),

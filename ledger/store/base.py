@@ -24,9 +24,11 @@ from ledger.merkle import (
 )
 from ledger.store.attestations import AttestationsMixin
 from ledger.store.batch import AppendBatch
-from ledger.store.finding import KEY_REVOCATIONS_DDL, FindingMixin
+from ledger.store.evidence import EvidenceMixin, evidence_ddl
+from ledger.store.keys import KeysMixin, keys_ddl
 from ledger.store.migrations.v2 import LOG_ONE, node_key, node_of_key
 from ledger.store.projection_tables import PROJECTION_DDL, ProjectionTablesMixin
+from ledger.store.vault import VaultMixin, vault_ddl
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,57 +52,9 @@ class StoreError(Exception):
     """The database does not hold what the log requires (missing node, broken head...)."""
 
 
-class KeyStoreMixin:
-    """API keys and Idempotency-Key records (API.md "Authentication", "Appending")."""
-
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        raise NotImplementedError
-
-    def insert_api_key(self, key_id: str, token_hash: str, role: str, tenant: str,
-                       cases: str, created_at: str) -> None:
-        self._execute(
-            "INSERT INTO api_keys (id, token_hash, role, tenant, cases, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (key_id, token_hash, role, tenant, cases, created_at),
-        )
-
-    def api_key(self, key_id: str) -> tuple[str, str, str, str, str] | None:
-        """(token_hash, role, tenant, cases JSON, created_at) of a key id, None once revoked.
-
-        One query on every authenticated request (no cache): a revocation is seen by the next
-        request of every worker."""
-        rows = self._query(
-            "SELECT token_hash, role, tenant, cases, created_at FROM api_keys WHERE id = ? "
-            "AND NOT EXISTS (SELECT 1 FROM api_key_revocations r WHERE r.key_id = api_keys.id)",
-            (key_id,),
-        )
-        return (rows[0][0], rows[0][1], rows[0][2], rows[0][3], rows[0][4]) if rows else None
-
-    def idempotency_record(self, tenant: str, key: str) -> tuple[str, str, str] | None:
-        """(request_hash, response JSON, created_at) stored for a tenant's Idempotency-Key."""
-        rows = self._query(
-            "SELECT request_hash, response, created_at FROM idempotency "
-            "WHERE tenant = ? AND key = ?",
-            (tenant, key),
-        )
-        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
-
-    def purge_idempotency(self, before: str) -> int:
-        """Delete the records created before `before`; returns how many there were."""
-        count = self._query("SELECT count(*) FROM idempotency WHERE created_at < ?", (before,))
-        self._execute("DELETE FROM idempotency WHERE created_at < ?", (before,))
-        # Then the case links left without a record (also those of a purge that crashed).
-        self._execute(
-            "DELETE FROM idempotency_cases WHERE NOT EXISTS (SELECT 1 FROM idempotency i "
-            "WHERE i.tenant = idempotency_cases.tenant AND i.key = idempotency_cases.key)"
-        )
-        return int(count[0][0])
-
-
-class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin, FindingMixin):
+class MerkleStore(
+    KeysMixin, EvidenceMixin, VaultMixin, ProjectionTablesMixin, AttestationsMixin
+):
     """Queries on `<prefix>_leaves`, `<prefix>_nodes`, `<prefix>_checkpoints` and side tables."""
 
     prefix: str
@@ -370,47 +324,6 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin, Findi
             params.append(limit)
         return [self._checkpoint(r) for r in self._query(sql, params)]
 
-    # -- vault ----------------------------------------------------------------------------
-    def wrapped_key_sample(self, limit: int = 3) -> list[tuple[str, bytes]]:
-        """A few (case_id, wrapped key) rows: enough to tell whether a master key is the one
-        that wrapped them (ledger/custody.py), without reading the table."""
-        rows = self._query(
-            "SELECT case_id, wrapped FROM vault_keys ORDER BY case_id LIMIT ?", (limit,)
-        )
-        return [(r[0], bytes(r[1])) for r in rows]
-
-    def vault_counts(self) -> tuple[int, int]:
-        """(wrapped case keys, sealed openings): for messages about a missing master key."""
-        keys = self._query("SELECT count(*) FROM vault_keys")[0][0]
-        openings = self._query("SELECT count(*) FROM vault_openings")[0][0]
-        return int(keys), int(openings)
-
-    def case_key(self, case_id: str) -> bytes | None:
-        rows = self._query("SELECT wrapped FROM vault_keys WHERE case_id = ?", (case_id,))
-        return bytes(rows[0][0]) if rows else None
-
-    def sealed_openings(self, case_id: str) -> list[tuple[int, str, bytes]]:
-        rows = self._query(
-            "SELECT case_seq, field, sealed FROM vault_openings WHERE case_id = ? "
-            "ORDER BY case_seq, field",
-            (case_id,),
-        )
-        return [(r[0], r[1], bytes(r[2])) for r in rows]
-
-    def iter_sealed_openings(self) -> Iterator[tuple[str, int, str, bytes]]:
-        for r in self._stream(
-            "SELECT case_id, case_seq, field, sealed FROM vault_openings ORDER BY case_id, case_seq"
-        ):
-            yield r[0], r[1], r[2], bytes(r[3])
-
-    def iter_openings_with_keys(self) -> Iterator[tuple[str, int, str, bytes, bytes | None]]:
-        """Every sealed opening with its case's wrapped key (None once erased), by case."""
-        for r in self._stream(
-            "SELECT o.case_id, o.case_seq, o.field, o.sealed, k.wrapped FROM vault_openings o "
-            "LEFT JOIN vault_keys k ON k.case_id = o.case_id ORDER BY o.case_id, o.case_seq"
-        ):
-            yield r[0], r[1], r[2], bytes(r[3]), None if r[4] is None else bytes(r[4])
-
     # -- erasure --------------------------------------------------------------------------
     def erasure_entries(
         self, below: int, start: int = 0, limit: int = 2**62
@@ -440,57 +353,6 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin, Findi
                 return
             start = rows[-1][0] + 1
 
-    def openings_before(
-        self, case_id: str, before_seq: int, fields: Sequence[str] | None
-    ) -> list[tuple[int, str]]:
-        """(case_seq, field) of sealed openings an erasure at `before_seq` covers."""
-        rows = self._query(
-            "SELECT case_seq, field FROM vault_openings WHERE case_id = ? AND case_seq < ? "
-            "ORDER BY case_seq, field",
-            (case_id, before_seq),
-        )
-        return [(r[0], r[1]) for r in rows if fields is None or r[1] in fields]
-
-    def finish_erasure(self, case_id: str, before_seq: int, fields: Sequence[str] | None) -> int:
-        """Destroy what an erasure recorded by an older release left in the vault; returns
-        the number of openings deleted."""
-        found = self.openings_before(case_id, before_seq, fields)
-        for seq, name in found:
-            self._execute(
-                "DELETE FROM vault_openings WHERE case_id = ? AND case_seq = ? AND field = ?",
-                (case_id, seq, name),
-            )
-        if fields is None:
-            self._execute("DELETE FROM vault_keys WHERE case_id = ?", (case_id,))
-        return len(found)
-
-    # -- evidence -------------------------------------------------------------------------
-    def register_evidence(self, tenant: str, sha256: str, media_type: str, size: int,
-                          stored_at: str) -> bool:
-        """Record that `tenant` uploaded a file; False if it had already."""
-        before = self.evidence(tenant, sha256)
-        if before is not None:
-            return False
-        self._execute(
-            "INSERT INTO evidence (tenant, sha256, media_type, size, stored_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, sha256) DO NOTHING",
-            (tenant, sha256, media_type, size, stored_at),
-        )
-        return True
-
-    def evidence(self, tenant: str, sha256: str) -> tuple[str, int] | None:
-        rows = self._query(
-            "SELECT media_type, size FROM evidence WHERE tenant = ? AND sha256 = ?",
-            (tenant, sha256),
-        )
-        return (rows[0][0], rows[0][1]) if rows else None
-
-    def all_evidence(self) -> list[tuple[str, str, str, int]]:
-        return [
-            (r[0], r[1], r[2], r[3])
-            for r in self._query("SELECT tenant, sha256, media_type, size FROM evidence")
-        ]
-
     # -- shared DDL -----------------------------------------------------------------------
     def side_tables_ddl(self, blob: str, bigint: str, keyed: str = "") -> list[str]:
         """`keyed` ends the tables that are looked up by their primary key only: SQLite
@@ -498,23 +360,9 @@ class MerkleStore(KeyStoreMixin, ProjectionTablesMixin, AttestationsMixin, Findi
         (one page fewer to write per table and per append, and a smaller file). The log
         tables (leaves, nodes, checkpoints, attestations) are `migrations.v2`'s."""
         return [
-            f"CREATE TABLE IF NOT EXISTS vault_keys (case_id TEXT PRIMARY KEY, "
-            f"wrapped {blob} NOT NULL){keyed}",
-            f"CREATE TABLE IF NOT EXISTS vault_openings (case_id TEXT NOT NULL, case_seq {bigint} "
-            f"NOT NULL, field TEXT NOT NULL, sealed {blob} NOT NULL, "
-            f"PRIMARY KEY (case_id, case_seq, field)){keyed}",
-            "CREATE TABLE IF NOT EXISTS evidence (tenant TEXT NOT NULL, sha256 TEXT NOT NULL, "
-            "media_type TEXT NOT NULL, size BIGINT NOT NULL, stored_at TEXT NOT NULL, "
-            f"PRIMARY KEY (tenant, sha256)){keyed}",
-            "CREATE TABLE IF NOT EXISTS idempotency (tenant TEXT NOT NULL, key TEXT NOT NULL, "
-            "request_hash TEXT NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL, "
-            f"PRIMARY KEY (tenant, key)){keyed}",
-            "CREATE TABLE IF NOT EXISTS idempotency_cases (case_id TEXT NOT NULL, "
-            f"tenant TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (case_id, tenant, key)){keyed}",
-            "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, "
-            "role TEXT NOT NULL, tenant TEXT NOT NULL, cases TEXT NOT NULL, "
-            "created_at TEXT NOT NULL)",
-            KEY_REVOCATIONS_DDL,
+            *vault_ddl(blob, bigint, keyed),
+            evidence_ddl(keyed),
+            *keys_ddl(keyed),
             *PROJECTION_DDL,
         ]
 

@@ -1,4 +1,5 @@
-"""Tables of the read-side projections (case index, timeline rows) and their positions.
+"""Tables of the read-side projections (case index, timeline rows), their positions, and the
+queries that find a tenant's cases in the case index.
 
 A projection's rows and its position are written in ONE transaction, so a crash can never
 leave rows applied without the position moving (or the reverse); the position update is
@@ -28,6 +29,20 @@ class CaseIndexRow:
 
 
 @dataclass(frozen=True, slots=True)
+class CaseQuery:
+    """What to find among one tenant's cases; every field but `tenant` narrows the result."""
+
+    tenant: str
+    after: str | None = None  # keyset: case ids strictly after this one
+    status: str | None = None
+    opened_from: str | None = None  # full-width UTC text, inclusive
+    opened_until: str | None = None  # full-width UTC text, exclusive
+    contains: str | None = None  # case id substring, case-insensitive
+    only: frozenset[str] | None = None  # a lawyer's cases
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
 class TimelineRow:
     index: int
     tenant: str
@@ -47,6 +62,20 @@ PROJECTION_DDL = [
     "case_id TEXT NOT NULL, case_seq BIGINT NOT NULL, row_json TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS timeline_rows_case ON timeline_rows (tenant, case_id, idx)",
 ]
+
+# `opened_at` is stored as `occurred_at` is rendered: UTC, microseconds only when non-zero
+# ("...:00Z", "...:00.250000Z"). As text "...:00.25Z" sorts before "...:00Z", so comparisons
+# use the full-width form ("...:00.000000Z"), which sorts as time.
+_OPENED_FULL = (
+    "(CASE WHEN length(opened_at) = 20 THEN substr(opened_at, 1, 19) || '.000000Z' "
+    "ELSE opened_at END)"
+)
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
 
 _CASE_COLUMNS = (
     "INSERT INTO case_index (tenant, case_id, status, entries, last_seq, opened_at, closed_at, "
@@ -143,3 +172,37 @@ class ProjectionTablesMixin:
     def all_timeline_rows(self) -> list[tuple[int, str]]:
         return [(r[0], r[1]) for r in self._query(
             "SELECT idx, row_json FROM timeline_rows ORDER BY idx")]
+
+    def find_cases(self, q: CaseQuery) -> list[tuple[Any, ...]]:
+        """Up to `q.limit` rows (case, status, entries, last_seq, opened_at, closed_at) in case
+        id order: one index range scan on the (tenant, case_id) primary key."""
+        sql = ("SELECT case_id, status, entries, last_seq, opened_at, closed_at FROM case_index "
+               "WHERE tenant = ?")
+        params: list[Any] = [q.tenant]
+        if q.after is not None:
+            sql += " AND case_id > ?"
+            params.append(q.after)
+        if q.status is not None:
+            sql += " AND status = ?"
+            params.append(q.status)
+        if q.opened_from is not None:
+            sql += f" AND {_OPENED_FULL} >= ?"
+            params.append(q.opened_from)
+        if q.opened_until is not None:
+            sql += f" AND {_OPENED_FULL} < ?"
+            params.append(q.opened_until)
+        if q.contains is not None:
+            sql += " AND lower(case_id) LIKE ? ESCAPE '\\'"
+            params.append(_like_pattern(q.contains))
+        if q.only is not None:
+            if not q.only:
+                return []
+            sql += f" AND case_id IN ({', '.join('?' * len(q.only))})"
+            params.extend(sorted(q.only))
+        sql += " ORDER BY case_id LIMIT ?"
+        params.append(q.limit)
+        return self._query(sql, params)
+
+    def case_tenants(self) -> list[str]:
+        """Every tenant with a case in the case index (for the operator's `temoin cases`)."""
+        return [r[0] for r in self._query("SELECT DISTINCT tenant FROM case_index ORDER BY tenant")]

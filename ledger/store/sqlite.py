@@ -86,7 +86,7 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
                 raw.rollback()
                 raise
 
-    def check_schema(self) -> None:
+    def _check_schema(self) -> None:
         """For a recorder told not to create tables: still refuse another schema version."""
         with self._writer() as raw:
             require_latest(read_state(_RawSql(raw)))
@@ -311,5 +311,5 @@ class Factory(SQLiteFactory):
         if self.env_create_table():
             recorder.create_table()
         else:
-            recorder.check_schema()
+            recorder._check_schema()
         return recorder
