@@ -9,6 +9,7 @@ half-written append.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
@@ -22,11 +23,21 @@ from psycopg.sql import SQL
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch, erasure_statements
+from ledger.store.log_ids import log_id_from_env
 from ledger.store.migrations import v2
+from ledger.store.migrations.v2 import LOG_ONE
 from ledger.store.migrations.version import LATEST, SCHEMA_VERSION_DDL, read_state, require_latest
 from ledger.store.waits import Waits
 
 _DDL_LOCK = 0x7E30_1D0C  # advisory lock id for schema creation, shared by every Témoin process
+
+
+def log_lock_key(prefix: str, log_id: int) -> tuple[int, int]:
+    """The two int4 keys of one log's writer lock (`pg_advisory_xact_lock(int4, int4)`): the
+    log family (a CRC of its table prefix, as a signed int4) and the log id. The two-key form
+    is a key space of its own, apart from the one-bigint `_DDL_LOCK`."""
+    family = zlib.crc32(prefix.encode("ascii"))
+    return (family - (1 << 32) if family >= 1 << 31 else family), log_id
 
 
 def _quoted(name: str) -> str:
@@ -53,9 +64,11 @@ def _translate(exc: psycopg.Error) -> es.PersistenceError:
 
 class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
     def __init__(
-        self, datastore: PostgresDatastore, prefix: str = "cases", waits: Waits | None = None
+        self, datastore: PostgresDatastore, prefix: str = "cases", waits: Waits | None = None,
+        log_id: int = LOG_ONE,
     ) -> None:
         self.prefix = prefix
+        self.log_id = log_id
         self._head = None
         self.waits = waits or Waits()
         super().__init__(datastore, events_table_name=f"{prefix}_events")
@@ -65,7 +78,11 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         # Plain strings, composed once: a psycopg `Composed` is rendered again (identifiers
         # quoted, joined) on every execute, 2-3% of the writer's time in the profile.
         events = _quoted(self.events_table_name)
-        self._lock_sql = f"LOCK TABLE {events} IN EXCLUSIVE MODE"
+        # One writer lock per log, not a table lock: the logs sharing these tables append in
+        # parallel (issue 14). Held until the transaction ends; `lock_timeout` bounds its wait
+        # like any lock's. Within one log, appends still commit one at a time, in index order.
+        family, log = log_lock_key(prefix, self.log_id)
+        self._lock_sql = f"SELECT pg_advisory_xact_lock({family}, {log})"
         self._insert_sql = (
             f"INSERT INTO {events} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
@@ -315,7 +332,8 @@ class Factory(PostgresFactory):
 
     def application_recorder(self) -> MerklePostgresRecorder:  # type: ignore[override]
         recorder = MerklePostgresRecorder(
-            self.datastore, prefix=self.env.name.lower(), waits=self.waits
+            self.datastore, prefix=self.env.name.lower(), waits=self.waits,
+            log_id=log_id_from_env(self.env),
         )
         if self.env_create_table():
             recorder.create_table()

@@ -23,7 +23,9 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQL
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch, erasure_statements
+from ledger.store.log_ids import log_id_from_env
 from ledger.store.migrations import v2
+from ledger.store.migrations.v2 import LOG_ONE
 from ledger.store.migrations.version import LATEST, SCHEMA_VERSION_DDL, read_state, require_latest
 from ledger.store.waits import MIN_LOCK_WAIT, Waits
 
@@ -46,9 +48,11 @@ def _flush_wal(raw: sqlite3.Connection) -> None:
 
 class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
     def __init__(
-        self, datastore: SQLiteDatastore, prefix: str = "cases", waits: Waits | None = None
+        self, datastore: SQLiteDatastore, prefix: str = "cases", waits: Waits | None = None,
+        log_id: int = LOG_ONE,
     ) -> None:
         self.prefix = prefix
+        self.log_id = log_id
         self._head = None
         self.waits = waits or Waits()
         # This process's writers take turns here, not on the pool's writer lock: the pool
@@ -306,7 +310,8 @@ class Factory(SQLiteFactory):
 
     def application_recorder(self) -> MerkleSQLiteRecorder:  # type: ignore[override]
         recorder = MerkleSQLiteRecorder(
-            self.datastore, prefix=self.env.name.lower(), waits=self.waits
+            self.datastore, prefix=self.env.name.lower(), waits=self.waits,
+            log_id=log_id_from_env(self.env),
         )
         if self.env_create_table():
             recorder.create_table()
