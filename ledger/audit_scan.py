@@ -44,6 +44,7 @@ from uuid import UUID
 import orjson
 
 from ledger.canonical import CanonicalError, parse_canonical
+from ledger.store.log_registry import not_of_other_logs
 
 # The tree is checked in the workers up to this level; the parent folds the level-TOP hashes
 # of all workers into the levels above. Worker index ranges start at multiples of 2**TOP, so
@@ -137,6 +138,8 @@ class Source:
     nodes: str
     events: str
     log_id: int = 1  # the log of the shared tables (schema version 2)
+    # Other logs' rows are in the events and vault tables too: leave them to their own logs.
+    shared: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +360,10 @@ class _Openings:
         self._master = AESGCM(task.master)  # one object for every unwrap, not one per case
         self._result = result
         cond, params = _id_bounds(reader, task.ids, "o.case_id", uuid_column=False)
+        src = task.source
+        if src.shared:
+            cast = "::uuid" if reader.pg else ""
+            cond += " AND " + not_of_other_logs(src.leaves, src.log_id, f"o.case_id{cast}")
         self._rows = reader.stream(
             f"SELECT o.case_id, o.case_seq, o.field, o.sealed, k.wrapped FROM vault_openings o "
             f"LEFT JOIN vault_keys k ON k.case_id = o.case_id WHERE {cond} "
@@ -436,10 +443,12 @@ def _scan_entries(reader: _Reader, task: ScanTask, result: ScanResult,
     src, size = task.source, task.size
     cond, params = _id_bounds(reader, task.ids, "e.originator_id", uuid_column=True)
     oid_sql = "uuid_send(e.originator_id)" if reader.pg else "e.originator_id"
+    # An event has at most one leaf, in some log: keep this log's and those of none.
+    mine = f" AND (l.log_id = {src.log_id} OR l.log_id IS NULL)" if src.shared else ""
     rows = reader.stream(
         f"SELECT {oid_sql}, e.originator_version, l.idx, l.hash, e.state "
         f"FROM {src.events} e LEFT JOIN {src.leaves} l ON l.originator_id = e.originator_id "
-        f"AND l.originator_version = e.originator_version WHERE {cond} "
+        f"AND l.originator_version = e.originator_version WHERE {cond}{mine} "
         f"ORDER BY e.originator_id, e.originator_version",
         params,
     )

@@ -26,6 +26,7 @@ from ledger.store.attestations import AttestationsMixin
 from ledger.store.batch import AppendBatch
 from ledger.store.evidence import EvidenceMixin, evidence_ddl
 from ledger.store.keys import KeysMixin, keys_ddl
+from ledger.store.log_registry import REGISTRY_DDL, LogRegistryMixin, not_of_other_logs
 from ledger.store.migrations.v2 import LOG_ONE, node_key, node_of_key
 from ledger.store.projection_tables import PROJECTION_DDL, ProjectionTablesMixin
 from ledger.store.vault import VaultMixin, vault_ddl
@@ -53,7 +54,8 @@ class StoreError(Exception):
 
 
 class MerkleStore(
-    KeysMixin, EvidenceMixin, VaultMixin, ProjectionTablesMixin, AttestationsMixin
+    KeysMixin, EvidenceMixin, VaultMixin, ProjectionTablesMixin, AttestationsMixin,
+    LogRegistryMixin,
 ):
     """Queries on `<prefix>_leaves`, `<prefix>_nodes`, `<prefix>_checkpoints` and side tables."""
 
@@ -76,6 +78,21 @@ class MerkleStore(
 
     def _id_text(self, originator_id: Any) -> str:
         raise NotImplementedError
+
+    # -- several logs in the shared tables (ledger/store/log_registry.py) ---------------------
+    # How a case id as the vault stores it (hex text) compares with `originator_id`.
+    _hex_id_cast: str = ""
+
+    def shares_tables(self) -> bool:
+        """Whether other logs than log 1 were ever created in this database."""
+        return self.log_id != LOG_ONE or bool(self._query("SELECT 1 FROM logs LIMIT 1"))
+
+    def _not_of_other_logs(self, hex_id_sql: str) -> str:
+        """A WHERE clause keeping the cases of this log (and of none), or "" with one log."""
+        if not self.shares_tables():
+            return ""
+        return "WHERE " + not_of_other_logs(
+            self.leaves_table, self.log_id, f"{hex_id_sql}{self._hex_id_cast}")
 
     # -- table names ----------------------------------------------------------------------
     @property
@@ -364,6 +381,7 @@ class MerkleStore(
             evidence_ddl(keyed),
             *keys_ddl(keyed),
             *PROJECTION_DDL,
+            *REGISTRY_DDL,
         ]
 
 

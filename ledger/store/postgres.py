@@ -63,6 +63,8 @@ def _translate(exc: psycopg.Error) -> es.PersistenceError:
 
 
 class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
+    _hex_id_cast = "::uuid"
+
     def __init__(
         self, datastore: PostgresDatastore, prefix: str = "cases", waits: Waits | None = None,
         log_id: int = LOG_ONE,
