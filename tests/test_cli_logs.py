@@ -63,6 +63,10 @@ def test_logs_create_list_and_verify_each_log(settings: Settings, database_url: 
     lines = both.stdout.splitlines()
     assert lines[0].startswith(f"log 1 ({settings.origin}): OK: 1 entries")
     assert lines[1].startswith("log 2 (test.example/shop-2): OK: 3 entries")
+    # `temoin checkpoint` signs every log that grew: log 1's case log first, as before.
+    notes = temoin(settings, "checkpoint").stdout
+    assert notes.startswith(f"{settings.origin}\n1\n")
+    assert "\ntest.example/shop-2\n3\n" in notes and "\ntest.example/shop-2/access\n" in notes
     only = temoin(settings, "verify", "--log", "2").stdout.splitlines()
     assert len(only) == 1 and only[0].startswith("log 2 (test.example/shop-2): OK: 3 entries")
     missing = temoin(settings, "verify", "--log", "9", check=False)
