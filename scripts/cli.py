@@ -125,7 +125,10 @@ def _cmd_checkpoint(args: argparse.Namespace) -> int:
     try:
         # Log 1's case log first: `temoin checkpoint | head -4` stays what it was. Then each
         # further log of the database, case log then access journal.
-        for log_id in logs.log_ids():
+        ids = logs.log_ids()
+        for log_id in ids:  # every key checked (custody) before anything is signed
+            logs.journal(log_id)
+        for log_id in ids:
             for log in (logs.ledger(log_id), logs.journal(log_id)):
                 try:
                     cp = log.sign_checkpoint()
