@@ -8,9 +8,10 @@ from typing import Any
 
 from ledger.entry import parse_entry
 from ledger.ledger import Ledger
+from ledger.store.migrations.v2 import LOG_ONE
 from projections.clocks import parse_time
 from projections.runner import ProjectionRunner
-from projections.timeline import assemble_timeline
+from projections.timeline import assemble_timeline, timeline_row
 
 
 class UnknownCaseError(LookupError):
@@ -50,16 +51,34 @@ def timeline(
     if size is not None and not 0 <= size <= tree_size:
         raise SizeOutOfRangeError(f"size {size} is outside the log (0 … {tree_size})")
     as_of_size = tree_size if size is None else size
-    ProjectionRunner(ledger.store).catch_up()
-    rows = [json.loads(r) for r in ledger.store.timeline_rows(tenant, case, below=as_of_size)]
-    if not rows:
-        known = ledger.store.case_index(tenant, case) if size is not None else None
-        if known is not None:
-            raise CaseNotYetError(case, as_of_size, known.first_index)
-        raise UnknownCaseError(case)
+    if ledger.store.log_id == LOG_ONE:
+        ProjectionRunner(ledger.store).catch_up()
+        rows = [json.loads(r) for r in ledger.store.timeline_rows(tenant, case, below=as_of_size)]
+        if not rows:
+            known = ledger.store.case_index(tenant, case) if size is not None else None
+            if known is not None:
+                raise CaseNotYetError(case, as_of_size, known.first_index)
+            raise UnknownCaseError(case)
+    else:
+        rows = _rows_from_log(ledger, tenant, case, as_of_size, replay=size is not None)
     moment = now or datetime.now(UTC)
     as_of = moment if size is None else log_time_at(ledger, as_of_size)
     return assemble_timeline(
         rows, log=ledger.origin, tenant=tenant, case=case, as_of_size=as_of_size,
         as_of=as_of, generated_at=moment,
     )
+
+
+def _rows_from_log(ledger: Ledger, tenant: str, case: str, as_of_size: int, *,
+                   replay: bool) -> list[dict[str, Any]]:
+    """The timeline rows of a case of a log other than log 1, from its entries: the projection
+    tables hold log 1 only (their `timeline_rows` are keyed by leaf index alone), so another
+    log must never be projected into them. The rows are what the projection would store."""
+    entries = ledger.case_entries(tenant, case)
+    rows = [json.loads(json.dumps(timeline_row(e.index, e.leaf_hash, e.entry), sort_keys=True))
+            for e in entries if e.index < as_of_size]
+    if not rows:
+        if entries and replay:
+            raise CaseNotYetError(case, as_of_size, entries[0].index)
+        raise UnknownCaseError(case)
+    return rows

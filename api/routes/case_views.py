@@ -15,6 +15,8 @@ from fastapi import APIRouter, Query, Request, Response
 from api.auth import ADMIN, APPENDER, AUDITOR, LAWYER, CurrentKey, require_role
 from api.bundle_file import TemporaryFileResponse, write_temporary
 from api.deps import Services, ServicesDep
+from api.log_services import LogServices
+from api.logs import TenantLog
 from api.problems import ProblemError, problem_responses
 from api.routes.cases import CaseId, case_not_found, checked_case
 from ledger.apikeys import ApiKey
@@ -58,22 +60,22 @@ def language(request: Request, lang: str | None) -> str:
     return negotiate(request.headers.get("accept-language"))
 
 
-async def existing_case(services: Services, key: ApiKey, case: str) -> str:
+async def existing_case(served: LogServices, key: ApiKey, case: str) -> str:
     """Scope before role (API.md): a case that does not exist for this key is 404 for all."""
     case = checked_case(key, case)
-    if await to_thread.run_sync(services.ledger.case, key.tenant, case) is None:
+    if await to_thread.run_sync(served.ledger.case, key.tenant, case) is None:
         raise case_not_found(case)
     return case
 
 
-def record(services: Services, key: ApiKey, case: str, action: str) -> None:
-    services.journal.record(tenant=key.tenant, case=case, who=key.id, role=key.role,
+def record(served: LogServices, key: ApiKey, case: str, action: str) -> None:
+    served.journal.record(tenant=key.tenant, case=case, who=key.id, role=key.role,
                             action=action)
 
 
-def _report(ledger: Ledger, services: Services, key: ApiKey, case: str,
+def _report(ledger: Ledger, served: LogServices, services: Services, key: ApiKey, case: str,
             checkpoint: Any = None) -> dict[str, Any]:
-    journal = services.journal.journal(key.tenant, case)
+    journal = served.journal.journal(key.tenant, case)
     stamper, witnessing = services.timestamper, services.witnessing
     report = integrity_report(
         ledger, key.tenant, case, checkpoint=checkpoint, access_journal=journal,
@@ -95,7 +97,7 @@ def _report(ledger: Ledger, services: Services, key: ApiKey, case: str,
 async def get_timeline(
     case: CaseId,
     key: CurrentKey,
-    services: ServicesDep,
+    served: TenantLog,
     size: Annotated[int | None, Query(ge=0, description="Tree size to replay at "
                                                          "(default: latest)")] = None,
 ) -> dict[str, Any]:
@@ -105,8 +107,8 @@ async def get_timeline(
     require_role(key, READERS, "read a timeline")
 
     def work() -> dict[str, Any]:
-        view = timeline(services.ledger, key.tenant, case, size=size)
-        record(services, key, case, "read_timeline")
+        view = timeline(served.ledger, key.tenant, case, size=size)
+        record(served, key, case, "read_timeline")
         return view
 
     try:
@@ -131,20 +133,21 @@ async def get_timeline(
     },
 )
 async def get_report(case: CaseId, request: Request, key: CurrentKey,
-                     services: ServicesDep, lang: LangQuery = None) -> Response:
-    case = await existing_case(services, key, case)
+                     services: ServicesDep, served: TenantLog,
+                     lang: LangQuery = None) -> Response:
+    case = await existing_case(served, key, case)
     require_role(key, EXAMINERS, "read an integrity report")
     wants_pdf = PDF in request.headers.get("accept", "")
     chosen = language(request, lang)
 
     def work() -> Response:
-        record(services, key, case, "read_report")
-        report = _report(services.ledger, services, key, case)
+        record(served, key, case, "read_report")
+        report = _report(served.ledger, served, services, key, case)
         if wants_pdf:
             # No openings here: a report is read without the parties' names; the lawyer's
             # bundle, which holds the openings, names them.
             data = render_report_pdf(report, lang=chosen,
-                                     evidence=evidence_reader(services.ledger))
+                                     evidence=evidence_reader(served.ledger))
             return Response(data, media_type=PDF, headers={
                 "Content-Disposition": f'attachment; filename="report-{case}.pdf"',
                 "Content-Language": chosen, "Vary": "Accept, Accept-Language"})
@@ -163,18 +166,18 @@ async def get_report(case: CaseId, request: Request, key: CurrentKey,
     },
 )
 async def get_bundle(case: CaseId, request: Request, key: CurrentKey, services: ServicesDep,
-                     lang: LangQuery = None) -> Response:
+                     served: TenantLog, lang: LangQuery = None) -> Response:
     """Written whole to a temporary file before the first byte is sent (so a failure is a
     problem, never a truncated 200), then streamed with its Content-Length."""
-    case = await existing_case(services, key, case)
+    case = await existing_case(served, key, case)
     require_role(key, EXAMINERS, "download an evidence bundle")
     chosen = language(request, lang)
 
     def work() -> Response:
-        ledger = services.ledger
-        record(services, key, case, "download_bundle")
+        ledger = served.ledger
+        record(served, key, case, "download_bundle")
         checkpoint = ledger.sign_checkpoint()
-        report = _report(ledger, services, key, case, checkpoint)
+        report = _report(ledger, served, services, key, case, checkpoint)
         view = timeline(ledger, key.tenant, case, size=checkpoint.size)
         include_openings = key.role in EXAMINERS
         # The PDFs name the parties exactly when the bundle carries the openings.
