@@ -5,6 +5,8 @@ its own log only (its origin, its key, its sizes), and neither sees the other's 
 from __future__ import annotations
 
 import base64
+import os
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +19,9 @@ from ledger.logs import LogSet
 from ledger.merkle.verify import verify_inclusion
 from ledger.signing import Verifier, verify_checkpoint
 from projections.bundle_verify import verify_bundle
-from tests.e2e import admin_token, serving, temoin
+from tests.append_load import AppendLoad, check_log
+from tests.e2e import admin_token, serving, start_server, temoin
+from tests.test_stop import STOP_WITHIN
 
 ONE, TWO = "test.example/log", "test.example/shop-2"
 
@@ -119,5 +123,44 @@ def test_two_tenants_on_two_logs(settings: Settings, tmp_path: Path) -> None:
         assert "shop-2" not in _journal_tenants(logs, 1)
     finally:
         logs.close()
+    whole = temoin(settings, "verify", check=False)
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+
+
+def test_a_stop_under_load_on_two_logs_loses_no_acknowledged_append(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """As tests/test_stop.py, with two logs' sequencers and checkpointers to stop: SIGTERM to
+    the group while both tenants append; every 2xx is in its tenant's log, nothing else is."""
+    logs = LogSet(settings)
+    try:
+        logs.create(TWO, ["shop-2"])
+    finally:
+        logs.close()
+    a, b = admin_token(settings, "shop-1"), admin_token(settings, "shop-2")
+    out = tmp_path / "serve.log"
+    served = start_server(settings, out, args=["--workers", "1"], new_session=True)
+    loads = [AppendLoad(served.base_url, a, clients=3, seed=1),
+             AppendLoad(served.base_url, b, clients=3, seed=2)]
+    try:
+        for load in loads:
+            load.start()
+        for load in loads:
+            assert load.wait_for_acks(20), out.read_text()[-2000:]
+        os.killpg(served.process.pid, signal.SIGTERM)
+        served.process.wait(timeout=STOP_WITHIN)
+    finally:
+        hung = [name for load in loads for name in load.stop()]
+        if served.process.poll() is None:
+            os.killpg(served.process.pid, signal.SIGKILL)
+            served.process.wait(timeout=30)
+    text = out.read_text(errors="replace")
+    assert served.process.returncode in (0, -signal.SIGTERM), text[-2000:]
+    assert not hung and "Traceback" not in text, text[-3000:]
+    for load, log_settings in zip(loads, [settings, settings.for_log(2, TWO)], strict=True):
+        assert all(a.status == 503 for a in load.answers if not a.acked and a.status)
+        found = check_log(log_settings, list(load.answers))
+        assert not found.problems, "\n".join(found.problems[:20])
+        assert found.acknowledged >= 20 and not found.stored_unanswered
     whole = temoin(settings, "verify", check=False)
     assert whole.returncode == 0, whole.stdout + whole.stderr
