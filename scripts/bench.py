@@ -1335,6 +1335,13 @@ def _view_rows(domain_event: Any, tracking: Tracking) -> tuple[tuple[Any, ...], 
     )
 
 
+def _tracking_row(tracking: Tracking) -> dict[str, Any]:
+    # The recorder's public tracking statement, in the view's own transaction (what its
+    # private `_insert_tracking` does, minus a check of the table's shape).
+    return {"application_name": tracking.application_name,
+            "notification_id": tracking.notification_id}
+
+
 class SQLiteView(SQLiteTrackingRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), _TIMELINE_DDL, _CASES_DDL]
@@ -1344,7 +1351,7 @@ class SQLiteView(SQLiteTrackingRecorder):
         with self.datastore.transaction(commit=True) as c:
             c.execute(_INSERT_TIMELINE, timeline)
             c.execute(_UPSERT_CASE, case)
-            self._insert_tracking(c, tracking)
+            c.execute(self.insert_tracking_statement, _tracking_row(tracking))
 
     def reset(self) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -1365,7 +1372,7 @@ class PostgresView(PostgresTrackingRecorder):
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(_INSERT_TIMELINE.replace("?", "%s"), timeline)
             curs.execute(_UPSERT_CASE.replace("?", "%s"), case)
-            self._insert_tracking(curs, tracking)
+            curs.execute(self.insert_tracking_statement, _tracking_row(tracking))
 
     def reset(self) -> None:
         with self.datastore.transaction(commit=True) as curs:
