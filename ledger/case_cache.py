@@ -41,8 +41,12 @@ class CaseCache:
             return state
 
     def put(self, state: CaseState) -> None:
-        """Keep `state` as saved; the caller must not change it afterwards."""
+        """Keep `state` as saved; the caller must not change it afterwards. A state older than
+        the one cached is ignored: a fresh read may finish after a later commit's `put`."""
         with self._lock:
+            current = self._states.get(state.id)
+            if current is not None and current.version > state.version:
+                return
             self._states[state.id] = state
             self._states.move_to_end(state.id)
             while len(self._states) > self.size:
