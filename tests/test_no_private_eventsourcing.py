@@ -31,6 +31,9 @@ BANNED_ATTRIBUTES = {
     "_sqlite_conn": "eventsourcing's private sqlite3 connection",
     "_pending_events": "eventsourcing's private pending-event list",
 }
+# Keywords the project once passed through Application.save / EventStore.put, relying on
+# eventsourcing forwarding what it does not know to the recorder's insert_events.
+TUNNELLED = {"append"}
 DICT_MUTATORS = {"update", "setdefault", "pop", "popitem", "clear", "__setitem__"}
 
 
@@ -191,6 +194,12 @@ class _Checker(ast.NodeVisitor):
                 and owner.func.id == "vars"
             ):
                 self.flag(node, f"`__dict__.{func.attr}(...)`: writes an object's `__dict__`")
+        chain = _chain(func)
+        if chain is not None and "app" in chain[1:-1]:
+            for keyword in node.keywords:
+                if keyword.arg in TUNNELLED:
+                    self.flag(node, f"`{'.'.join(chain)}(..., {keyword.arg}=...)`: a keyword "
+                                    f"tunnelled through eventsourcing to the recorder")
         self.generic_visit(node)
 
 
@@ -244,6 +253,11 @@ OLD_SNIPPETS = {
         "class R(PostgresApplicationRecorder):\n"
         "    select_events = PostgresApplicationRecorder.select_events.__wrapped__\n"
     ),
+    "tunnelled": (
+        "def put(self, events, batch):\n"
+        "    self.app.events.put(events, append=batch)\n"
+        "    self.app.save(trail, append=batch)\n"
+    ),
     "private to eventsourcing": (
         "from eventsourcing.application import Application\n"
         "def peek(app):\n"
@@ -294,7 +308,9 @@ def _old_main(path: str) -> str:
 
 
 @pytest.mark.parametrize(("path", "expected"), [
-    ("ledger/ledger.py", ["object.__new__", "__dict__", "_pending_events", ".cache.cache"]),
+    ("ledger/ledger.py", ["object.__new__", "__dict__", "_pending_events", ".cache.cache",
+                          "repository.cache", "tunnelled"]),
+    ("ledger/access.py", ["tunnelled"]),
     ("ledger/store/sqlite.py", ["_sqlite_conn"]),
     ("ledger/store/postgres.py", ["__wrapped__"]),
 ])
