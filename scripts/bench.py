@@ -70,6 +70,7 @@ from eventsourcing.utils import Environment  # noqa: E402
 
 from ledger.application import CaseLog  # noqa: E402
 from ledger.audit import verify_log  # noqa: E402
+from ledger.case_cache import CASE_CACHE_SIZE  # noqa: E402
 from ledger.config import Settings  # noqa: E402
 from ledger.events.examples import EXAMPLES  # noqa: E402
 from ledger.events.validate import ValidEvent, validate_append  # noqa: E402
@@ -295,8 +296,12 @@ class Dispute(Aggregate):
 
 class Disputes(Application[Any]):
     name = "Disputes"
-    # The same repository cache settings as the ledger's CaseLog application.
-    env: dict[str, str] = dict(CaseLog.env)  # type: ignore[assignment]  # noqa: RUF012
+    # A cache of as many aggregates as the ledger's own case cache (ledger/case_cache.py),
+    # with eventsourcing's deep copies: what a plain application would configure.
+    env: dict[str, str] = {  # type: ignore[assignment]  # noqa: RUF012
+        "AGGREGATE_CACHE_MAXSIZE": str(CASE_CACHE_SIZE),
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
+    }
 
 
 class LogBuilder:
