@@ -7,6 +7,7 @@ same recorders as the case log: reads are provable without ever growing the case
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -92,14 +93,19 @@ class AccessJournal:
                 "data": {"action": action, "role": role, **({"detail": detail} if detail else {})},
                 "personal": {}, "evidence": [],
             }
+            events: Sequence[Any]
             try:
                 trail: AccessTrail = self.app.repository.get(trail_id)
                 trail.record(timestamp=moment, **fields)
+                events = trail.collect_events()
             except AggregateNotFoundError:
-                trail = AccessTrail.start(trail_id=trail_id, timestamp=moment, **fields)
+                events = [AccessTrail.first_event(trail_id=trail_id, timestamp=moment, **fields)]
             batch = AppendBatch()
+            # The recorder's own append with the application's mapper, as the case log does:
+            # the batch gets the leaf index back (no keyword tunnelled through save()).
+            stored = [self.app.mapper.to_stored_event(e) for e in events]
             try:
-                self.app.save(trail, append=batch)
+                self.store.append_events(stored, batch)
             except IntegrityError:
                 continue  # a concurrent read of the same case took this case_seq
             return batch.indices[0]
