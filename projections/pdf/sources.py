@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+from ledger.case_file import CaseFile
 from ledger.ledger import Ledger
 from projections.pdf.story import Openings
 from projections.pdf.timeline_pdf import EvidenceReader
@@ -39,4 +40,40 @@ def case_openings(ledger: Ledger, tenant: str, case: str,
         entry["index"]: {field: opening.value for field, opening in by_seq[seq].items()}
         for entry in entries
         if (seq := entry.get("case_seq")) in by_seq and isinstance(entry.get("index"), int)
+    }
+
+
+def case_file_evidence(file: CaseFile) -> EvidenceReader:
+    """`evidence_reader` over a case file: a small file's bytes are those the case file
+    already hashed; a larger one (up to MAX_THUMBNAIL_SOURCE) is read and hashed at most once
+    for all the PDFs built from this reader."""
+    larger: dict[str, bytes | None] = {}
+
+    def read(sha: str) -> bytes | None:
+        state = file.evidence.get(sha)
+        if state is None or not state.sound:
+            return None
+        if state.data is not None:
+            return state.data
+        if state.size is None or state.size > MAX_THUMBNAIL_SOURCE:
+            return None
+        if sha not in larger:
+            try:
+                data = state.path.read_bytes()
+            except OSError:
+                data = None
+            larger[sha] = data if data is not None and hashlib.sha256(
+                data).hexdigest() == sha else None
+        return larger[sha]
+
+    return read
+
+
+def case_file_openings(file: CaseFile) -> Openings:
+    """`case_openings` from a case file read with its openings."""
+    by_seq = file.openings or {}
+    return {
+        item.index: {field: opening.value for field, opening in by_seq[item.entry.case_seq].items()}
+        for item in file.entries
+        if item.entry.case_seq in by_seq
     }
