@@ -78,8 +78,8 @@ def _counted(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class _Counting:
-    """ASGI wrapper: a request under /v1/cases/ runs with its own counter in its context
-    (anyio carries the context into the worker threads the route uses)."""
+    """ASGI wrapper: a GET under /v1/ runs with its own counter in its context (anyio carries
+    the context into the worker threads the route uses)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -87,7 +87,8 @@ class _Counting:
         self.done = 0  # requests finished: the client may see the answer before we do
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/cases/"):
+        if (scope["type"] != "http" or scope["method"] != "GET"
+                or not scope["path"].startswith("/v1/")):
             await self.app(scope, receive, send)
             return
         counter: Counter[str] = Counter()
