@@ -13,7 +13,6 @@ signatures are deterministic), so a bundle can be rebuilt later and compared byt
 from __future__ import annotations
 
 import hashlib
-import re
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -23,11 +22,25 @@ from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from ledger.bundle_format import (
+    BUNDLE_FORMAT,
+    BUNDLE_FORMAT_V1_1,
+    CHECKPOINT,
+    FIXED_MEMBERS,
+    HOW_TO,
+    LOG_KEY,
+    MANIFEST,
+    MANIFEST_SIG,
+    REPORT_JSON,
+    REPORT_PDF,
+    TIMELINE_PDF,
+    manifest_sig_body,
+)
 from ledger.canonical import canonical_bytes
 from ledger.errors import CaseNotFoundError
-from projections.bundle_trust import BUNDLE_FORMAT_V1_1, HOW_TO_TRUST, trust_members
+from projections.bundle_trust import HOW_TO_TRUST, trust_members
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the database layer, for the types only
     from ledger.case_file import CaseFile
     from ledger.ledger import Ledger
     from ledger.store.base import StoredCheckpoint
@@ -47,24 +60,6 @@ __all__ = [
     "plan_case_bundle",
     "write_bundle",
 ]
-
-BUNDLE_FORMAT = "temoin.bundle/v1"
-
-MANIFEST = "manifest.json"
-MANIFEST_SIG = "manifest.sig"
-CHECKPOINT = "checkpoint.txt"
-LOG_KEY = "log-key.txt"
-HOW_TO = "HOW-TO-VERIFY.txt"
-TIMELINE_PDF = "timeline.pdf"
-REPORT_PDF = "report.pdf"
-REPORT_JSON = "report.json"
-# Members every v1 bundle has besides the manifest and its signature.
-FIXED_MEMBERS = (CHECKPOINT, LOG_KEY, HOW_TO, TIMELINE_PDF, REPORT_PDF, REPORT_JSON)
-
-ENTRY_PATH = re.compile(r"entries/(0|[1-9][0-9]{0,19})\.json")
-PROOF_PATH = re.compile(r"proofs/(0|[1-9][0-9]{0,19})\.json")
-OPENING_PATH = re.compile(r"openings/(0|[1-9][0-9]{0,19})\.json")
-EVIDENCE_PATH = re.compile(r"evidence/([0-9a-f]{64})")
 
 # ZIP stores local times without a zone; the bundle writes UTC. ZIP cannot go before 1980.
 _ZIP_EPOCH = datetime(1980, 1, 1, tzinfo=UTC)
@@ -93,11 +88,6 @@ def canonical(value: Any) -> bytes:
     and can be compared, hashed and grepped by hand.
     """
     return canonical_bytes(value)
-
-
-def manifest_sig_body(manifest: bytes) -> bytes:
-    """The text the log key signs for a manifest: the format, then its SHA-256 in hex."""
-    return f"{BUNDLE_FORMAT}\n{hashlib.sha256(manifest).hexdigest()}\n".encode()
 
 
 @dataclass(frozen=True, slots=True)
