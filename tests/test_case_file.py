@@ -4,10 +4,15 @@ the access journal (over HTTP, on a real server, both backends)."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,9 +22,14 @@ from ledger.apikeys import create_key
 from ledger.case_file import read_case_file
 from ledger.ledger import AppendRequest, Ledger
 from ledger.merkle import root_from_inclusion_proof, verify_consistency
-from projections.report import integrity_report
+from projections.bundle import BundleBuildError, plan_case_bundle, write_bundle
+from projections.pdf import render_report_pdf, render_timeline_pdf
+from projections.pdf.sources import case_file_evidence, case_file_openings
+from projections.report import integrity_report, report_of
+from projections.views import timeline_of
 from scripts import measure_case_reads as measure
 from tests.helpers import request
+from verifier.bundle import verify_bundle
 
 pytest.register_assert_rewrite("tests.api_server")
 from tests.api_server import (  # noqa: E402
@@ -194,3 +204,62 @@ def test_a_bundle_right_after_an_append_covers_it(counted: tuple[httpx.Client, A
     assert bundle.status_code == 200, bundle.text
     size = int(bundle.headers["content-disposition"].rsplit("-", 1)[1].split(".")[0])
     assert size > index
+
+
+def test_each_evidence_file_is_read_once_per_bundle(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the case file is read, the report's checks, both PDFs' thumbnails and the bundle's
+    members are built without opening an evidence file again."""
+    from tests.test_bundle import CASE, TENANT, build_case
+
+    built = build_case(ledger)
+    file = read_case_file(ledger, TENANT, CASE, checkpoint=built.checkpoint, openings=True,
+                          evidence=True)
+    assert len(file.evidence) == 3 and all(s.sound and s.data for s in file.evidence.values())
+    evidence_dir = ledger.files.directory.resolve()
+    real_open, opened = Path.open, []
+
+    def guarded_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self.resolve().parent == evidence_dir:
+            opened.append(self.name)
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", guarded_open)
+    report = report_of(file)
+    assert report is not None and report["summary"]["ko"] == 0
+    files = case_file_evidence(file)
+    opened_by = case_file_openings(file)
+    view = timeline_of(file)
+    timeline_pdf = render_timeline_pdf(view, lang="en", openings=opened_by, evidence=files)
+    report_json = json.dumps(report).encode()
+    report_pdf = render_report_pdf(report, lang="en", openings=opened_by, evidence=files,
+                                   report_json=report_json)
+    plan = plan_case_bundle(file, sign=ledger.key.sign_note, include_openings=True,
+                            timeline_pdf=timeline_pdf, report_pdf=report_pdf,
+                            report_json=report_json)
+    out = io.BytesIO()
+    write_bundle(plan, out)
+    assert opened == []
+    assert verify_bundle(out.getvalue(), trusted_key=ledger.key.verifier_key).ok
+
+
+def test_a_file_altered_after_the_read_is_not_in_the_bundle(ledger: Ledger) -> None:
+    """The bundle carries the bytes the case file hashed, not what the disk holds later."""
+    from tests.test_bundle import CASE, TENANT, build_case
+
+    built = build_case(ledger)
+    file = read_case_file(ledger, TENANT, CASE, checkpoint=built.checkpoint, evidence=True)
+    path = ledger.files.path(built.photo)
+    path.chmod(0o600)
+    path.write_bytes(b"altered")
+    plan = plan_case_bundle(file, sign=ledger.key.sign_note, include_openings=False,
+                            timeline_pdf=b"%PDF", report_pdf=b"%PDF", report_json=b"{}")
+    out = io.BytesIO()
+    write_bundle(plan, out)
+    with zipfile.ZipFile(out) as zf:
+        assert hashlib.sha256(zf.read(f"evidence/{built.photo}")).hexdigest() == built.photo
+    altered = read_case_file(ledger, TENANT, CASE, checkpoint=built.checkpoint, evidence=True)
+    with pytest.raises(BundleBuildError, match="no longer has that SHA-256"):
+        plan_case_bundle(altered, sign=ledger.key.sign_note, include_openings=False,
+                         timeline_pdf=b"%PDF", report_pdf=b"%PDF", report_json=b"{}")
