@@ -1,52 +1,23 @@
-"""What the PDFs read from the ledger besides the JSON they render: the evidence files (for
-thumbnails) and, for a reader entitled to them, the openings (to name the parties)."""
+"""What the PDFs read besides the JSON they render: the evidence files (for thumbnails) and,
+for a reader entitled to them, the openings (to name the parties); from a case file, read
+once (ledger/case_file.py)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from typing import Any
 
 from ledger.case_file import CaseFile
-from ledger.ledger import Ledger
 from projections.pdf.story import Openings
 from projections.pdf.timeline_pdf import EvidenceReader
 
 MAX_THUMBNAIL_SOURCE = 32 * 1024 * 1024  # a larger file is listed by hash, not decoded
 
 
-def evidence_reader(ledger: Ledger) -> EvidenceReader:
-    """Reads an evidence file by SHA-256; None when it is missing, too large to decode for a
-    thumbnail, or no longer has that hash (a thumbnail must show the file the entry names)."""
-
-    def read(sha: str) -> bytes | None:
-        try:
-            if ledger.files.path(sha).stat().st_size > MAX_THUMBNAIL_SOURCE:
-                return None
-            data = ledger.files.read(sha)
-        except (OSError, ValueError):
-            return None
-        return data if hashlib.sha256(data).hexdigest() == sha else None
-
-    return read
-
-
-def case_openings(ledger: Ledger, tenant: str, case: str,
-                  entries: Sequence[dict[str, Any]]) -> Openings:
-    """The clear personal values of the case, by log index of the entry that commits to them.
-    Call it only for a reader entitled to the openings (the bundle's include_openings rule)."""
-    by_seq = ledger.openings(tenant, case)
-    return {
-        entry["index"]: {field: opening.value for field, opening in by_seq[seq].items()}
-        for entry in entries
-        if (seq := entry.get("case_seq")) in by_seq and isinstance(entry.get("index"), int)
-    }
-
-
 def case_file_evidence(file: CaseFile) -> EvidenceReader:
-    """`evidence_reader` over a case file: a small file's bytes are those the case file
-    already hashed; a larger one (up to MAX_THUMBNAIL_SOURCE) is read and hashed at most once
-    for all the PDFs built from this reader."""
+    """Reads an evidence file by SHA-256 for a thumbnail; None when it is missing, too large
+    to decode, or no longer has that hash (a thumbnail must show the file the entry names).
+    A small file's bytes are those the case file already hashed; a larger one (up to
+    MAX_THUMBNAIL_SOURCE) is read and hashed at most once for all the PDFs of this reader."""
     larger: dict[str, bytes | None] = {}
 
     def read(sha: str) -> bytes | None:
@@ -70,7 +41,8 @@ def case_file_evidence(file: CaseFile) -> EvidenceReader:
 
 
 def case_file_openings(file: CaseFile) -> Openings:
-    """`case_openings` from a case file read with its openings."""
+    """The clear personal values of the case, by log index of the entry that commits to them.
+    Call it only for a reader entitled to the openings (the bundle's include_openings rule)."""
     by_seq = file.openings or {}
     return {
         item.index: {field: opening.value for field, opening in by_seq[item.entry.case_seq].items()}
