@@ -9,8 +9,9 @@ Readers never sign: a read that must be proven against every entry appended befo
 report, a bundle) calls `covering()`, and `GET /v1/log/checkpoint` calls `fresh()` (if the log
 grew and the newest checkpoint is older than `interval`); both wake this task, which signs at
 once rather than at its pace, and wait for it. So a GET writes nothing but the access journal,
-and every signature comes from one place. No checkpoint in time (a database locked for longer
-than its lock timeout): 503 `not-yet-checkpointed` with Retry-After.
+and every signature comes from one place. If the task's attempt fails (a database locked for
+longer than its lock timeout), the waiting readers get that error (503 `busy`); if no
+checkpoint comes in time at all, 503 `not-yet-checkpointed`, both with Retry-After.
 
 The access journal's tree head is signed at the same pace (reads grow it; the poll sees them).
 Every signature is first proven consistent with the signer state file (ledger/signer_state.py),
@@ -67,6 +68,9 @@ class Checkpointer:
         self._urgent = asyncio.Event()
         self._signed = asyncio.Event()  # replaced after each signature; readers wait on it
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The task's last failure (monotonic time, error), answered to the readers waiting
+        # then: a locked database is 503 `busy` as soon as the task's own wait ran out.
+        self._failure: tuple[float, Exception] | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -111,12 +115,16 @@ class Checkpointer:
     async def _wait_for(self, size: int) -> StoredCheckpoint:
         """Wake the task and wait until it has signed a checkpoint of at least `size`."""
         loop = asyncio.get_running_loop()
+        started = time.monotonic()
         deadline = loop.time() + self.ledger.settings.lock_timeout + 2 * self.interval
         while True:
             latest = self.latest
             if latest is not None and latest.size >= size:
                 return latest
             self.check_open()
+            failure = self._failure
+            if failure is not None and failure[0] >= started:
+                raise failure[1]
             left = deadline - loop.time()
             if left <= 0 or self._task is None:
                 raise ProblemError(
@@ -163,6 +171,7 @@ class Checkpointer:
             self.latest = checkpoint
         if signed:
             self._last_sign = time.monotonic()
+            self._failure = None
             if self._loop is not None:
                 with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
                     self._loop.call_soon_threadsafe(self._wake_readers)
@@ -226,7 +235,9 @@ class Checkpointer:
                 await to_thread.run_sync(self._sign_if_grown)
             except SignerStateError:
                 pass  # in self.refusing and in the log already
-            except Exception:
+            except Exception as exc:
                 # The database may be down for a while; keep trying, but say so once a second
                 # at most (the loop's own pace).
                 log.warning("could not sign a checkpoint; retrying", exc_info=True)
+                self._failure = (time.monotonic(), exc)
+                self._wake_readers()
