@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.entry import parse_entry
+from ledger.case_file import CaseFile, read_case_file
 from ledger.ledger import Ledger
 from projections.clocks import parse_time
-from projections.runner import ProjectionRunner
-from projections.timeline import assemble_timeline
+from projections.timeline import build_timeline
 
 
 class UnknownCaseError(LookupError):
@@ -33,33 +31,35 @@ class SizeOutOfRangeError(ValueError):
     pass
 
 
-def log_time_at(ledger: Ledger, size: int) -> datetime:
-    """The ledger's clock when the tree reached `size`: the recorded_at of leaf size-1."""
-    row = ledger.store.leaf(size - 1) if size > 0 else None
-    if row is None or row.entry is None:
-        return datetime.now(UTC)
-    return parse_time(parse_entry(row.entry).recorded_at)
-
-
 def timeline(
     ledger: Ledger, tenant: str, case: str, *, size: int | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The case timeline exactly as it stood at tree size `size` (default: latest)."""
+    """The case timeline exactly as it stood at tree size `size` (default: latest), read as
+    one case file: the entries themselves, not the projection (which a read would otherwise
+    have to bring up to date first, a write)."""
     tree_size = ledger.tree_size()
     if size is not None and not 0 <= size <= tree_size:
         raise SizeOutOfRangeError(f"size {size} is outside the log (0 … {tree_size})")
-    as_of_size = tree_size if size is None else size
-    ProjectionRunner(ledger.store).catch_up()
-    rows = [json.loads(r) for r in ledger.store.timeline_rows(tenant, case, below=as_of_size)]
-    if not rows:
-        known = ledger.store.case_index(tenant, case) if size is not None else None
-        if known is not None:
-            raise CaseNotYetError(case, as_of_size, known.first_index)
+    file = read_case_file(ledger, tenant, case, size=tree_size if size is None else size)
+    if not file.entries:
+        if size is not None:
+            known = ledger.case_entries(tenant, case)
+            if known:
+                raise CaseNotYetError(case, size, known[0].index)
         raise UnknownCaseError(case)
+    return timeline_of(file, latest=size is None, now=now)
+
+
+def timeline_of(file: CaseFile, *, latest: bool = False,
+                now: datetime | None = None) -> dict[str, Any]:
+    """The timeline of a case file. As of the log's clock when the tree reached the file's
+    size (the recorded_at of its last leaf), or as of now for the `latest` view."""
     moment = now or datetime.now(UTC)
-    as_of = moment if size is None else log_time_at(ledger, as_of_size)
-    return assemble_timeline(
-        rows, log=ledger.origin, tenant=tenant, case=case, as_of_size=as_of_size,
-        as_of=as_of, generated_at=moment,
+    as_of = moment
+    if not latest and file.last_recorded_at is not None:
+        as_of = parse_time(file.last_recorded_at)
+    return build_timeline(
+        file.entries, log=file.origin, tenant=file.tenant, case=file.case,
+        as_of_size=file.size, as_of=as_of, generated_at=moment,
     )

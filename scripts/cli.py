@@ -80,11 +80,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         journal.close()
         ledger.close()
     for anomaly in report.anomalies:
-        print(anomaly)
+        print(anomaly.message())
     for erasure in report.erasures:
         print(erasure)
     for anomaly in access.anomalies:
-        print(f"access journal {anomaly}")
+        print(f"access journal {anomaly.message()}")
     for anomaly in outside:
         print(anomaly)
     summary = (

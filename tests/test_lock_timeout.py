@@ -134,8 +134,8 @@ def test_a_held_lock_is_answered_503_within_the_timeout_and_the_server_recovers(
         for response, elapsed in waves["reads"]:
             path = response.request.url.path
             if path == "/v1/log/checkpoint" and backend == "sqlite":
-                # The log grew a second ago: this read signs, so it writes (into the locked
-                # file), after waiting for the background signer, itself waiting: 2 waits.
+                # The log grew a second ago: this read waits for the background signer, which
+                # writes into the locked file and gives up after its lock timeout.
                 assert elapsed <= 2 * LOCK_TIMEOUT + MARGIN, (path, elapsed)
                 if response.status_code != 200:
                     _busy(response)
