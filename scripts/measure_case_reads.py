@@ -7,7 +7,7 @@ Starts a real server (uvicorn on a free 127.0.0.1 port) on a new database, appen
 of `--entries` events, a third of them with an evidence file, lets the checkpointer and the
 projections catch up, then downloads the bundle, the JSON and PDF reports and the timeline
 `--runs` times each. Every statement a request runs is counted by wrapping the store methods
-that reach the database (`_query`, `_stream`, `_execute`, `_transaction`, `insert_events`,
+that reach the database (`_query`, `_stream`, `_execute`, `_transaction`, `append_events`,
 `select_events`), in the request's own context only: the background tasks (checkpointer,
 projection follower) are not counted. Also runs unchanged on an older tree (PYTHONPATH), to
 measure before a change.
@@ -42,7 +42,9 @@ from ledger.store.base import MerkleStore
 
 _COUNTING: contextvars.ContextVar[Counter[str] | None] = contextvars.ContextVar(
     "counting", default=None)
-_WRAPPED = ("_query", "_stream", "_execute", "_transaction", "insert_events", "select_events")
+# append_events is the project's append; insert_events is the same on an older tree.
+_WRAPPED = ("_query", "_stream", "_execute", "_transaction", "append_events", "insert_events",
+            "select_events")
 
 
 def _count_calls() -> None:

@@ -136,7 +136,7 @@ def test_a_case_file_stands_at_its_size(ledger: Ledger) -> None:
 # signatures, the follower's projections), which a read may wait for, are told apart from
 # the route's own.
 
-WRITES = ("_execute", "_transaction", "insert_events")
+WRITES = ("_execute", "_transaction", "append_events", "insert_events")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -189,7 +189,7 @@ def test_a_get_writes_nothing_but_the_access_journal(
     calls = counting.last
     writes = {name: n for name, n in calls.items() if name.split(".")[1] in WRITES}
     journaled = path.startswith("/v1/cases/")  # a listing and the log's routes are not
-    assert writes == ({"access.insert_events": 1} if journaled else {}), calls
+    assert writes == ({"access.append_events": 1} if journaled else {}), calls
     assert any(name.startswith("cases.") for name in calls), calls
 
 
