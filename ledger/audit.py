@@ -205,7 +205,7 @@ def _tasks(store: Store, size: int, checkpoints: list[StoredCheckpoint],
     if connect is None:
         return None
     source = Source(connect[0], connect[1], store.leaves_table, store.nodes_table,
-                    store.events_table_name)
+                    store.events_table_name, store.log_id, store.shares_tables())
     cuts = [0]
     for i in range(1, count):
         cuts.append(max(cuts[-1], min(size, round(size * i / count / ALIGN) * ALIGN)))

@@ -44,6 +44,7 @@ from uuid import UUID
 import orjson
 
 from ledger.canonical import CanonicalError, parse_canonical
+from ledger.store.log_registry import not_of_other_logs
 
 # The tree is checked in the workers up to this level; the parent folds the level-TOP hashes
 # of all workers into the levels above. Worker index ranges start at multiples of 2**TOP, so
@@ -136,6 +137,9 @@ class Source:
     leaves: str
     nodes: str
     events: str
+    log_id: int = 1  # the log of the shared tables (schema version 2)
+    # Other logs' rows are in the events and vault tables too: leave them to their own logs.
+    shared: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,10 +286,14 @@ def _scan_tree(reader: _Reader, task: ScanTask, result: ScanResult) -> None:
     sha256 = hashlib.sha256
     src = task.source
     rows = reader.stream(
-        f"SELECT idx, hash FROM {src.leaves} WHERE idx >= ? AND idx < ? ORDER BY idx", (a, b)
+        f"SELECT idx, hash FROM {src.leaves} WHERE log_id = {src.log_id} "
+        f"AND idx >= ? AND idx < ? ORDER BY idx", (a, b)
     )
+    # Nodes are keyed in creation order (schema v2): those the chunk's leaves complete are one
+    # key range, read once; by level they come out in index order.
     node_sql = (
-        f"SELECT hash FROM {src.nodes} WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx"
+        f"SELECT key, hash FROM {src.nodes} WHERE log_id = {src.log_id} "
+        f"AND key >= ? AND key < ? ORDER BY key"
     )
     expected = a
     for start in range(a, b, _CHUNK):
@@ -302,6 +310,10 @@ def _scan_tree(reader: _Reader, task: ScanTask, result: ScanResult) -> None:
         if expected != stop:
             result.fail(f"leaf index {expected} missing")
             return
+        stored_levels: dict[int, list[bytes]] = {lv: [] for lv in range(1, TOP + 1)}
+        for key, h in reader.query(node_sql, ((start + 1) << 6, (stop + 1) << 6)):
+            if 0 < key & 63 <= TOP:
+                stored_levels[key & 63].append(bytes(h))
         # Level by level: level l+1 is level l's hashes hashed two by two.
         level = leaves
         levels: list[list[bytes]] = [leaves]
@@ -312,8 +324,7 @@ def _scan_tree(reader: _Reader, task: ScanTask, result: ScanResult) -> None:
             if not level:
                 break
             first = start >> lv
-            stored = [bytes(r[0]) for r in reader.query(node_sql, (lv, first, first + len(level)))]
-            if stored != level:
+            if stored_levels[lv] != level:
                 result.fail(f"stored nodes of level {lv} from index {first} differ")
                 return
         if len(levels) > TOP:
@@ -349,6 +360,10 @@ class _Openings:
         self._master = AESGCM(task.master)  # one object for every unwrap, not one per case
         self._result = result
         cond, params = _id_bounds(reader, task.ids, "o.case_id", uuid_column=False)
+        src = task.source
+        if src.shared:
+            cast = "::uuid" if reader.pg else ""
+            cond += " AND " + not_of_other_logs(src.leaves, src.log_id, f"o.case_id{cast}")
         self._rows = reader.stream(
             f"SELECT o.case_id, o.case_seq, o.field, o.sealed, k.wrapped FROM vault_openings o "
             f"LEFT JOIN vault_keys k ON k.case_id = o.case_id WHERE {cond} "
@@ -428,10 +443,12 @@ def _scan_entries(reader: _Reader, task: ScanTask, result: ScanResult,
     src, size = task.source, task.size
     cond, params = _id_bounds(reader, task.ids, "e.originator_id", uuid_column=True)
     oid_sql = "uuid_send(e.originator_id)" if reader.pg else "e.originator_id"
+    # An event has at most one leaf, in some log: keep this log's and those of none.
+    mine = f" AND (l.log_id = {src.log_id} OR l.log_id IS NULL)" if src.shared else ""
     rows = reader.stream(
         f"SELECT {oid_sql}, e.originator_version, l.idx, l.hash, e.state "
         f"FROM {src.events} e LEFT JOIN {src.leaves} l ON l.originator_id = e.originator_id "
-        f"AND l.originator_version = e.originator_version WHERE {cond} "
+        f"AND l.originator_version = e.originator_version WHERE {cond}{mine} "
         f"ORDER BY e.originator_id, e.originator_version",
         params,
     )

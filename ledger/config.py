@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ledger.filemodes import private_dir, private_file
+from ledger.store.log_ids import LOG_ID_KEY
 from ledger.store.waits import LOCK_TIMEOUT_KEY, STATEMENT_TIMEOUT_KEY
 
 DEFAULT_ORIGIN = "temoin.localhost/log"
@@ -33,6 +34,9 @@ class Settings:
     lock_timeout: float = 5.0
     statement_timeout: float = 10.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Which log of the database these settings open (ledger/logs.py): log 1 is the
+    # deployment's own, with `origin` above and its keys directly in `data_dir`.
+    log_id: int = 1
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -61,13 +65,23 @@ class Settings:
         long as the log is large. Their lock waits stay bounded."""
         return replace(self, statement_timeout=0)
 
+    def for_log(self, log_id: int, origin: str) -> Settings:
+        """These settings for another log of the same database (same vault and evidence)."""
+        return replace(self, log_id=log_id, origin=origin)
+
+    @property
+    def log_dir(self) -> Path:
+        """The folder of this log's signing keys and signer state: the data folder for log 1,
+        `logs/<id>/` in it for the logs `temoin logs create` adds."""
+        return self.data_dir if self.log_id == 1 else self.data_dir / "logs" / str(self.log_id)
+
     @property
     def key_path(self) -> Path:
-        return self.data_dir / "log.key"
+        return self.log_dir / "log.key"
 
     @property
     def access_key_path(self) -> Path:
-        return self.data_dir / "access.key"
+        return self.log_dir / "access.key"
 
     @property
     def vault_key_path(self) -> Path:
@@ -114,6 +128,8 @@ class Settings:
                 "TEMOIN_DATABASE_URL must start with sqlite:/// or postgresql://, "
                 f"got {url.split('://')[0]!r}://..."
             )
+        if self.log_id != 1:
+            env[LOG_ID_KEY] = str(self.log_id)
         env[LOCK_TIMEOUT_KEY] = str(_ms(self.lock_timeout))
         env[STATEMENT_TIMEOUT_KEY] = str(_ms(self.statement_timeout))
         env.update(self.extra_env)

@@ -1917,12 +1917,13 @@ def render_report(out: Results, prof: Profile, command: str, scenarios: Sequence
     return "\n".join(lines)
 
 
-# Sections other scripts write (scripts/bench_trust.py, and by hand the lifecycle, viewer and
-# independent-proof figures) survive a new --write-docs run of this one.
+# Sections other scripts write (scripts/bench_trust.py, scripts/bench_migrate.py, and by hand
+# the lifecycle, viewer and independent-proof figures) survive a new --write-docs run of this one.
 OWN_SECTIONS = (
     "## Independent proof (issue 11)",
     "## Personal data lifecycle (issue 12)",
     "## Viewer (issue 15)",
+    "## Storage v2 and migration (issue 14)",
 )
 
 

@@ -10,15 +10,19 @@ from typing import TYPE_CHECKING
 
 from ledger.config import ConfigError, Settings
 from ledger.custody import KeyCustodyError, custody_message
+from ledger.store.migrations.version import SchemaVersionError
 from scripts.find_commands import add_case_commands, add_key_admin_commands
 from scripts.key_commands import add_key_backup_commands
 from scripts.lifecycle_commands import add_lifecycle_commands
+from scripts.log_commands import add_log_commands
+from scripts.migrate_command import add_migrate_command
 from scripts.monitor import add_monitor_command
 from scripts.read_commands import CliError, add_read_commands
 from scripts.trust_commands import add_signer_commands
 from scripts.witness_commands import add_witness_commands, normalise
 
 if TYPE_CHECKING:
+    from ledger.logs import LogSet
     from ledger.signing import LogKey
 
 
@@ -42,51 +46,61 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.tsa_roots is not None or args.witness or args.quorum is not None:
         raise CliError("--tsa-roots, --witness and --quorum check an evidence bundle: give "
                        "the bundle's .zip file too")
-    from ledger.access import AccessJournal
+    from ledger.logs import LogSet
+    from scripts.log_commands import chosen_logs
+
+    logs = LogSet(Settings.from_env().for_whole_log_work())
+    try:
+        chosen = chosen_logs(logs, args.log)
+        if args.trusted and len(chosen) > 1:
+            raise CliError("--trusted checkpoints belong to one log: name it with --log ID")
+        verdicts = []
+        for log_id in chosen:
+            label = f"log {log_id} ({logs.settings_for(log_id).origin}): " if (
+                len(chosen) > 1 or log_id != 1) else ""
+            verdicts.append(_verify_one(logs, log_id, args, label))
+    finally:
+        logs.close()
+    return 0 if all(verdicts) else 1
+
+
+def _verify_one(logs: LogSet, log_id: int, args: argparse.Namespace, label: str) -> bool:
+    """Verify one log and its access journal; print its verdict (prefixed by `label`)."""
     from ledger.audit import verify_log
     from ledger.domain.access import trail_uuid
-    from ledger.ledger import Ledger
     from scripts.progress import ProgressBar
     from scripts.trust_commands import TrustedInputError, read_all_trusted, trust_anomalies
 
-    ledger = Ledger(Settings.from_env().for_whole_log_work())
+    ledger, journal = logs.ledger(log_id), logs.journal(log_id)
     try:
-        journal = AccessJournal(ledger.settings)
-    except BaseException:
-        ledger.close()
-        raise
-    try:
-        try:
-            trusted = read_all_trusted(args.trusted, ledger, journal)
-        except TrustedInputError as exc:
-            raise CliError(f"--trusted {exc}") from None
-        report = verify_log(
-            ledger.store,
-            ledger.key.verifier(),
-            master=ledger.master,
-            evidence_dir=ledger.settings.evidence_dir,
-            progress=ProgressBar("verifying the case log", force=args.progress),
-        )
-        access = verify_log(
-            journal.store,
-            journal.key.verifier(),
-            progress=ProgressBar("verifying the access journal", force=args.progress),
-            aggregate_id=trail_uuid,
-        )
-        # Checkpoints signed outside the database: an attacker of the database cannot delete
-        # them, so they catch a consistent rewrite or a rollback that the stored ones cannot.
-        outside = trust_anomalies(ledger, journal, trusted)
-    finally:
-        journal.close()
-        ledger.close()
+        trusted = read_all_trusted(args.trusted, ledger, journal)
+    except TrustedInputError as exc:
+        raise CliError(f"--trusted {exc}") from None
+    report = verify_log(
+        ledger.store,
+        ledger.key.verifier(),
+        master=ledger.master,
+        evidence_dir=ledger.settings.evidence_dir,
+        progress=ProgressBar(f"verifying log {log_id}" if label else "verifying the case log",
+                             force=args.progress),
+    )
+    access = verify_log(
+        journal.store,
+        journal.key.verifier(),
+        progress=ProgressBar("verifying the access journal", force=args.progress),
+        aggregate_id=trail_uuid,
+    )
+    # Checkpoints signed outside the database: an attacker of the database cannot delete
+    # them, so they catch a consistent rewrite or a rollback that the stored ones cannot.
+    outside = trust_anomalies(ledger, journal, trusted)
     for anomaly in report.anomalies:
-        print(anomaly.message())
+        print(f"{label}{anomaly.message()}")
     for erasure in report.erasures:
-        print(erasure)
+        print(f"{label}{erasure}")
     for anomaly in access.anomalies:
-        print(f"access journal {anomaly.message()}")
+        print(f"{label}access journal {anomaly.message()}")
     for anomaly in outside:
-        print(anomaly)
+        print(f"{label}{anomaly}")
     summary = (
         f"{report.entries:,} entries, {report.nodes:,} interior nodes, "
         f"{report.checkpoints} checkpoints, {report.openings} openings, "
@@ -96,32 +110,34 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         f"signer states and {len(trusted)} trusted checkpoints compared"
     )
     if report.ok and access.ok and not outside:
-        print(f"OK: {summary}")
-        return 0
+        print(f"{label}OK: {summary}")
+        return True
     count = len(report.anomalies) + len(access.anomalies) + len(outside)
-    print(f"FAILED: {count} anomalies; {summary}")
-    return 1
+    print(f"{label}FAILED: {count} anomalies; {summary}")
+    return False
 
 
 def _cmd_checkpoint(args: argparse.Namespace) -> int:
-    from ledger.access import AccessJournal
-    from ledger.ledger import Ledger
+    from ledger.logs import LogSet
     from ledger.signer_state import SignerStateError
 
-    ledger = Ledger(Settings.from_env())
-    journal = AccessJournal(ledger.settings)
+    logs = LogSet(Settings.from_env())
     try:
-        # The case log's checkpoint first: `temoin checkpoint | head -4` stays what it was.
-        for log in (ledger, journal):
-            try:
-                cp = log.sign_checkpoint()
-            except SignerStateError as exc:
-                print(f"temoin checkpoint: REFUSED: {exc}", file=sys.stderr)
-                return 1
-            sys.stdout.write(cp.note.decode())
+        # Log 1's case log first: `temoin checkpoint | head -4` stays what it was. Then each
+        # further log of the database, case log then access journal.
+        ids = logs.log_ids()
+        for log_id in ids:  # every key checked (custody) before anything is signed
+            logs.journal(log_id)
+        for log_id in ids:
+            for log in (logs.ledger(log_id), logs.journal(log_id)):
+                try:
+                    cp = log.sign_checkpoint()
+                except SignerStateError as exc:
+                    print(f"temoin checkpoint: REFUSED: {exc}", file=sys.stderr)
+                    return 1
+                sys.stdout.write(cp.note.decode())
     finally:
-        journal.close()
-        ledger.close()
+        logs.close()
     return 0
 
 
@@ -339,10 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trusted", nargs="+", default=[], metavar="FILE",
                    help="signed checkpoints kept elsewhere (a bundle's checkpoint.txt, a "
                         "witness's or monitor's copy): the stored log must extend each")
+    p.add_argument("--log", type=int, metavar="ID",
+                   help="verify this log only (`temoin logs list`); default: every log of the "
+                        "database, each with its own verdict")
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser("checkpoint", help="sign a checkpoint of the case log and of the access "
-                                          "journal now if they grew; print both")
+                                          "journal now if they grew (of every log); print them")
     p.set_defaults(func=_cmd_checkpoint)
 
     p = sub.add_parser(
@@ -354,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_signer_commands(sub)
     add_monitor_command(sub)
     add_lifecycle_commands(sub)
+    add_log_commands(sub)
 
     p = sub.add_parser("viewer", help="write the offline bundle verifier as one HTML file")
     p.add_argument("--out", required=True, help="the HTML file to write (e.g. verify.html)")
@@ -363,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
     _add_service_commands(sub)
     add_witness_commands(sub)
+    add_migrate_command(sub)
     return parser
 
 
@@ -380,6 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyCustodyError as exc:
         print(f"temoin: {custody_message(exc)}", file=sys.stderr)
+        return 2
+    except SchemaVersionError as exc:
+        print(f"temoin: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -681,9 +681,11 @@ def audit(database_url: str, data_dir: Path, workload: Workload, *, tenant: str 
             previous = stored
 
     # Stored interior nodes and checkpoints against the tree the leaves imply.
-    nodes = raw_query(database_url, "SELECT level, idx, hash FROM cases_nodes")
+    from ledger.store.migrations.v2 import node_of_key
+
+    nodes = raw_query(database_url, "SELECT key, hash FROM cases_nodes")
     result.nodes = len(nodes)
-    stored_nodes = {(int(level), int(idx)): bytes(h) for level, idx, h in nodes}
+    stored_nodes = {node_of_key(int(key)): bytes(h) for key, h in nodes}
     if set(stored_nodes) != set(tree.nodes):
         extra = sorted(set(stored_nodes) - set(tree.nodes))[:5]
         missing = sorted(set(tree.nodes) - set(stored_nodes))[:5]

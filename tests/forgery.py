@@ -9,6 +9,7 @@ leaves, the nodes over them and the checkpoints covering them disappear together
 from __future__ import annotations
 
 from ledger.merkle import leaf_hash, node_hash
+from ledger.store.migrations.v2 import node_key, node_of_key
 from tests.conftest import RawDB
 
 
@@ -20,8 +21,8 @@ def _node(db: RawDB, prefix: str, level: int, index: int) -> bytes:
     if level == 0:
         rows = db.query(f"SELECT hash FROM {prefix}_leaves WHERE idx = ?", (index,))
     else:
-        rows = db.query(f"SELECT hash FROM {prefix}_nodes WHERE level = ? AND idx = ?",
-                        (level, index))
+        rows = db.query(f"SELECT hash FROM {prefix}_nodes WHERE key = ?",
+                        (node_key(level, index),))
     assert rows, f"no stored node {level}/{index}"
     return bytes(rows[0][0])
 
@@ -44,8 +45,8 @@ def rewrite_entry(db: RawDB, index: int, old: bytes, new: bytes, prefix: str = "
     while ((index >> level) + 1) << level <= size:
         i = index >> level
         h = node_hash(_node(db, prefix, level - 1, 2 * i), _node(db, prefix, level - 1, 2 * i + 1))
-        assert db.execute(f"UPDATE {prefix}_nodes SET hash = ? WHERE level = ? AND idx = ?",
-                          (h, level, i)) == 1
+        assert db.execute(f"UPDATE {prefix}_nodes SET hash = ? WHERE key = ?",
+                          (h, node_key(level, i))) == 1
         level += 1
     db.execute(f"DELETE FROM {prefix}_checkpoints")
 
@@ -59,7 +60,8 @@ def roll_back(db: RawDB, size: int, prefix: str = "cases") -> None:
                    f"originator_version = ?", (originator, version))
     db.execute(f"DELETE FROM {prefix}_leaves WHERE idx >= ?", (size,))
     # A stored node (level, idx) covers leaves [idx << level, (idx + 1) << level).
-    for level, idx in db.query(f"SELECT level, idx FROM {prefix}_nodes"):
+    for (key,) in db.query(f"SELECT key FROM {prefix}_nodes"):
+        level, idx = node_of_key(key)
         if (idx + 1) << level > size:
-            db.execute(f"DELETE FROM {prefix}_nodes WHERE level = ? AND idx = ?", (level, idx))
+            db.execute(f"DELETE FROM {prefix}_nodes WHERE key = ?", (key,))
     db.execute(f"DELETE FROM {prefix}_checkpoints WHERE size > ?", (size,))

@@ -28,6 +28,7 @@ from ledger.canonical import CanonicalError, canonical_bytes, parse_canonical
 from ledger.config import Settings
 from ledger.domain import case_uuid
 from ledger.ledger import Ledger
+from ledger.store.migrations.v2 import node_key
 from tests.conftest import RawDB
 from tests.helpers import request
 
@@ -201,15 +202,15 @@ def _flip_entry(db: RawDB, ledger: Ledger) -> None:
 
 def _node(level: int, idx: int) -> Callable[[RawDB, Ledger], None]:
     def tamper(db: RawDB, ledger: Ledger) -> None:
-        assert db.execute("UPDATE cases_nodes SET hash = ? WHERE level = ? AND idx = ?",
-                          (b"\x42" * 32, level, idx)) == 1
+        assert db.execute("UPDATE cases_nodes SET hash = ? WHERE key = ?",
+                          (b"\x42" * 32, node_key(level, idx))) == 1
     tamper.__name__ = f"node_{level}_{idx}"
     return tamper
 
 
 def _extra_node(db: RawDB, ledger: Ledger) -> None:
-    db.execute("INSERT INTO cases_nodes (level, idx, hash) VALUES (?, ?, ?)",
-               (3, 999_999, b"\x01" * 32))
+    db.execute("INSERT INTO cases_nodes (log_id, key, hash) VALUES (1, ?, ?)",
+               (node_key(3, 999_999), b"\x01" * 32))
 
 
 def _drop_leaf(db: RawDB, ledger: Ledger) -> None:

@@ -1,8 +1,9 @@
 """Bounded database waits against a real `temoin serve` (issue 10, "lock timeout").
 
-Another session takes the events table's lock and sits on it, idle in its transaction
-(PostgreSQL: `LOCK TABLE cases_events IN EXCLUSIVE MODE`; SQLite: `BEGIN IMMEDIATE` on a second
-connection). Appends must answer 503 busy with Retry-After within TEMOIN_LOCK_TIMEOUT (plus
+Another session takes the case log's writer lock and sits on it, idle in its transaction
+(PostgreSQL: log 1's advisory lock, `pg_advisory_xact_lock(<cases family>, 1)`, what every
+append takes; SQLite: `BEGIN IMMEDIATE` on a second connection). Appends must answer 503
+busy with Retry-After within TEMOIN_LOCK_TIMEOUT (plus
 a margin for this shared machine), including those queued behind a commit that was itself
 waiting; reads must answer too. Once the lock is released the same server process appends
 again by itself, nothing of the refused appends was written, and `temoin verify` is clean.
@@ -28,6 +29,8 @@ from eventsourcing.persistence import OperationalError
 from ledger.config import ConfigError, Settings
 from ledger.events.examples import EXAMPLES
 from ledger.ledger import Ledger
+from ledger.store.migrations.v2 import LOG_ONE
+from ledger.store.postgres import log_lock_key
 from ledger.store.waits import Waits, is_wait_timeout
 from tests.conftest import RawDB, pg_database
 from tests.e2e import admin_token, start_server, temoin
@@ -41,8 +44,9 @@ SECOND_WAVE_AFTER = 2.0
 
 
 @contextmanager
-def holding_lock(url: str, mode: str = "EXCLUSIVE") -> Iterator[None]:
-    """Another client takes the writers' lock and sits idle in its transaction."""
+def holding_lock(url: str, mode: str = "WRITER") -> Iterator[None]:
+    """Another client takes the writers' lock (or, PostgreSQL, a table lock in `mode`) and
+    sits idle in its transaction."""
     if url.startswith("sqlite:///"):
         conn = sqlite3.connect(url[len("sqlite:///"):], isolation_level=None)
         conn.execute("BEGIN IMMEDIATE")
@@ -53,7 +57,11 @@ def holding_lock(url: str, mode: str = "EXCLUSIVE") -> Iterator[None]:
             conn.close()
         return
     with psycopg.connect(url) as pg:  # not autocommit: the lock lasts until rollback
-        pg.execute(f"LOCK TABLE cases_events IN {mode} MODE")
+        if mode == "WRITER":
+            family, log = log_lock_key("cases", LOG_ONE)
+            pg.execute("SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", (family, log))
+        else:
+            pg.execute(f"LOCK TABLE cases_events IN {mode} MODE")
         try:
             yield
         finally:
@@ -198,7 +206,7 @@ def pg_settings(tmp_path: Path) -> Iterator[Settings]:
 def test_postgres_reads_blocked_by_an_access_exclusive_lock_answer_503_in_time(
     pg_settings: Settings, tmp_path: Path
 ) -> None:
-    """An EXCLUSIVE lock leaves readers alone; ACCESS EXCLUSIVE (what ALTER TABLE or a
+    """The writer lock leaves readers alone; ACCESS EXCLUSIVE (what ALTER TABLE or a
     TRUNCATE takes) blocks them too: their wait is bounded like the writers'. (SQLite
     readers never wait for a writer: WAL.)"""
     settings = pg_settings

@@ -12,6 +12,7 @@ from ledger.config import Settings
 from ledger.domain import case_uuid
 from ledger.ledger import Ledger
 from ledger.signing import LogKey, sign_checkpoint
+from ledger.store.migrations.v2 import node_key
 from scripts.cli import main
 from tests.conftest import RawDB
 from tests.helpers import request
@@ -73,8 +74,8 @@ def flip_entry_byte(db: RawDB, settings: Settings) -> list[str]:
 
 
 def change_node(db: RawDB, settings: Settings) -> list[str]:
-    assert db.execute("UPDATE cases_nodes SET hash = ? WHERE level = 2 AND idx = 1",
-                      (b"\x42" * 32,)) == 1
+    assert db.execute("UPDATE cases_nodes SET hash = ? WHERE key = ?",
+                      (b"\x42" * 32, node_key(2, 1))) == 1
     return ["node 2/1:"]
 
 

@@ -1,9 +1,9 @@
 """What third parties said about a signed checkpoint: RFC 3161 timestamp tokens from TSAs and
 C2SP cosignatures from witnesses (issue 11).
 
-One table per log (`<prefix>_attestations`), keyed by (checkpoint size, kind, signer): a
-checkpoint may be timestamped by several TSAs and cosigned by several witnesses, and each of
-them says so at most once. Rows are only ever added, like checkpoints; the bytes are kept as
+One table per log family (`<prefix>_attestations`), keyed by (log id, checkpoint size, kind,
+signer): a checkpoint may be timestamped by several TSAs and cosigned by several witnesses, and
+each of them says so at most once. Rows are only ever added, like checkpoints; the bytes are kept as
 received (a DER token, a signature line) so that a verifier can check them later, offline.
 """
 
@@ -26,16 +26,11 @@ class Attestation:
     obtained_at: str  # RFC 3339 UTC, our clock: when we received it
 
 
-def attestations_ddl(prefix: str, blob: str, bigint: str) -> str:
-    return (
-        f"CREATE TABLE IF NOT EXISTS {prefix}_attestations (size {bigint} NOT NULL, "
-        f"kind TEXT NOT NULL, signer TEXT NOT NULL, body {blob} NOT NULL, "
-        f"obtained_at TEXT NOT NULL, PRIMARY KEY (size, kind, signer))"
-    )
-
-
 class AttestationsMixin:
+    """The table's DDL is `ledger.store.migrations.v2`'s (keyed by log id first)."""
+
     prefix: str
+    log_id: int
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
@@ -52,9 +47,10 @@ class AttestationsMixin:
         if attestation.kind not in KINDS:
             raise ValueError(f"attestation kind must be one of {KINDS}, got {attestation.kind!r}")
         self._execute(
-            f"INSERT INTO {self._attestations_table} (size, kind, signer, body, obtained_at) "
-            f"VALUES (?, ?, ?, ?, ?) ON CONFLICT (size, kind, signer) DO NOTHING",
-            (attestation.size, attestation.kind, attestation.signer, attestation.body,
+            f"INSERT INTO {self._attestations_table} (log_id, size, kind, signer, body, "
+            f"obtained_at) VALUES (?, ?, ?, ?, ?, ?) "
+            f"ON CONFLICT (log_id, size, kind, signer) DO NOTHING",
+            (self.log_id, attestation.size, attestation.kind, attestation.signer, attestation.body,
              attestation.obtained_at),
         )
 
@@ -62,7 +58,7 @@ class AttestationsMixin:
         """Every attestation of the checkpoint of `size` (of one kind if given), by signer."""
         sql = (
             f"SELECT size, kind, signer, body, obtained_at FROM {self._attestations_table} "
-            f"WHERE size = ?"
+            f"WHERE log_id = {self.log_id} AND size = ?"
         )
         params: list[Any] = [size]
         if kind is not None:
@@ -76,7 +72,7 @@ class AttestationsMixin:
         """Attestations of checkpoints with after < size <= upto (for listing pages)."""
         sql = (
             f"SELECT size, kind, signer, body, obtained_at FROM {self._attestations_table} "
-            f"WHERE size > ? AND size <= ?"
+            f"WHERE log_id = {self.log_id} AND size > ? AND size <= ?"
         )
         params: list[Any] = [after, upto]
         if kind is not None:
@@ -90,8 +86,9 @@ class AttestationsMixin:
     def checkpoints_lacking(self, kind: Kind, signer: str, limit: int = 100) -> list[int]:
         """Sizes of stored checkpoints that `signer` has not attested yet, newest first."""
         rows = self._query(
-            f"SELECT c.size FROM {self.prefix}_checkpoints c WHERE NOT EXISTS (SELECT 1 FROM "
-            f"{self._attestations_table} a WHERE a.size = c.size AND a.kind = ? AND a.signer = ?) "
+            f"SELECT c.size FROM {self.prefix}_checkpoints c WHERE c.log_id = {self.log_id} "
+            f"AND NOT EXISTS (SELECT 1 FROM {self._attestations_table} a WHERE "
+            f"a.log_id = c.log_id AND a.size = c.size AND a.kind = ? AND a.signer = ?) "
             f"ORDER BY c.size DESC LIMIT ?",
             (kind, signer, limit),
         )

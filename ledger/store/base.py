@@ -22,10 +22,12 @@ from ledger.merkle import (
     leaf_hash,
     root_from_frontier,
 )
-from ledger.store.attestations import AttestationsMixin, attestations_ddl
+from ledger.store.attestations import AttestationsMixin
 from ledger.store.batch import AppendBatch
 from ledger.store.evidence import EvidenceMixin, evidence_ddl
 from ledger.store.keys import KeysMixin, keys_ddl
+from ledger.store.log_registry import REGISTRY_DDL, LogRegistryMixin, not_of_other_logs
+from ledger.store.migrations.v2 import LOG_ONE, node_key, node_of_key
 from ledger.store.projection_tables import PROJECTION_DDL, ProjectionTablesMixin
 from ledger.store.vault import VaultMixin, vault_ddl
 
@@ -52,12 +54,16 @@ class StoreError(Exception):
 
 
 class MerkleStore(
-    KeysMixin, EvidenceMixin, VaultMixin, ProjectionTablesMixin, AttestationsMixin
+    KeysMixin, EvidenceMixin, VaultMixin, ProjectionTablesMixin, AttestationsMixin,
+    LogRegistryMixin,
 ):
     """Queries on `<prefix>_leaves`, `<prefix>_nodes`, `<prefix>_checkpoints` and side tables."""
 
     prefix: str
     events_table_name: str
+    # Which log of the tables this store reads and appends to (schema version 2 keys every log
+    # table by it); an int, so that queries may carry it as a literal.
+    log_id: int = LOG_ONE
     _head: tuple[int, list[bytes]] | None = None
 
     # -- supplied by the backend ----------------------------------------------------------
@@ -95,6 +101,21 @@ class MerkleStore(
     def _id_text(self, originator_id: Any) -> str:
         raise NotImplementedError
 
+    # -- several logs in the shared tables (ledger/store/log_registry.py) ---------------------
+    # How a case id as the vault stores it (hex text) compares with `originator_id`.
+    _hex_id_cast: str = ""
+
+    def shares_tables(self) -> bool:
+        """Whether other logs than log 1 were ever created in this database."""
+        return self.log_id != LOG_ONE or bool(self._query("SELECT 1 FROM logs LIMIT 1"))
+
+    def _not_of_other_logs(self, hex_id_sql: str) -> str:
+        """A WHERE clause keeping the cases of this log (and of none), or "" with one log."""
+        if not self.shares_tables():
+            return ""
+        return "WHERE " + not_of_other_logs(
+            self.leaves_table, self.log_id, f"{hex_id_sql}{self._hex_id_cast}")
+
     # -- table names ----------------------------------------------------------------------
     @property
     def leaves_table(self) -> str:
@@ -129,12 +150,14 @@ class MerkleStore(
         self, size: int, frontier: list[bytes], stored_events: Sequence[StoredEvent],
         leaves: list[bytes],
     ) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, bytes]], list[bytes]]:
+        """Rows for the leaves (index, hash, id, version) and the nodes (log, key, hash)."""
         nodes, new_frontier = append_leaves(size, frontier, leaves)
         leaf_rows = [
             (size + i, h, s.originator_id, s.originator_version)
             for i, (s, h) in enumerate(zip(stored_events, leaves, strict=True))
         ]
-        node_rows = [(n.level, n.index, h) for n, h in nodes if n.level > 0]
+        log = self.log_id
+        node_rows = [(log, node_key(n.level, n.index), h) for n, h in nodes if n.level > 0]
         return leaf_rows, node_rows, new_frontier
 
     def _finish(self, batch: AppendBatch | None, size: int, count: int,
@@ -176,7 +199,7 @@ class MerkleStore(
             f"SELECT l.idx, l.hash, l.originator_id, l.originator_version, e.state "
             f"FROM {self.leaves_table} l LEFT JOIN {self.events_table_name} e "
             f"ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
-            f"WHERE l.idx = ?",
+            f"WHERE l.log_id = {self.log_id} AND l.idx = ?",
             (index,),
         )
         return self._leaf_row(rows[0]) if rows else None
@@ -196,7 +219,7 @@ class MerkleStore(
             f"SELECT l.idx, l.hash, l.originator_id, l.originator_version, e.state "
             f"FROM {self.leaves_table} l LEFT JOIN {self.events_table_name} e "
             f"ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
-            f"WHERE l.idx >= ?"
+            f"WHERE l.log_id = {self.log_id} AND l.idx >= ?"
         )
         params: list[Any] = [start]
         if stop is not None:
@@ -215,7 +238,7 @@ class MerkleStore(
             f"SELECT l.idx, l.hash, l.originator_id, l.originator_version, e.state "
             f"FROM {self.leaves_table} l LEFT JOIN {self.events_table_name} e "
             f"ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
-            f"WHERE l.idx >= ? AND l.idx < ? ORDER BY l.idx",
+            f"WHERE l.log_id = {self.log_id} AND l.idx >= ? AND l.idx < ? ORDER BY l.idx",
             (start, 2**62 if stop is None else stop),
         )
 
@@ -289,16 +312,12 @@ class MerkleStore(
         """Interior nodes of the tree of `size` leaves in the order appends create them: by
         last leaf, then level. Nodes that later appends created are left out, so that a log
         growing while it is verified is verified as it stood."""
-        for row in self._stream(self._node_order_sql(), (size,)):
-            yield row[0], row[1], bytes(row[2])
-
-    def _node_order_sql(self) -> str:
-        # Node L/N becomes complete with leaf (N+1)*2^L - 1; shifts are portable SQL here.
-        return (
-            f"SELECT level, idx, hash FROM {self.nodes_table} "
-            f"WHERE ((idx + 1) << level) <= CAST(? AS BIGINT) "
-            f"ORDER BY ((idx + 1) << level), level"
-        )
+        # The node key is that order: one range scan of the primary key.
+        sql = (f"SELECT key, hash FROM {self.nodes_table} WHERE log_id = {self.log_id} "
+               f"AND key < ? ORDER BY key")
+        for key, h in self._stream(sql, ((size + 1) << 6,)):
+            level, idx = node_of_key(key)
+            yield level, idx, bytes(h)
 
     def count_events(self) -> int:
         return self._query(f"SELECT count(*) FROM {self.events_table_name}")[0][0]
@@ -306,9 +325,9 @@ class MerkleStore(
     # -- checkpoints ----------------------------------------------------------------------
     def store_checkpoint(self, size: int, root: bytes, note: bytes, signed_at: str) -> None:
         self._execute(
-            f"INSERT INTO {self.checkpoints_table} (size, root, note, signed_at) "
-            f"VALUES (?, ?, ?, ?) ON CONFLICT (size) DO NOTHING",
-            (size, root, note.decode("utf-8"), signed_at),
+            f"INSERT INTO {self.checkpoints_table} (log_id, size, root, note, signed_at) "
+            f"VALUES (?, ?, ?, ?, ?) ON CONFLICT (log_id, size) DO NOTHING",
+            (self.log_id, size, root, note.decode("utf-8"), signed_at),
         )
 
     def _checkpoint(self, row: tuple[Any, ...]) -> StoredCheckpoint:
@@ -317,16 +336,18 @@ class MerkleStore(
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         rows = self._query(
             f"SELECT size, root, note, signed_at FROM {self.checkpoints_table} "
-            f"ORDER BY size DESC LIMIT 1"
+            f"WHERE log_id = {self.log_id} ORDER BY size DESC LIMIT 1"
         )
         return self._checkpoint(rows[0]) if rows else None
 
     def checkpoint_count(self) -> int:
-        return int(self._query(f"SELECT count(*) FROM {self.checkpoints_table}")[0][0])
+        return int(self._query(f"SELECT count(*) FROM {self.checkpoints_table} "
+                               f"WHERE log_id = {self.log_id}")[0][0])
 
     def checkpoint(self, size: int) -> StoredCheckpoint | None:
         rows = self._query(
-            f"SELECT size, root, note, signed_at FROM {self.checkpoints_table} WHERE size = ?",
+            f"SELECT size, root, note, signed_at FROM {self.checkpoints_table} "
+            f"WHERE log_id = {self.log_id} AND size = ?",
             (size,),
         )
         return self._checkpoint(rows[0]) if rows else None
@@ -334,7 +355,7 @@ class MerkleStore(
     def checkpoints(self, after: int = -1, limit: int | None = None) -> list[StoredCheckpoint]:
         sql = (
             f"SELECT size, root, note, signed_at FROM {self.checkpoints_table} "
-            f"WHERE size > ? ORDER BY size"
+            f"WHERE log_id = {self.log_id} AND size > ? ORDER BY size"
         )
         params: list[Any] = [after]
         if limit is not None:
@@ -352,7 +373,8 @@ class MerkleStore(
             f"SELECT l.idx, e.originator_id, e.state FROM {self.events_table_name} e "
             f"JOIN {self.leaves_table} l ON l.originator_id = e.originator_id "
             f"AND l.originator_version = e.originator_version "
-            f"WHERE e.topic LIKE ? AND l.idx >= ? AND l.idx < ? ORDER BY l.idx LIMIT ?",
+            f"WHERE l.log_id = {self.log_id} AND e.topic LIKE ? AND l.idx >= ? AND l.idx < ? "
+            f"ORDER BY l.idx LIMIT ?",
             ("%:PersonalDataErased", start, below, limit),
         )
         return [(r[0], self._id_text(r[1]), bytes(r[2])) for r in rows]
@@ -374,17 +396,14 @@ class MerkleStore(
     def side_tables_ddl(self, blob: str, bigint: str, keyed: str = "") -> list[str]:
         """`keyed` ends the tables that are looked up by their primary key only: SQLite
         passes " WITHOUT ROWID" so that each is one B-tree, not a table plus its key index
-        (one page fewer to write per table and per append, and a smaller file)."""
+        (one page fewer to write per table and per append, and a smaller file). The log
+        tables (leaves, nodes, checkpoints, attestations) are `migrations.v2`'s."""
         return [
-            f"CREATE TABLE IF NOT EXISTS {self.nodes_table} (level SMALLINT NOT NULL, "
-            f"idx {bigint} NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (level, idx)){keyed}",
-            f"CREATE TABLE IF NOT EXISTS {self.checkpoints_table} (size {bigint} PRIMARY KEY, "
-            f"root {blob} NOT NULL, note TEXT NOT NULL, signed_at TEXT NOT NULL)",
-            attestations_ddl(self.prefix, blob, bigint),
             *vault_ddl(blob, bigint, keyed),
             evidence_ddl(keyed),
             *keys_ddl(keyed),
             *PROJECTION_DDL,
+            *REGISTRY_DDL,
         ]
 
 
@@ -398,26 +417,35 @@ class MerkleStore(
     def audit_level(self, level: int, size: int) -> list[bytes]:
         """The stored node hashes of one level of the tree of `size` leaves, by index (the
         verifier's top levels); nodes of later appends are left out."""
-        return [
-            bytes(r[0])
-            for r in self._query(
-                f"SELECT hash FROM {self.nodes_table} WHERE level = ? AND idx < ? ORDER BY idx",
-                (level, size >> level),
-            )
-        ]
+        keys = [node_key(level, i) for i in range(size >> level)]
+        found: dict[int, bytes] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            found.update((r[0], bytes(r[1])) for r in self._query(
+                f"SELECT key, hash FROM {self.nodes_table} WHERE log_id = {self.log_id} "
+                f"AND key IN ({','.join('?' * len(chunk))})", chunk))
+        # Stop at the first missing node, as the index-ordered scan of version 1 did.
+        hashes = []
+        for key in keys:
+            if key not in found:
+                break
+            hashes.append(found[key])
+        return hashes
 
     def nodes_beyond_leaves(self) -> list[tuple[int, int]]:
         """Stored nodes whose subtree reaches past the last stored leaf: no append made them
         (one query, so leaves and nodes are read in one snapshot). Such a node would also
         make the append that reaches it fail on its key."""
-        return [(r[0], r[1]) for r in self._query(
-            f"SELECT level, idx FROM {self.nodes_table} WHERE ((idx + 1) << level) > "
-            f"(SELECT COALESCE(MAX(idx), -1) + 1 FROM {self.leaves_table}) ORDER BY level, idx"
-        )]
+        log = self.log_id
+        return sorted(node_of_key(r[0]) for r in self._query(
+            f"SELECT key FROM {self.nodes_table} WHERE log_id = {log} AND key >= "
+            f"(((SELECT COALESCE(MAX(idx), -1) + 1 FROM {self.leaves_table} "
+            f"WHERE log_id = {log}) + 1) << 6)"
+        ))
 
     def audit_node_count(self, size: int) -> int:
         """Stored interior nodes that belong to the tree of `size` leaves."""
         return self._query(
-            f"SELECT count(*) FROM {self.nodes_table} "
-            f"WHERE ((idx + 1) << level) <= CAST(? AS BIGINT)", (size,)
+            f"SELECT count(*) FROM {self.nodes_table} WHERE log_id = {self.log_id} "
+            f"AND key < ?", ((size + 1) << 6,)
         )[0][0]

@@ -9,6 +9,7 @@ would commit a half-written append.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
@@ -17,14 +18,26 @@ import psycopg
 from eventsourcing import persistence as es
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL
 
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch, erasure_statements
+from ledger.store.log_ids import log_id_from_env
+from ledger.store.migrations import v2
+from ledger.store.migrations.v2 import LOG_ONE
+from ledger.store.migrations.version import LATEST, SCHEMA_VERSION_DDL, read_state, require_latest
 from ledger.store.waits import Waits
 
 _DDL_LOCK = 0x7E30_1D0C  # advisory lock id for schema creation, shared by every Témoin process
+
+
+def log_lock_key(prefix: str, log_id: int) -> tuple[int, int]:
+    """The two int4 keys of one log's writer lock (`pg_advisory_xact_lock(int4, int4)`): the
+    log family (a CRC of its table prefix, as a signed int4) and the log id. The two-key form
+    is a key space of its own, apart from the one-bigint `_DDL_LOCK`."""
+    family = zlib.crc32(prefix.encode("ascii"))
+    return (family - (1 << 32) if family >= 1 << 31 else family), log_id
 
 
 def _quoted(name: str) -> str:
@@ -50,21 +63,19 @@ def _translate(exc: psycopg.Error) -> es.PersistenceError:
 
 
 class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
+    _hex_id_cast = "::uuid"
+
     def __init__(
-        self, datastore: PostgresDatastore, prefix: str = "cases", waits: Waits | None = None
+        self, datastore: PostgresDatastore, prefix: str = "cases", waits: Waits | None = None,
+        log_id: int = LOG_ONE,
     ) -> None:
         self.prefix = prefix
+        self.log_id = log_id
         self._head = None
         self.waits = waits or Waits()
         super().__init__(datastore, events_table_name=f"{prefix}_events")
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {t} (idx bigint PRIMARY KEY, hash bytea NOT NULL, "
-                "originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
-                "UNIQUE (originator_id, originator_version))"
-            ).format(t=Identifier(self.leaves_table))
-        )
-        for ddl in self.side_tables_ddl("bytea", "bigint"):
+        tables = [*v2.log_tables_ddl(prefix, "postgres"), *self.side_tables_ddl("bytea", "bigint")]
+        for ddl in [*tables, SCHEMA_VERSION_DDL]:
             self.sql_create_statements.append(SQL(ddl))  # type: ignore[arg-type]
         # Plain strings, composed once: a psycopg `Composed` is rendered again (identifiers
         # quoted, joined) on every execute, 2-3% of the writer's time in the profile.
@@ -73,18 +84,23 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
             f"SELECT originator_id, originator_version, topic, state "
             f"FROM {_quoted(self.datastore.schema)}.{events} WHERE originator_id = %s"
         )
-        self._lock_sql = f"LOCK TABLE {events} IN EXCLUSIVE MODE"
+        # One writer lock per log, not a table lock: the logs sharing these tables append in
+        # parallel (issue 14). Held until the transaction ends; `lock_timeout` bounds its wait
+        # like any lock's. Within one log, appends still commit one at a time, in index order.
+        family, log = log_lock_key(prefix, self.log_id)
+        self._lock_sql = f"SELECT pg_advisory_xact_lock({family}, {log})"
         self._insert_sql = (
             f"INSERT INTO {events} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
         )
         self._leaves_sql = (
-            f"INSERT INTO {self.leaves_table} (idx, hash, originator_id, originator_version) "
-            "SELECT * FROM unnest(%b::bigint[], %b::bytea[], %b::uuid[], %b::bigint[])"
+            f"INSERT INTO {self.leaves_table} (log_id, idx, hash, originator_id, "
+            f"originator_version) SELECT {self.log_id}, * "
+            "FROM unnest(%b::bigint[], %b::bytea[], %b::uuid[], %b::bigint[])"
         )
         self._nodes_sql = (
-            f"INSERT INTO {self.nodes_table} (level, idx, hash) "
-            "SELECT * FROM unnest(%b::smallint[], %b::bigint[], %b::bytea[])"
+            f"INSERT INTO {self.nodes_table} (log_id, key, hash) "
+            "SELECT * FROM unnest(%b::int[], %b::bigint[], %b::bytea[])"
         )
 
     def select_events(
@@ -128,7 +144,19 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
             try:
                 conn.execute("SELECT pg_advisory_lock(%s)", (_DDL_LOCK,))
                 try:
+                    # Under the same lock as the creation: refuse another schema version
+                    # before writing anything; record the newest on an empty database.
+                    state = read_state(_ConnSql(conn))
+                    require_latest(state)
                     super().create_table()
+                    if state.version == 0:
+                        conn.execute(
+                            "INSERT INTO schema_version (version, applied_at) VALUES (%s, "
+                            "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) "
+                            "ON CONFLICT (version) DO NOTHING",
+                            (LATEST,),
+                        )
+                        conn.commit()
                 finally:
                     conn.execute("SELECT pg_advisory_unlock(%s)", (_DDL_LOCK,))
             finally:
@@ -191,7 +219,7 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         return originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
 
     def _max_index(self, cur: Any = None) -> int:
-        sql = f"SELECT max(idx) FROM {self.leaves_table}"
+        sql = f"SELECT max(idx) FROM {self.leaves_table} WHERE log_id = {self.log_id}"
         if cur is None:
             value = self._query(sql)[0][0]
         else:
@@ -203,23 +231,24 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         if not ids:
             return {}
         inner = [i for i in ids if i.level > 0]
+        log = self.log_id
+        # A leaf row is marked -1 (keys of interior nodes are positive).
         sql = (
-            f"SELECT 0, l.idx, l.hash FROM {self.leaves_table} l WHERE l.idx = ANY(?::bigint[]) "
-            f"UNION ALL SELECT n.level, n.idx, n.hash FROM {self.nodes_table} n "
-            f"JOIN unnest(?::smallint[], ?::bigint[]) AS w(level, idx) "
-            f"ON n.level = w.level AND n.idx = w.idx"
+            f"SELECT -1, l.idx, l.hash FROM {self.leaves_table} l WHERE l.log_id = {log} "
+            f"AND l.idx = ANY(?::bigint[]) UNION ALL SELECT n.key, 0, n.hash "
+            f"FROM {self.nodes_table} n WHERE n.log_id = {log} AND n.key = ANY(?::bigint[])"
         )
         params = (
             [i.index for i in ids if i.level == 0],
-            [i.level for i in inner],
-            [i.index for i in inner],
+            [v2.node_key(i.level, i.index) for i in inner],
         )
         if cur is None:
             rows = self._query(sql, params)
         else:
             cur.execute(_pg(sql), params)
             rows = cur.fetchall()
-        return {NodeID(r[0], r[1]): bytes(r[2]) for r in rows}
+        return {NodeID(0, r[1]) if r[0] == -1 else NodeID(*v2.node_of_key(r[0])): bytes(r[2])
+                for r in rows}
 
     # -- append ---------------------------------------------------------------------------
     def append_events(
@@ -302,6 +331,22 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         return "postgres", connect
 
 
+class _ConnSql:
+    """The version checks' view of a connection (`migrations.version.Sql`)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
+            cur.execute(_pg(sql), params)
+            return cur.fetchall()
+
+    def table_names(self) -> set[str]:
+        return {r[0] for r in self.query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+
+
 class Factory(PostgresFactory):
     """Builds Merkle recorders whose tables are prefixed by the application's name."""
 
@@ -316,8 +361,12 @@ class Factory(PostgresFactory):
 
     def application_recorder(self) -> MerklePostgresRecorder:  # type: ignore[override]
         recorder = MerklePostgresRecorder(
-            self.datastore, prefix=self.env.name.lower(), waits=self.waits
+            self.datastore, prefix=self.env.name.lower(), waits=self.waits,
+            log_id=log_id_from_env(self.env),
         )
         if self.env_create_table():
             recorder.create_table()
+        else:
+            with self.datastore.get_connection() as conn:
+                require_latest(read_state(_ConnSql(conn)))
         return recorder

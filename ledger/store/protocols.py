@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # eventsourcing and the merkle package are not needed to name
     from ledger.store.base import LeafRow, StoredCheckpoint
     from ledger.store.batch import AppendBatch
     from ledger.store.keys import KeyRow
+    from ledger.store.log_registry import LogRow
     from ledger.store.projection_tables import CaseIndexRow, CaseQuery, TimelineRow
 
 
@@ -31,6 +32,8 @@ if TYPE_CHECKING:  # eventsourcing and the merkle package are not needed to name
 @runtime_checkable
 class LogReader(Protocol):
     """Leaves, nodes, proofs and signed checkpoints of one log, and the events behind them."""
+
+    log_id: int  # which log of the shared tables (schema version 2, docs/STORAGE.md)
 
     def tree_size(self) -> int: ...
 
@@ -229,6 +232,23 @@ class Attestations(AttestationReader, Protocol):
     def store_attestation(self, attestation: Attestation) -> None: ...
 
 
+# -- the log registry (ledger/store/log_registry.py) ----------------------------------------
+@runtime_checkable
+class LogRegistryReader(Protocol):
+    def registered_logs(self) -> list[LogRow]: ...
+
+    def tenant_log(self, tenant: str) -> int: ...
+
+    def mapped_tenants(self) -> dict[str, int]: ...
+
+    def shares_tables(self) -> bool: ...
+
+
+@runtime_checkable
+class LogRegistry(LogRegistryReader, Protocol):
+    def create_log(self, origin: str, created_at: str, tenants: Sequence[str]) -> int: ...
+
+
 # -- combinations (no method of their own) -------------------------------------------------
 @runtime_checkable
 class Log(LogReader, LogWriter, Protocol):
@@ -248,12 +268,13 @@ class ProjectionSource(LogReader, Projections, Protocol):
 
 @runtime_checkable
 class Store(LogWriter, LogReader, LogAudit, Vault, Evidence, ApiKeys, Projections, Attestations,
-            Protocol):
+            LogRegistry, Protocol):
     """Everything: what a backend implements, and what only the ledger itself holds."""
 
 
 # Every family, for the contract tests' "each method in exactly one Protocol" check.
 FAMILIES: tuple[type, ...] = (
     LogReader, LogWriter, LogAudit, VaultReader, Vault, EvidenceReader, Evidence, ApiKeyReader,
-    ApiKeys, ProjectionReader, Projections, AttestationReader, Attestations,
+    ApiKeys, ProjectionReader, Projections, AttestationReader, Attestations, LogRegistryReader,
+    LogRegistry,
 )

@@ -23,6 +23,10 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQL
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch, erasure_statements
+from ledger.store.log_ids import log_id_from_env
+from ledger.store.migrations import v2
+from ledger.store.migrations.v2 import LOG_ONE
+from ledger.store.migrations.version import LATEST, SCHEMA_VERSION_DDL, read_state, require_latest
 from ledger.store.waits import MIN_LOCK_WAIT, Waits
 
 
@@ -44,9 +48,11 @@ def _flush_wal(raw: sqlite3.Connection) -> None:
 
 class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
     def __init__(
-        self, datastore: SQLiteDatastore, prefix: str = "cases", waits: Waits | None = None
+        self, datastore: SQLiteDatastore, prefix: str = "cases", waits: Waits | None = None,
+        log_id: int = LOG_ONE,
     ) -> None:
         self.prefix = prefix
+        self.log_id = log_id
         self._head = None
         self.waits = waits or Waits()
         # This process's writers take turns here, not on the pool's writer lock: the pool
@@ -61,11 +67,36 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
-            f"CREATE TABLE IF NOT EXISTS {self.leaves_table} (idx INTEGER PRIMARY KEY, "
-            f"hash BLOB NOT NULL, originator_id TEXT NOT NULL, originator_version INTEGER "
-            f"NOT NULL, UNIQUE (originator_id, originator_version))",
+            *v2.log_tables_ddl(self.prefix, "sqlite"),
             *self.side_tables_ddl("BLOB", "INTEGER", " WITHOUT ROWID"),
         ]
+
+    def create_table(self) -> None:
+        """Create the tables at the newest schema version on an empty database; refuse (before
+        writing anything) a database at another version. One IMMEDIATE transaction: two
+        processes starting on a new file cannot both see it empty."""
+        with self._writer() as raw:
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                state = read_state(_RawSql(raw))
+                require_latest(state)
+                for statement in self.create_table_statements:
+                    raw.execute(statement)
+                raw.execute(SCHEMA_VERSION_DDL)
+                raw.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, "
+                    "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')) ON CONFLICT (version) DO NOTHING",
+                    (LATEST,),
+                )
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                raise
+
+    def _check_schema(self) -> None:
+        """For a recorder told not to create tables: still refuse another schema version."""
+        with self._writer() as raw:
+            require_latest(read_state(_RawSql(raw)))
 
     # -- connections ----------------------------------------------------------------------
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -193,7 +224,7 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
         return self._id_text(originator_id)
 
     def _max_index(self, cur: Any = None) -> int:
-        sql = f"SELECT max(idx) FROM {self.leaves_table}"
+        sql = f"SELECT max(idx) FROM {self.leaves_table} WHERE log_id = {self.log_id}"
         value = self._query(sql)[0][0] if cur is None else cur.execute(sql).fetchone()[0]
         return -1 if value is None else value
 
@@ -205,22 +236,21 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
         parts, params = [], []
         if leaves:
             parts.append(
-                f"SELECT 0, idx, hash FROM {self.leaves_table} "
-                f"WHERE idx IN ({','.join('?' * len(leaves))})"
+                f"SELECT -1, idx, hash FROM {self.leaves_table} WHERE log_id = {self.log_id} "
+                f"AND idx IN ({','.join('?' * len(leaves))})"
             )
             params.extend(leaves)
         if inner:
-            # Point lookups joined by OR: SQLite plans `(level, idx) IN (VALUES ...)` as a
-            # scan of the whole table (milliseconds at 10^5 nodes, growing with the log).
             parts.append(
-                f"SELECT level, idx, hash FROM {self.nodes_table} WHERE "
-                + " OR ".join(["(level = ? AND idx = ?)"] * len(inner))
+                f"SELECT key, 0, hash FROM {self.nodes_table} WHERE log_id = {self.log_id} "
+                f"AND key IN ({','.join('?' * len(inner))})"
             )
-            for n in inner:
-                params.extend((n.level, n.index))
+            params.extend(v2.node_key(n.level, n.index) for n in inner)
         sql = " UNION ALL ".join(parts)
         rows = self._query(sql, params) if cur is None else cur.execute(sql, params).fetchall()
-        return {NodeID(r[0], r[1]): bytes(r[2]) for r in rows}
+        # A leaf row is marked -1 (keys of interior nodes are positive).
+        return {NodeID(0, r[1]) if r[0] == -1 else NodeID(*v2.node_of_key(r[0])): bytes(r[2])
+                for r in rows}
 
     # -- append ---------------------------------------------------------------------------
     def append_events(
@@ -239,9 +269,10 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
                 leaf_rows, node_rows, new_frontier = self._merkle_rows(
                     size, frontier, stored_events, leaves
                 )
+                log = self.log_id
                 raw.executemany(
-                    f"INSERT INTO {self.leaves_table} VALUES (?,?,?,?)",
-                    [(i, h, self._id_text(o), v) for i, h, o, v in leaf_rows],
+                    f"INSERT INTO {self.leaves_table} VALUES (?,?,?,?,?)",
+                    [(log, i, h, self._id_text(o), v) for i, h, o, v in leaf_rows],
                 )
                 raw.executemany(f"INSERT INTO {self.nodes_table} VALUES (?,?,?)", node_rows)
                 if batch is not None:
@@ -290,6 +321,19 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
         return "sqlite", {"database": pool.db_name}
 
 
+class _RawSql:
+    """The version checks' view of a raw connection (`migrations.version.Sql`)."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.raw.execute(sql, params).fetchall()]
+
+    def table_names(self) -> set[str]:
+        return {r[0] for r in self.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
 class Factory(SQLiteFactory):
     """Builds Merkle recorders whose tables are prefixed by the application's name."""
 
@@ -304,11 +348,14 @@ class Factory(SQLiteFactory):
 
     def application_recorder(self) -> MerkleSQLiteRecorder:  # type: ignore[override]
         recorder = MerkleSQLiteRecorder(
-            self.datastore, prefix=self.env.name.lower(), waits=self.waits
+            self.datastore, prefix=self.env.name.lower(), waits=self.waits,
+            log_id=log_id_from_env(self.env),
         )
         self.recorders.append(recorder)
         if self.env_create_table():
             recorder.create_table()
+        else:
+            recorder._check_schema()
         return recorder
 
     def close(self) -> None:

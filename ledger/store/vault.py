@@ -31,6 +31,9 @@ class VaultMixin:
     def _stream(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[Any]:
         raise NotImplementedError
 
+    def _not_of_other_logs(self, hex_id_sql: str) -> str:
+        raise NotImplementedError
+
     def wrapped_key_sample(self, limit: int = 3) -> list[tuple[str, bytes]]:
         """A few (case_id, wrapped key) rows: enough to tell whether a master key is the one
         that wrapped them (ledger/custody.py), without reading the table."""
@@ -59,9 +62,12 @@ class VaultMixin:
 
     def iter_openings_with_keys(self) -> Iterator[tuple[str, int, str, bytes, bytes | None]]:
         """Every sealed opening with its case's wrapped key (None once erased), by case."""
+        # With several logs in the database, only the cases no other log holds.
+        where = self._not_of_other_logs("o.case_id")
         for r in self._stream(
             "SELECT o.case_id, o.case_seq, o.field, o.sealed, k.wrapped FROM vault_openings o "
-            "LEFT JOIN vault_keys k ON k.case_id = o.case_id ORDER BY o.case_id, o.case_seq"
+            f"LEFT JOIN vault_keys k ON k.case_id = o.case_id {where} "
+            "ORDER BY o.case_id, o.case_seq"
         ):
             yield r[0], r[1], r[2], bytes(r[3]), None if r[4] is None else bytes(r[4])
 

@@ -13,6 +13,7 @@ from tests.store_contracts.contracts_log import (
     LogReaderContract,
     LogWriterContract,
 )
+from tests.store_contracts.contracts_log_registry import LogRegistryContract
 from tests.store_contracts.contracts_projections import ProjectionsContract
 from tests.store_contracts.contracts_vault import VaultContract
 
@@ -47,4 +48,8 @@ class TestProjections(PostgreSQL, ProjectionsContract):
 
 
 class TestAttestations(PostgreSQL, AttestationsContract):
+    pass
+
+
+class TestLogRegistry(PostgreSQL, LogRegistryContract):
     pass

@@ -12,6 +12,7 @@ from tests.store_contracts.contracts_log import (
     LogReaderContract,
     LogWriterContract,
 )
+from tests.store_contracts.contracts_log_registry import LogRegistryContract
 from tests.store_contracts.contracts_projections import ProjectionsContract
 from tests.store_contracts.contracts_vault import VaultContract
 
@@ -46,4 +47,8 @@ class TestProjections(SQLiteFile, ProjectionsContract):
 
 
 class TestAttestations(SQLiteFile, AttestationsContract):
+    pass
+
+
+class TestLogRegistry(SQLiteFile, LogRegistryContract):
     pass

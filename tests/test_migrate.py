@@ -1,0 +1,359 @@
+"""`temoin migrate` (schema 1 -> 2) on both backends, killed half-way and rerun; version checks.
+
+The version-1 database is made by this code (`scripts.v1_fixture`: real appends, real signed
+checkpoints, then the log tables rewritten in the frozen version-1 layout). 2·10^4 entries here
+(building it is the slow part); `scripts/bench_migrate.py` migrates 10^5.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.config import Settings
+from ledger.merkle import (
+    NodeID,
+    consistency_plan,
+    frontier_ids,
+    inclusion_plan,
+    root_from_frontier,
+    verify_consistency,
+    verify_inclusion,
+)
+from ledger.store.migrations.database import Database
+from ledger.store.migrations.v1 import LOG_TABLES
+from ledger.store.migrations.version import LATEST, read_state
+from scripts.v1_fixture import downgrade_to_v1, fill
+from tests.conftest import PG_ADMIN_URL, pg_database
+
+ROOT = Path(__file__).resolve().parent.parent
+ORIGIN = "test.example/log"
+ENTRIES = 20_000
+PREFIXES = ("access", "cases")
+_ORDER = {"leaves": "idx", "nodes": "key", "checkpoints": "size",
+          "attestations": "size, kind, signer"}
+
+
+def _env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMOIN_")}
+    env.update(TEMOIN_DATABASE_URL=settings.database_url, TEMOIN_DATA_DIR=str(settings.data_dir),
+               TEMOIN_LOG_ORIGIN=ORIGIN, **extra)
+    return env
+
+
+def _temoin(settings: Settings, *args: str, timeout: float = 300,
+            **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "scripts.cli", *args], cwd=ROOT,
+                          env=_env(settings, **extra), capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def _settings(url: str, data: Path) -> Settings:
+    return Settings(database_url=url, data_dir=data, origin=ORIGIN)
+
+
+@pytest.fixture
+def twin_urls(backend: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two database URLs: the one under test and, later, a copy of it."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+        return
+    with pg_database() as url:
+        twin = f"temoin_t_{uuid.uuid4().hex[:12]}"
+        yield url, f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{twin}"
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{twin}" WITH (FORCE)')
+
+
+def _copy(src: str, dst: str) -> None:
+    if src.startswith("sqlite:///"):
+        shutil.copy(src[len("sqlite:///"):], dst[len("sqlite:///"):])
+        return
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{dst.rsplit("/", 1)[1]}" '
+                     f'TEMPLATE "{src.rsplit("/", 1)[1]}"')
+
+
+def _norm(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(bytes(v) if isinstance(v, memoryview) else
+                 v.hex if isinstance(v, uuid.UUID) else v for v in row)
+
+
+def _v1_trees(url: str) -> dict[str, dict[str, Any]]:
+    """Each log of a version-1 database read directly: nodes by (level, idx), checkpoints."""
+    db = Database.open(url)
+    try:
+        out: dict[str, dict[str, Any]] = {}
+        for prefix in PREFIXES:
+            nodes = {NodeID(0, r[0]): bytes(r[1])
+                     for r in db.query(f"SELECT idx, hash FROM {prefix}_leaves")}
+            nodes.update((NodeID(r[0], r[1]), bytes(r[2]))
+                         for r in db.query(f"SELECT level, idx, hash FROM {prefix}_nodes"))
+            cps = [_norm(r) for r in db.query(
+                f"SELECT size, root, note, signed_at FROM {prefix}_checkpoints ORDER BY size")]
+            out[prefix] = {"nodes": nodes, "checkpoints": cps}
+        return out
+    finally:
+        db.close()
+
+
+def _dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    db = Database.open(url)
+    try:
+        dump = {f"{p}_{t}": [_norm(r) for r in db.query(
+            f"SELECT * FROM {p}_{t} ORDER BY log_id, {_ORDER[t]}")]
+            for p in PREFIXES for t in LOG_TABLES}
+        dump["schema_version"] = db.query(
+            "SELECT version, state FROM schema_version ORDER BY version")
+        return dump
+    finally:
+        db.close()
+
+
+def _kill_past(settings: Settings, fraction: float) -> str:
+    """Run `temoin migrate` and SIGKILL it once its progress passes `fraction`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scripts.cli", "migrate"], cwd=ROOT,
+        env=_env(settings, TEMOIN_MIGRATE_BATCH="1024"), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    seen = ""
+    try:
+        for line in proc.stderr:
+            seen += line
+            m = re.search(r"([\d,]+)/([\d,]+) entries \(", line)
+            if m and int(m[1].replace(",", "")) >= fraction * int(m[2].replace(",", "")):
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+    finally:
+        proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, seen
+    return seen
+
+
+def test_migrate_killed_half_way_then_rerun(twin_urls: tuple[str, str], tmp_path: Path) -> None:
+    url, twin = twin_urls
+    data = tmp_path / "data"
+    settings = _settings(url, data)
+    fill(settings, ENTRIES)
+    downgrade_to_v1(url)
+    _copy(url, twin)
+    before = _v1_trees(url)
+    assert len(before["cases"]["checkpoints"]) >= 5 and len(before["access"]["checkpoints"]) == 4
+
+    progress = _kill_past(settings, 0.3)
+    assert "entries/s)" in progress  # done / total and the rate, on stderr
+    db = Database.open(url)
+    try:
+        state = read_state(db)
+    finally:
+        db.close()
+    assert (state.version, state.pending) == (1, LATEST), "the kill came after the end"
+    refused = _temoin(settings, "verify")
+    assert refused.returncode == 2
+    assert "migration to version 2 not finished" in refused.stderr
+    assert "temoin migrate" in refused.stderr
+
+    rerun = _temoin(settings, "migrate")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resuming migration schema 1 -> 2" in rerun.stdout
+    # The same database migrated in one go: the killed-and-rerun result is identical.
+    straight = _temoin(_settings(twin, data), "migrate")
+    assert straight.returncode == 0, straight.stderr
+    assert _dump(url) == _dump(twin)
+
+    verify = _temoin(settings, "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert f"OK: {ENTRIES:,} entries" in verify.stdout
+
+    from ledger.access import AccessJournal
+    from ledger.ledger import Ledger
+
+    ledger = Ledger(settings)
+    journal = AccessJournal(settings)
+    try:
+        for prefix, store in (("cases", ledger.store), ("access", journal.store)):
+            old = before[prefix]
+            after = [(c.size, c.root, c.note.decode(), c.signed_at) for c in store.checkpoints()]
+            assert after == old["checkpoints"]
+            nodes = old["nodes"]
+            sizes = [c[0] for c in old["checkpoints"]]
+            for size, root, *_ in old["checkpoints"]:
+                assert store.root(size) == root
+                assert root_from_frontier([nodes[i] for i in frontier_ids(size)]) == root
+            roots = {c[0]: c[1] for c in old["checkpoints"]}
+            last = sizes[-1]
+            for index in sorted({0, 1, last // 3, last // 2, last - 2, last - 1}):
+                for size in (s for s in sizes if s > index):
+                    plan = inclusion_plan(index, size)
+                    proof = store.proof(plan)
+                    assert proof == plan.assemble({n: nodes[n] for n in plan.node_ids()})
+                    verify_inclusion(index, size, nodes[NodeID(0, index)], proof, roots[size])
+            for s1, s2 in itertools.pairwise(sizes):
+                plan = consistency_plan(s1, s2)
+                proof = store.proof(plan)
+                assert proof == plan.assemble({n: nodes[n] for n in plan.node_ids()})
+                verify_consistency(s1, s2, roots[s1], roots[s2], proof)
+        # And the migrated log still takes appends, at its right edge.
+        from tests.helpers import request
+
+        ledger.append([request("after-migration", "CaseOpened")])
+        assert ledger.tree_size() == ENTRIES + 1
+        assert ledger.sign_checkpoint().size == ENTRIES + 1
+    finally:
+        journal.close()
+        ledger.close()
+    again = _temoin(settings, "verify")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def _in_process(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                capsys: pytest.CaptureFixture[str]) -> Any:
+    """`temoin` run by its `main` in this process (the same code path as the command line,
+    without a Python start-up per call)."""
+    from scripts.cli import main
+
+    for key, value in _env(settings).items():
+        if key.startswith("TEMOIN_"):
+            monkeypatch.setenv(key, value)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, out, err)
+
+    return run
+
+
+def test_schema_versions_are_checked(database_url: str, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    settings = _settings(database_url, tmp_path / "data")
+    temoin = _in_process(settings, monkeypatch, capsys)
+    fill(settings, 30, batch=10, checkpoints=2)
+    db = Database.open(database_url)
+    try:
+        assert db.query("SELECT version FROM schema_version")[0][0] == LATEST  # made at v2
+    finally:
+        db.close()
+    downgrade_to_v1(database_url)
+
+    # An old schema: the server, and every command but migrate, refuse with one message.
+    served = temoin("serve", "--port", "0")
+    assert served.returncode == 2
+    assert ("the database schema is version 1; this Témoin needs version 2: stop every "
+            "Témoin process on it and run `temoin migrate`") in served.stderr
+    assert "Traceback" not in served.stderr
+    dry = temoin("migrate", "--dry-run")
+    assert dry.returncode == 0 and "would run migration schema 1 -> 2" in dry.stdout
+    assert temoin("verify").returncode == 2  # the dry run changed nothing
+
+    done = temoin("migrate")
+    assert done.returncode == 0 and "migrated to schema version 2" in done.stdout
+    noop = temoin("migrate")
+    assert noop.returncode == 0
+    assert "at schema version 2, the newest: nothing to migrate" in noop.stdout
+    assert temoin("verify").returncode == 0
+
+    # A newer schema (a later release's database): refused, never touched.
+    db = Database.open(database_url)
+    try:
+        db.execute("INSERT INTO schema_version (version, applied_at) VALUES (3, 'later')")
+    finally:
+        db.close()
+    for args in (("serve", "--port", "0"), ("verify",), ("migrate",)):
+        refused = temoin(*args)
+        assert refused.returncode == 2, args
+        assert ("the database schema is version 3, newer than version 2 that this Témoin "
+                "reads: upgrade Témoin") in refused.stderr, args
+
+
+def test_empty_database_is_created_at_the_newest_version(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    settings = _settings(database_url, tmp_path / "data")
+    temoin = _in_process(settings, monkeypatch, capsys)
+    if database_url.startswith("sqlite:///"):
+        missing = temoin("migrate")  # no file: said, and none created
+        assert missing.returncode == 2 and "no database at" in missing.stderr
+        assert not Path(database_url[len("sqlite:///"):]).exists()
+        Path(database_url[len("sqlite:///"):]).touch()
+    said = temoin("migrate")
+    assert said.returncode == 0 and "the database is empty" in said.stdout
+    from ledger.ledger import Ledger
+
+    Ledger(settings).close()
+    db = Database.open(database_url)
+    try:
+        state = read_state(db)
+        columns = db.query("SELECT log_id, key, hash FROM cases_nodes")
+    finally:
+        db.close()
+    assert (state.version, state.pending) == (LATEST, None)
+    assert columns == []
+
+
+def test_entries_an_old_process_appends_during_the_migration_are_kept(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A server of the old release left running: what it appends after the copy reached the
+    end is copied by the swap transaction, never dropped with the old tables."""
+    from ledger.ledger import Ledger
+    from ledger.store.migrations.runner import migrate
+    from tests.helpers import request
+
+    settings = _settings(database_url, tmp_path / "data")
+    fill(settings, 200, batch=50, checkpoints=2)
+    ledger = Ledger(settings)
+    try:
+        ledger.append([request(f"late-{i}", "CaseOpened") for i in range(37)])
+        ledger.sign_checkpoint()
+    finally:
+        ledger.close()
+    downgrade_to_v1(database_url)
+    # Hide the last 37 leaves, their nodes and checkpoint: the old process appends them later.
+    db = Database.open(database_url)
+    late: dict[str, list[tuple[Any, ...]]] = {}
+    with db.transaction():
+        for name, cond in (("leaves", "idx >= 200"), ("nodes", "((idx + 1) << level) > 200"),
+                           ("checkpoints", "size > 200")):
+            late[name] = db.query(f"SELECT * FROM cases_{name} WHERE {cond}")
+            db.execute(f"DELETE FROM cases_{name} WHERE {cond}")
+    assert len(late["leaves"]) == 37 and late["nodes"] and len(late["checkpoints"]) == 1
+
+    def progress(line: str) -> None:
+        if "cases: replace the version-1 tables" in line:  # the copy is done
+            other = Database.open(database_url)
+            try:
+                with other.transaction():
+                    for name, rows in late.items():
+                        marks = ", ".join("?" * len(rows[0]))
+                        for row in rows:
+                            other.execute(f"INSERT INTO cases_{name} VALUES ({marks})", row)
+            finally:
+                other.close()
+
+    try:
+        assert migrate(db, say=lambda _: None, progress=progress)
+    finally:
+        db.close()
+    temoin = _in_process(settings, monkeypatch, capsys)
+    verified = temoin("verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "OK: 237 entries" in verified.stdout
