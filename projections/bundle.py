@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ledger.canonical import canonical_bytes
-from ledger.errors import CaseNotFoundError
+from ledger.errors import CaseNotFoundError, StoreError
 from projections.bundle_trust import BUNDLE_FORMAT_V1_1, HOW_TO_TRUST, trust_members
 
 if TYPE_CHECKING:  # the verifier imports this module and must not pull in the database layer
@@ -80,7 +80,7 @@ _SAMPLE = 256 * 1024
 _DEFLATE_BELOW = 0.9
 
 
-class BundleBuildError(RuntimeError):
+class BundleBuildError(StoreError, RuntimeError):
     """The ledger's data does not allow a sound bundle (e.g. an evidence file is damaged)."""
 
 

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger.entry import parse_entry
+from ledger.errors import NotFoundError, ValidationError
 from ledger.ledger import Ledger
 from projections.clocks import parse_time
 from projections.runner import ProjectionRunner
 from projections.timeline import assemble_timeline
 
 
-class UnknownCaseError(LookupError):
+class UnknownCaseError(NotFoundError, LookupError):
     pass
 
 
@@ -29,7 +30,7 @@ class CaseNotYetError(UnknownCaseError):
         self.first_index = first_index
 
 
-class SizeOutOfRangeError(ValueError):
+class SizeOutOfRangeError(ValidationError, ValueError):
     pass
 
 

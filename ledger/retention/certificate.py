@@ -27,6 +27,7 @@ from typing import IO, Any
 import orjson
 
 from ledger.checkpoint import Checkpoint
+from ledger.errors import ValidationError
 from ledger.merkle import ProofError, inclusion_plan, leaf_hash, verify_inclusion
 from ledger.signing import CheckpointError, LogKey, Verifier, verify_checkpoint
 from ledger.store.base import StoredCheckpoint
@@ -125,7 +126,7 @@ class CertificateReport:
         return not self.problems
 
 
-class CertificateError(ValueError):
+class CertificateError(ValidationError, ValueError):
     """The file is not a destruction certificate at all."""
 
 
