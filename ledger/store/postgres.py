@@ -22,6 +22,7 @@ from psycopg.sql import SQL, Identifier
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch, erasure_statements
+from ledger.store.driver_errors import translating
 from ledger.store.waits import Waits
 
 _DDL_LOCK = 0x7E30_1D0C  # advisory lock id for schema creation, shared by every Témoin process
@@ -49,6 +50,7 @@ def _translate(exc: psycopg.Error) -> es.PersistenceError:
     return es.DatabaseError(str(exc))
 
 
+@translating  # driver errors leave the store as tree errors (ledger/store/driver_errors.py)
 class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
     def __init__(
         self, datastore: PostgresDatastore, prefix: str = "cases", waits: Waits | None = None

@@ -23,6 +23,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQL
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch, erasure_statements
+from ledger.store.driver_errors import translating
 from ledger.store.waits import MIN_LOCK_WAIT, Waits
 
 
@@ -42,6 +43,7 @@ def _flush_wal(raw: sqlite3.Connection) -> None:
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
+@translating  # driver errors leave the store as tree errors (ledger/store/driver_errors.py)
 class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
     def __init__(
         self, datastore: SQLiteDatastore, prefix: str = "cases", waits: Waits | None = None
