@@ -327,7 +327,8 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
 async def _on_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TemoinError)
     problem = problem_for(exc)
-    if problem.status >= 500 and problem.status != 503:
+    if problem.status == 500 and not isinstance(exc, ProblemError):
+        # A bug: its traceback goes to the log (a ProblemError's raiser logged what it knew).
         log.error("%s on %s %s", type(exc).__name__, request.method, _path(request),
                   exc_info=exc)
     elif isinstance(exc, UnavailableError) and exc.__cause__ is not None:

@@ -16,8 +16,8 @@ the user's sentence):
   `StatementError` (500: a bug).
 
 A store class is wrapped once by `translating`: each public method, and the few primitives
-every query goes through, translate on the way out. An error of the tree passes untouched, as
-does anything that is not a database error.
+every query goes through (`_stream` also while its rows are iterated), translate on the way
+out. An error of the tree passes untouched, as does anything that is not a database error.
 """
 
 from __future__ import annotations
@@ -126,6 +126,11 @@ def translating(cls: C) -> C:
         attr = inspect.getattr_static(cls, name)
         if not inspect.isfunction(attr) or getattr(attr, "__translated__", False):
             continue  # properties, class and static methods hold no connection
+        if inspect.isgeneratorfunction(attr) and name not in _PRIMITIVES:
+            # The public generators (iter_leaves, ...) read through `_stream` or public
+            # methods, which translate: a second wrapper would only cost a generator step per
+            # row (~0.2 µs measured, 0.2 s per million leaves of `temoin verify`).
+            continue
         wrapped = _wrap(attr)
         wrapped.__translated__ = True  # type: ignore[attr-defined]
         setattr(cls, name, wrapped)
