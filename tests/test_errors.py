@@ -37,9 +37,13 @@ from ledger.ledger import Ledger
 from ledger.store.driver_errors import is_driver_error
 from ledger.store.scan_reader import ScanReader, Source
 from ledger.store.witness_logs import WitnessLogs
-from tests.api_server import ApiServer, api, is_problem, new_case  # noqa: F401
-from tests.conftest import PG_ADMIN_URL
-from tests.test_lock_timeout import holding_lock
+
+pytest.register_assert_rewrite("tests.api_server")
+from tests.api_server import ApiServer, is_problem, new_case  # noqa: E402
+from tests.conftest import PG_ADMIN_URL, pg_database  # noqa: E402
+from tests.test_lock_timeout import holding_lock  # noqa: E402
+
+pytest_plugins = ("tests.api_server",)
 
 PACKAGES = ("ledger", "api", "projections", "witness", "scripts")
 # Roots without a kind: the tree's root, the base of append refusals (each child has its kind)
@@ -169,8 +173,6 @@ def test_rows_read_lazily_are_translated_too(quick: Ledger, database_url: str) -
 
 @pytest.mark.postgres
 def test_a_dropped_postgres_database_is_unavailable(tmp_path: Path) -> None:
-    from tests.conftest import pg_database
-
     with pg_database() as url:
         ledger = Ledger(Settings(database_url=url, data_dir=tmp_path / "data",
                                  extra_env={"POSTGRES_CONNECT_TIMEOUT": "1"}))
@@ -198,8 +200,7 @@ def test_the_witness_table_and_the_scan_reader_translate(tmp_path: Path) -> None
 
 # -- over HTTP --------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.__name__)
-def test_over_http_each_kind_has_its_status(api: ApiServer,  # noqa: F811
-                                            monkeypatch: pytest.MonkeyPatch,
+def test_over_http_each_kind_has_its_status(api: ApiServer, monkeypatch: pytest.MonkeyPatch,
                                             kind: type[TemoinError]) -> None:
     def failing(*args: object, **kwargs: object) -> None:
         raise type("Unnamed", (kind,), {})("what happened; what to do")
