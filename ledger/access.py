@@ -13,13 +13,14 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Mapper
+from eventsourcing.persistence import Mapper
 
 from ledger.checkpointing import sign_if_grown
 from ledger.config import Settings
 from ledger.custody import open_signing_key
 from ledger.domain.access import AccessTrail, trail_uuid
 from ledger.entry import parse_entry
+from ledger.errors import WriteConflictError
 from ledger.mapper import EntryMapper
 from ledger.merkle import leaf_hash
 from ledger.signer_state import SignerStateError, state_path, verify_against_state
@@ -106,7 +107,7 @@ class AccessJournal:
             stored = [self.app.mapper.to_stored_event(e) for e in events]
             try:
                 self.store.append_events(stored, batch)
-            except IntegrityError:
+            except WriteConflictError:
                 continue  # a concurrent read of the same case took this case_seq
             return batch.indices[0]
         raise RuntimeError("could not record the access after 5 attempts")

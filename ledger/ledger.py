@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import StoredEvent
 
 from ledger.application import CaseLog
 from ledger.case_cache import CaseCache
@@ -53,6 +53,8 @@ from ledger.errors import (
     LegalHoldError,
     RetentionClassError,
     SequenceConflictError,
+    UnavailableError,
+    WriteConflictError,
 )
 from ledger.events.validate import ValidEvent
 from ledger.evidence import EvidenceFiles, StoredFile
@@ -70,7 +72,7 @@ _RETRIES = 5
 _PART_RETRIES = 2
 # Errors that say the database is unavailable or a bounded wait ran out: no group is to
 # blame, every group of the commit fails alike (503).
-_UNAVAILABLE = (OperationalError, InterfaceError)
+_UNAVAILABLE = UnavailableError
 
 log = logging.getLogger("temoin.ledger")
 # Unwrapped case keys kept for sealing new openings; bounded, and a case's key leaves it when
@@ -321,7 +323,7 @@ class Ledger:
                 # CaseLog takes no snapshots and has no followers.
                 to_stored = self.app.mapper.to_stored_event
                 self.store.append_events([to_stored(e) for e in events], batch)
-            except IntegrityError as exc:
+            except WriteConflictError as exc:
                 # Another process appended to one of these cases (or used the same
                 # Idempotency-Key) meanwhile, or our cached copy of a case was behind:
                 # decide again on fresh state.

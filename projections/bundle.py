@@ -37,7 +37,7 @@ from ledger.bundle_format import (
     manifest_sig_body,
 )
 from ledger.canonical import canonical_bytes
-from ledger.errors import CaseNotFoundError
+from ledger.errors import CaseNotFoundError, StoreError
 from projections.bundle_trust import HOW_TO_TRUST, trust_members
 
 if TYPE_CHECKING:  # the database layer, for the types only
@@ -77,7 +77,7 @@ _SAMPLE = 256 * 1024
 _DEFLATE_BELOW = 0.9
 
 
-class BundleBuildError(RuntimeError):
+class BundleBuildError(StoreError, RuntimeError):
     """The ledger's data does not allow a sound bundle (e.g. an evidence file is damaged)."""
 
 

@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger.case_file import CaseFile, read_case_file
+from ledger.errors import NotFoundError, ValidationError
 from ledger.ledger import Ledger
 from projections.clocks import parse_time
 from projections.timeline import build_timeline
 
 
-class UnknownCaseError(LookupError):
+class UnknownCaseError(NotFoundError, LookupError):
     pass
 
 
@@ -27,7 +28,7 @@ class CaseNotYetError(UnknownCaseError):
         self.first_index = first_index
 
 
-class SizeOutOfRangeError(ValueError):
+class SizeOutOfRangeError(ValidationError, ValueError):
     pass
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from ledger.config import Settings
+from ledger.errors import ValidationError
 
 
-class CliError(Exception):
+class CliError(ValidationError):
     """A user mistake on the command line; printed without a traceback, exit 2."""
 
 

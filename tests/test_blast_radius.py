@@ -17,11 +17,15 @@ from typing import Any
 
 import httpx
 import pytest
-from eventsourcing.persistence import IntegrityError, OperationalError
 
 from ledger.audit import verify_log
 from ledger.domain import case_uuid
-from ledger.errors import BusyError, InternalAppendError
+from ledger.errors import (
+    BusyError,
+    DatabaseUnavailableError,
+    InternalAppendError,
+    WriteConflictError,
+)
 from ledger.ledger import AppendGroup, Idempotency, Ledger, Receipt
 from ledger.sequencer import Sequencer
 from ledger.vault import CaseKey, VaultError
@@ -155,7 +159,7 @@ def test_http_conflicts_that_outlast_the_retries_fail_only_their_request(
 
     def conflicting_insert(events: Any, *args: Any) -> Any:
         if any(e.originator_id == hot for e in events):
-            raise IntegrityError("duplicate key value violates unique constraint (injected)")
+            raise WriteConflictError("duplicate key value violates unique constraint (injected)")
         return insert(events, *args)
 
     monkeypatch.setattr(ledger.store, "append_events", conflicting_insert)
@@ -270,7 +274,7 @@ def test_sequencer_a_busy_group_alone_gets_busy(ledger: Ledger,
 
     def conflicting(events: Any, *args: Any) -> Any:
         if any(e.originator_id == hot for e in events):
-            raise IntegrityError("duplicate key (injected)")
+            raise WriteConflictError("duplicate key (injected)")
         return insert(events, *args)
 
     monkeypatch.setattr(ledger.store, "append_events", conflicting)
@@ -301,7 +305,7 @@ def test_the_database_failing_during_the_halving_keeps_the_committed_halves(
         if poison in ids:
             raise ValueError("poisoned (injected)")
         if late in ids:
-            raise OperationalError("server closed the connection unexpectedly (injected)")
+            raise DatabaseUnavailableError("server closed the connection unexpectedly (injected)")
         return insert(events, *args)
 
     monkeypatch.setattr(ledger.store, "append_events", failing)

@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from eventsourcing.persistence import OperationalError
 
 from ledger.config import ConfigError, Settings
+from ledger.errors import DatabaseBusyError
 from ledger.events.examples import EXAMPLES
 from ledger.ledger import Ledger
 from ledger.store.migrations.v2 import LOG_ONE
@@ -249,7 +249,7 @@ def test_postgres_statement_timeout_bounds_a_slow_query(pg_settings: Settings) -
     ledger = Ledger(replace(pg_settings, statement_timeout=0.5))
     try:
         started = time.monotonic()
-        with pytest.raises(OperationalError) as caught:
+        with pytest.raises(DatabaseBusyError) as caught:
             ledger.store._query("SELECT pg_sleep(5)")
         assert time.monotonic() - started < 2.0
         assert is_wait_timeout(caught.value)
@@ -268,7 +268,7 @@ def test_sqlite_connections_use_the_configured_busy_timeout(tmp_path: Path) -> N
         assert ledger.store._query("PRAGMA busy_timeout") == [(250,)]
         with holding_lock(database_url):
             started = time.monotonic()
-            with pytest.raises(OperationalError) as caught:
+            with pytest.raises(DatabaseBusyError) as caught:
                 ledger.store._execute("INSERT INTO evidence VALUES ('t', 'h', 'x', 1, 'now')")
             assert time.monotonic() - started < 1.5
         assert is_wait_timeout(caught.value)

@@ -13,21 +13,22 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from ledger.entry import Entry
+from ledger.errors import ConflictError
 
 
-class CaseExistsError(Exception):
+class CaseExistsError(ConflictError):
     """`CaseOpened` for a case that already exists."""
 
 
-class CaseClosedError(Exception):
+class CaseClosedError(ConflictError):
     """An event other than `PersonalDataErased` after `CaseClosed`."""
 
 
-class HoldError(Exception):
+class HoldError(ConflictError):
     """A legal hold suspends the act, or a hold reference does not match."""
 
 
-class ErasedError(Exception):
+class ErasedError(ConflictError):
     """Erasing what is already erased, or personal data for a case whose data was erased."""
 
 

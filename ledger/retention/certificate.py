@@ -28,6 +28,7 @@ import orjson
 
 from ledger.checkpoint import Checkpoint
 from ledger.checks import Verdict
+from ledger.errors import ValidationError
 from ledger.merkle import ProofError, inclusion_plan, leaf_hash, verify_inclusion
 from ledger.signing import CheckpointError, LogKey, Verifier, verify_checkpoint
 from ledger.store.base import StoredCheckpoint
@@ -128,7 +129,7 @@ class CertificateReport(Verdict):
         return [c.message() for c in self.failures]
 
 
-class CertificateError(ValueError):
+class CertificateError(ValidationError, ValueError):
     """The file is not a destruction certificate at all."""
 
 

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from ledger.errors import StoreError
 from ledger.merkle import (
     EMPTY_ROOT,
     NodeID,
@@ -47,10 +48,6 @@ class LeafRow:
     originator_id: str  # hex
     originator_version: int
     entry: bytes | None  # None when the event row is missing
-
-
-class StoreError(Exception):
-    """The database does not hold what the log requires (missing node, broken head...)."""
 
 
 class MerkleStore(

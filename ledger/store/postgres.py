@@ -23,6 +23,7 @@ from psycopg.sql import SQL
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch, erasure_statements
+from ledger.store.driver_errors import translating
 from ledger.store.log_ids import log_id_from_env
 from ledger.store.migrations import v2
 from ledger.store.migrations.v2 import LOG_ONE
@@ -62,6 +63,7 @@ def _translate(exc: psycopg.Error) -> es.PersistenceError:
     return es.DatabaseError(str(exc))
 
 
+@translating  # driver errors leave the store as tree errors (ledger/store/driver_errors.py)
 class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
     _hex_id_cast = "::uuid"
 

@@ -23,6 +23,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQL
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch, erasure_statements
+from ledger.store.driver_errors import translating
 from ledger.store.log_ids import log_id_from_env
 from ledger.store.migrations import v2
 from ledger.store.migrations.v2 import LOG_ONE
@@ -46,6 +47,7 @@ def _flush_wal(raw: sqlite3.Connection) -> None:
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
+@translating  # driver errors leave the store as tree errors (ledger/store/driver_errors.py)
 class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
     def __init__(
         self, datastore: SQLiteDatastore, prefix: str = "cases", waits: Waits | None = None,
