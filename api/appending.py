@@ -20,7 +20,7 @@ from fastapi import Response
 from api.deps import Services
 from api.idempotency import legacy_request_hash, request_hash
 from api.log_services import LogServices
-from api.problems import ProblemError, field_errors, invalid, ledger_problem
+from api.problems import ProblemError, field_errors, invalid, problem_for
 from api.strict_json import decode, require_object, unknown_fields
 from ledger.apikeys import ApiKey
 from ledger.errors import LedgerError
@@ -205,7 +205,7 @@ async def submit(
     if isinstance(result, Replayed):
         return Response(result.response, status_code=200, media_type="application/json")
     if isinstance(result, LedgerError):
-        raise ledger_problem(result, batch=batch)
+        raise problem_for(result, batch=batch)
     if not isinstance(result, list):  # a new kind of result would be a bug here, not a 201
         raise ProblemError(500, "unexpected append result")
     metrics = services.metrics

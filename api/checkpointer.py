@@ -5,8 +5,13 @@ A new checkpoint is signed within about one second of any append, and no more th
 log one signature per second however many appends arrive. Appends in this process wake the
 task at once; appends by other processes (the CLI, another server) are seen by the poll.
 
-Readers of the latest checkpoint call `fresh()`: if the log grew and the newest checkpoint is
-older than `interval`, it signs first, so an answer never misses an append older than that.
+Readers never sign: a read that must be proven against every entry appended before it (a
+report, a bundle) calls `covering()`, and `GET /v1/log/checkpoint` calls `fresh()` (if the log
+grew and the newest checkpoint is older than `interval`); both wake this task, which signs at
+once rather than at its pace, and wait for it. So a GET writes nothing but the access journal,
+and every signature comes from one place. If the task's attempt fails (a database locked for
+longer than its lock timeout), the waiting readers get that error (503 `busy`); if no
+checkpoint comes in time at all, 503 `not-yet-checkpointed`, both with Retry-After.
 
 The access journal's tree head is signed at the same pace (reads grow it; the poll sees them).
 Every signature is first proven consistent with the signer state file (ledger/signer_state.py),
@@ -28,6 +33,7 @@ from datetime import UTC, datetime
 from anyio import to_thread
 
 from api.background import cancel
+from api.problems import ProblemError
 from ledger.access import AccessJournal
 from ledger.ledger import Ledger
 from ledger.signer_state import SignerStateError
@@ -58,6 +64,13 @@ class Checkpointer:
         self.latest: StoredCheckpoint | None = None
         self._last_sign = float("-inf")  # monotonic time of our last signature
         self._grew = asyncio.Event()
+        # Set by a reader waiting for a checkpoint: sign now, not at the interval's pace.
+        self._urgent = asyncio.Event()
+        self._signed = asyncio.Event()  # replaced after each signature; readers wait on it
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # The task's last failure (monotonic time, error), answered to the readers waiting
+        # then: a locked database is 503 `busy` as soon as the task's own wait ran out.
+        self._failure: tuple[float, Exception] | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -65,6 +78,7 @@ class Checkpointer:
 
         This is also the check before serving: a database that forked from the signer state
         leaves the server up but refusing (503), so that the problem is visible."""
+        self._loop = asyncio.get_running_loop()
         try:
             await to_thread.run_sync(self._sign)
             await to_thread.run_sync(self._sign_journal)
@@ -81,8 +95,47 @@ class Checkpointer:
         self._grew.set()
 
     async def fresh(self) -> StoredCheckpoint:
-        """The latest checkpoint, signed now if the log grew and it is older than `interval`."""
-        return await to_thread.run_sync(self._fresh)
+        """The latest checkpoint, signed (by the task) first if the log grew and it is older
+        than `interval`."""
+        self.check_open()
+        latest, size = await to_thread.run_sync(self._latest_and_size)
+        if latest is None or (size > latest.size and (
+                datetime.now(UTC) - signed_at(latest)).total_seconds() >= self.interval):
+            return await self._wait_for(size)
+        return self._remember(latest, signed=False)
+
+    async def covering(self) -> StoredCheckpoint:
+        """The latest checkpoint once it covers every entry appended before this call."""
+        self.check_open()
+        latest, size = await to_thread.run_sync(self._latest_and_size)
+        if latest is not None and latest.size >= size:
+            return latest
+        return await self._wait_for(size)
+
+    async def _wait_for(self, size: int) -> StoredCheckpoint:
+        """Wake the task and wait until it has signed a checkpoint of at least `size`."""
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        deadline = loop.time() + self.ledger.settings.lock_timeout + 2 * self.interval
+        while True:
+            latest = self.latest
+            if latest is not None and latest.size >= size:
+                return latest
+            self.check_open()
+            failure = self._failure
+            if failure is not None and failure[0] >= started:
+                raise failure[1]
+            left = deadline - loop.time()
+            if left <= 0 or self._task is None:
+                raise ProblemError(
+                    503, f"no checkpoint covers the log's {size} entries yet (the database is "
+                    "busy); retry in a moment", slug="not-yet-checkpointed",
+                    headers={"Retry-After": "1"})
+            signed = self._signed
+            self._urgent.set()
+            self._grew.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(signed.wait(), timeout=min(left, self.interval))
 
     async def sign_now(self) -> StoredCheckpoint:
         """Sign now if the log grew (whatever the interval); the latest checkpoint."""
@@ -109,11 +162,19 @@ class Checkpointer:
             self._refuse(exc)
             raise
 
+    def _latest_and_size(self) -> tuple[StoredCheckpoint | None, int]:
+        store = self.ledger.store
+        return store.latest_checkpoint(), store.tree_size()
+
     def _remember(self, checkpoint: StoredCheckpoint, *, signed: bool) -> StoredCheckpoint:
         if self.latest is None or checkpoint.size >= self.latest.size:
             self.latest = checkpoint
         if signed:
             self._last_sign = time.monotonic()
+            self._failure = None
+            if self._loop is not None:
+                with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+                    self._loop.call_soon_threadsafe(self._wake_readers)
         if self.on_signed is not None:
             self.on_signed(checkpoint)
         return checkpoint
@@ -132,16 +193,9 @@ class Checkpointer:
         assert signed is not None
         self._journal_size = signed.size
 
-    def _fresh(self) -> StoredCheckpoint:
-        self.check_open()
-        store = self.ledger.store
-        latest = store.latest_checkpoint()
-        if latest is None:
-            return self._sign()
-        age = (datetime.now(UTC) - signed_at(latest)).total_seconds()
-        if age >= self.interval and store.tree_size() > latest.size:
-            return self._sign()
-        return self._remember(latest, signed=False)
+    def _wake_readers(self) -> None:
+        signed, self._signed = self._signed, asyncio.Event()
+        signed.set()
 
     def _sign_if_grown(self) -> None:
         size = self.ledger.store.tree_size()
@@ -171,15 +225,19 @@ class Checkpointer:
                 await asyncio.wait_for(self._grew.wait(), timeout=self.interval)
             self._grew.clear()
             wait = self._last_sign + self.interval - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            if wait > 0 and not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), timeout=wait)
+            self._urgent.clear()
             if self.refusing is not None:
                 continue  # nothing more to sign or check until an operator recovers
             try:
                 await to_thread.run_sync(self._sign_if_grown)
             except SignerStateError:
                 pass  # in self.refusing and in the log already
-            except Exception:
+            except Exception as exc:
                 # The database may be down for a while; keep trying, but say so once a second
                 # at most (the loop's own pace).
                 log.warning("could not sign a checkpoint; retrying", exc_info=True)
+                self._failure = (time.monotonic(), exc)
+                self._wake_readers()

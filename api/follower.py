@@ -28,6 +28,7 @@ from types import FrameType
 from anyio import to_thread
 
 from api.background import cancel
+from api.problems import ProblemError
 from ledger.config import Settings
 from projections.runner import ProjectionRunner
 
@@ -209,3 +210,23 @@ def _end(child: SpawnProcess) -> None:
         log.warning("projection follower %s ignored SIGTERM; sending SIGKILL", child.pid)
         child.kill()
         child.join(kill)
+
+
+# How long a read waits for the follower before answering 503: a follower keeps up within a
+# second; longer means it is failing (its log says why).
+CATCH_UP_WAIT = 10.0
+_POLL = 0.02
+
+
+async def caught_up(runner: ProjectionRunner, timeout: float = CATCH_UP_WAIT) -> None:
+    """Wait until the follower (thread or process) has applied every entry appended before
+    this call. A read waits for the projections; it never applies them itself, which would
+    be a write."""
+    size = await to_thread.run_sync(runner.store.tree_size)
+    deadline = time.monotonic() + timeout
+    while await to_thread.run_sync(runner.position) < size:
+        if time.monotonic() >= deadline:
+            raise ProblemError(503, f"the case index has not yet caught up with the log's "
+                               f"{size} entries; retry in a moment", slug="projections-behind",
+                               headers={"Retry-After": "1"})
+        await asyncio.sleep(_POLL)

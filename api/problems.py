@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-import psycopg
-from eventsourcing.persistence import InterfaceError as ESInterfaceError
-from eventsourcing.persistence import OperationalError as ESOperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -31,18 +27,24 @@ from ledger.errors import (
     BusyError,
     CaseConflictError,
     CaseNotFoundError,
+    ConfigurationError,
+    ConflictError,
+    DatabaseBusyError,
     EvidenceNotFoundError,
     IdempotencyConflictError,
-    InternalAppendError,
-    LedgerError,
+    InternalError,
     LegalHoldError,
+    NotFoundError,
     RetentionClassError,
     SequenceConflictError,
+    StoreError,
+    TemoinError,
+    UnavailableError,
+    ValidationError,
+    VerificationError,
 )
 from ledger.events.validate import FieldError
-from ledger.sequencer import SequencerClosedError
 from ledger.signer_state import SignerStateError
-from ledger.store.waits import is_wait_timeout
 
 log = logging.getLogger("temoin.api")
 
@@ -69,15 +71,6 @@ _DEFAULT_SLUGS: Mapping[int, str] = {
     507: "insufficient-storage",
 }
 
-DB_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    ESOperationalError,
-    ESInterfaceError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    sqlite3.OperationalError,
-)
-
-
 class ProblemFieldError(BaseModel):
     loc: list[str | int] = Field(description="Where: `body`, `path`, `query` or `header`, then "
                                  "the field path, e.g. `[\"body\", \"data\", \"amount_cents\"]`")
@@ -102,8 +95,9 @@ class Problem(BaseModel):
     )
 
 
-class ProblemError(Exception):
-    """Raise anywhere in a request to answer with a problem."""
+class ProblemError(TemoinError):
+    """Raise anywhere in a request to answer with exactly this problem (an error of the tree
+    that carries its own HTTP status, type and fields)."""
 
     def __init__(
         self,
@@ -179,44 +173,73 @@ def _title(status: int) -> str:
         return "Error"
 
 
-# -- ledger errors ---------------------------------------------------------------------------
+# -- the tree's errors -------------------------------------------------------------------------
 
-_LEDGER_PROBLEMS: Sequence[tuple[type[LedgerError], int, str]] = (
+# The problem of each error of the tree (docs/ERRORS.md): the first row whose class the error
+# is an instance of. Specific classes first, then one row per kind, so an error of the tree
+# that no row names still gets its kind's status, never a 500 (only InternalError is one).
+_PROBLEMS: Sequence[tuple[type[TemoinError], int, str]] = (
     (CaseNotFoundError, 404, "case-not-found"),
     (LegalHoldError, 409, "legal-hold"),
     (CaseConflictError, 409, "case-conflict"),
-    (RetentionClassError, 422, "retention-class"),
     (SequenceConflictError, 409, "sequence-conflict"),
     (IdempotencyConflictError, 409, "idempotency-conflict"),
+    (RetentionClassError, 422, "retention-class"),
     (EvidenceNotFoundError, 422, "evidence-not-found"),
     (BusyError, 503, "busy"),
-    (InternalAppendError, 500, "internal-error"),
+    (DatabaseBusyError, 503, "busy"),
+    (SignerStateError, 503, "log-fork"),
+    (NotFoundError, 404, "not-found"),
+    (ConflictError, 409, "conflict"),
+    (ValidationError, 422, "invalid-request"),
+    (VerificationError, 422, "verification-failed"),
+    (UnavailableError, 503, "unavailable"),
+    (StoreError, 503, "store-error"),
+    (ConfigurationError, 503, "not-configured"),
+    (InternalError, 500, "internal-error"),
+)
+# Retry-After of the retryable kinds: soon when the database is only busy (a lock was not
+# granted in time), later when it is down or the service is stopping.
+_RETRY_AFTER: Sequence[tuple[type[TemoinError], str]] = (
+    (BusyError, RETRY_AFTER_BUSY),
+    (DatabaseBusyError, RETRY_AFTER_BUSY),
+    (UnavailableError, RETRY_AFTER_DB_DOWN),
 )
 
 
-def ledger_problem(exc: LedgerError, *, batch: bool) -> ProblemError:
-    """The problem for a ledger refusal; `batch` adds the failing event's position."""
-    position = exc.position if batch else None
+def problem_for(exc: TemoinError, *, batch: bool = False) -> ProblemError:
+    """The problem answering an error of the tree: its status and type by kind (`_PROBLEMS`),
+    its sentence as `detail`; `batch` adds a refused event's position."""
+    if isinstance(exc, ProblemError):
+        return exc
+    # Only a root without a kind (TemoinError or LedgerError themselves) falls through.
     status, slug = next(
-        ((status, slug) for kind, status, slug in _LEDGER_PROBLEMS if isinstance(exc, kind)),
+        ((status, slug) for cls, status, slug in _PROBLEMS if isinstance(exc, cls)),
         (500, "internal-error"),
     )
+    position = getattr(exc, "position", None) if batch else None
+    detail, title = str(exc), None
     errors = None
-    if isinstance(exc, EvidenceNotFoundError):
+    if isinstance(exc, EvidenceNotFoundError | RetentionClassError):
         where: tuple[str | int, ...] = ("body",)
-        if batch and exc.position is not None:
-            where = ("body", "events", exc.position)
-        errors = [FieldError((*where, "evidence"), str(exc), "not_found")]
-    if isinstance(exc, RetentionClassError):
-        where = ("body", "events", exc.position) if batch and exc.position is not None else (
-            "body",)
-        errors = [FieldError((*where, "data", "retention_class"), str(exc), "not_allowed")]
-    headers = {"Retry-After": RETRY_AFTER_BUSY} if status == 503 else None
-    detail = str(exc)
-    if isinstance(exc, IdempotencyConflictError):
+        if position is not None:
+            where = ("body", "events", position)
+        errors = [
+            FieldError((*where, "evidence"), detail, "not_found")
+            if isinstance(exc, EvidenceNotFoundError)
+            else FieldError((*where, "data", "retention_class"), detail, "not_allowed")
+        ]
+    elif isinstance(exc, IdempotencyConflictError):
         detail += "; use a new Idempotency-Key for a different request"
+    elif isinstance(exc, SignerStateError):
+        # Not retryable by waiting: an operator must investigate (docs/TRUST.md); the detail
+        # names the signed tree head and what the database holds instead.
+        detail = f"the log refuses to extend a fork: {exc}"
+        title = "Log forked from its signed checkpoints"
+    retry = next((after for cls, after in _RETRY_AFTER if isinstance(exc, cls)), None)
     return ProblemError(
-        status, detail, slug=slug, errors=errors, position=position, headers=headers
+        status, detail, slug=slug, title=title, errors=errors, position=position,
+        headers={"Retry-After": retry} if retry is not None else None,
     )
 
 
@@ -301,29 +324,18 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _on_ledger(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, LedgerError)
-    return await _on_problem(request, ledger_problem(exc, batch=False))
-
-
-async def _on_database(request: Request, exc: Exception) -> JSONResponse:
-    # The cause goes to the log, not to the client: it can name hosts and users.
-    if is_wait_timeout(exc):
-        # Up, but a lock was not granted (or a statement not finished) within the bounded
-        # wait: another transaction holds it. Soon is the right time to retry.
-        log.warning("database busy on %s %s: %s", request.method, _path(request), exc)
-        return problem_response(
-            _path(request), 503,
-            "the database is busy: a lock it needed was not granted within the configured "
-            "wait (TEMOIN_LOCK_TIMEOUT, TEMOIN_STATEMENT_TIMEOUT); nothing was stored, retry "
-            "shortly", slug="busy", headers={"Retry-After": RETRY_AFTER_BUSY},
-        )
-    log.warning("database unavailable on %s %s: %s", request.method, _path(request), exc)
-    return problem_response(
-        _path(request), 503,
-        "the database is unavailable or overloaded; nothing was stored, retry later",
-        headers={"Retry-After": RETRY_AFTER_DB_DOWN},
-    )
+async def _on_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TemoinError)
+    problem = problem_for(exc)
+    if problem.status == 500 and not isinstance(exc, ProblemError):
+        # A bug: its traceback goes to the log (a ProblemError's raiser logged what it knew).
+        log.error("%s on %s %s", type(exc).__name__, request.method, _path(request),
+                  exc_info=exc)
+    elif isinstance(exc, UnavailableError) and exc.__cause__ is not None:
+        # The cause goes to the log, not to the client: it can name hosts and users.
+        log.warning("%s on %s %s: %s", type(exc).__name__, request.method, _path(request),
+                    exc.__cause__)
+    return await _on_problem(request, problem)
 
 
 async def _on_disconnect(request: Request, exc: Exception) -> JSONResponse:
@@ -333,32 +345,11 @@ async def _on_disconnect(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(_path(request), 400, "the request body was cut short")
 
 
-async def _on_shutdown(request: Request, exc: Exception) -> JSONResponse:
-    return problem_response(
-        _path(request), 503, "the service is shutting down; nothing was stored, retry shortly",
-        headers={"Retry-After": RETRY_AFTER_DB_DOWN},
-    )
-
-
-async def _on_fork(request: Request, exc: Exception) -> JSONResponse:
-    # Not retryable by waiting: an operator must investigate (docs/TRUST.md); the detail names
-    # the signed tree head and what the database holds instead.
-    return problem_response(
-        _path(request), 503, f"the log refuses to extend a fork: {exc}", slug="log-fork",
-        title="Log forked from its signed checkpoints",
-    )
-
-
 def install_exception_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(SignerStateError, _on_fork)
-    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(TemoinError, _on_error)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)
-    app.add_exception_handler(LedgerError, _on_ledger)
-    app.add_exception_handler(SequencerClosedError, _on_shutdown)
     app.add_exception_handler(ClientDisconnect, _on_disconnect)
-    for kind in DB_UNAVAILABLE_ERRORS:
-        app.add_exception_handler(kind, _on_database)
 
 
 class InternalErrorMiddleware:

@@ -28,12 +28,12 @@ from ledger.events.validate import FieldError
 MAX_INT_DIGITS = 20
 
 
-class _Refused(ValueError):
-    """Valid JSON syntax the API does not accept (422)."""
-
-    def __init__(self, message: str, type_: str) -> None:
-        super().__init__(message)
-        self.type = type_
+def _refused(message: str, type_: str) -> ProblemError:
+    """Valid JSON syntax the API does not accept (422), raised from inside the parser's hooks:
+    json.loads lets it through untouched."""
+    return ProblemError(
+        422, f"the JSON body is refused: {message}", errors=[FieldError(("body",), message, type_)]
+    )
 
 
 def check_content_type(request: Request) -> None:
@@ -82,7 +82,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise _Refused(
+            raise _refused(
                 f"duplicate key {key[:100]!r}: each key may appear once per object", "duplicate"
             )
         result[key] = value
@@ -90,7 +90,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _float(text: str) -> Any:
-    raise _Refused(
+    raise _refused(
         f"floats are not allowed (got {text[:40]}): send integers, or decimals as strings "
         "such as \"48.8566140\"",
         "wrong_type",
@@ -98,12 +98,12 @@ def _float(text: str) -> Any:
 
 
 def _constant(text: str) -> Any:
-    raise _Refused(f"{text} is not valid JSON and is not allowed", "wrong_type")
+    raise _refused(f"{text} is not valid JSON and is not allowed", "wrong_type")
 
 
 def _int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise _Refused(
+        raise _refused(
             f"integer with {len(text.lstrip('-'))} digits is out of range "
             f"(at most {MAX_INT_DIGITS} digits)",
             "out_of_range",
@@ -125,11 +125,6 @@ def decode(body: bytes) -> Any:
             text, object_pairs_hook=_object, parse_float=_float, parse_constant=_constant,
             parse_int=_int,
         )
-    except _Refused as exc:
-        raise ProblemError(
-            422, f"the JSON body is refused: {exc}",
-            errors=[FieldError(("body",), str(exc), exc.type)],
-        ) from None
     except json.JSONDecodeError as exc:
         raise ProblemError(
             400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",

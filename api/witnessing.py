@@ -35,6 +35,7 @@ from api.background import cancel
 from api.metrics import _escape, _number
 from ledger.config import ConfigError
 from ledger.cosignature import CosignatureError, CosignatureVerifier, add_checkpoint_body
+from ledger.errors import UnavailableError
 from ledger.merkle import consistency_plan
 from ledger.signing import CheckpointError
 from ledger.store.attestations import Attestation
@@ -156,7 +157,9 @@ class WitnessStatus:
         }
 
 
-class _Failure(Exception):
+class _Failure(UnavailableError):
+    """A witness gave no usable cosignature this time; the next checkpoint tries again."""
+
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason  # a bounded label: unreachable, http_403, bad_cosignature...

@@ -7,18 +7,20 @@ same recorders as the case log: reads are provable without ever growing the case
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Mapper
+from eventsourcing.persistence import Mapper
 
 from ledger.checkpointing import sign_if_grown
 from ledger.config import Settings
 from ledger.custody import open_signing_key
 from ledger.domain.access import AccessTrail, trail_uuid
 from ledger.entry import parse_entry
+from ledger.errors import WriteConflictError
 from ledger.mapper import EntryMapper
 from ledger.merkle import leaf_hash
 from ledger.signer_state import SignerStateError, state_path, verify_against_state
@@ -92,15 +94,20 @@ class AccessJournal:
                 "data": {"action": action, "role": role, **({"detail": detail} if detail else {})},
                 "personal": {}, "evidence": [],
             }
+            events: Sequence[Any]
             try:
                 trail: AccessTrail = self.app.repository.get(trail_id)
                 trail.record(timestamp=moment, **fields)
+                events = trail.collect_events()
             except AggregateNotFoundError:
-                trail = AccessTrail.start(trail_id=trail_id, timestamp=moment, **fields)
+                events = [AccessTrail.first_event(trail_id=trail_id, timestamp=moment, **fields)]
             batch = AppendBatch()
+            # The recorder's own append with the application's mapper, as the case log does:
+            # the batch gets the leaf index back (no keyword tunnelled through save()).
+            stored = [self.app.mapper.to_stored_event(e) for e in events]
             try:
-                self.app.save(trail, append=batch)
-            except IntegrityError:
+                self.store.append_events(stored, batch)
+            except WriteConflictError:
                 continue  # a concurrent read of the same case took this case_seq
             return batch.indices[0]
         raise RuntimeError("could not record the access after 5 attempts")

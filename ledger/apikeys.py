@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ledger.errors import ValidationError
 from ledger.events.fields import CASE_ID_PATTERN
 from ledger.store.protocols import ApiKeyReader, ApiKeys
 
@@ -32,7 +33,7 @@ _TENANT = re.compile(CASE_ID_PATTERN)
 _CASE = re.compile(CASE_ID_PATTERN)
 
 
-class KeyRequestError(ValueError):
+class KeyRequestError(ValidationError, ValueError):
     """A key cannot be created as asked; `field` names the bad argument (role, tenant, cases)."""
 
     def __init__(self, field: str, message: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -20,10 +20,7 @@ class CaseLog(Application[UUID]):
     """
 
     name = "Cases"
-    env: ClassVar[dict[str, str]] = {
-        "AGGREGATE_CACHE_MAXSIZE": "10000",
-        "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
-    }
+    # No eventsourcing aggregate cache: the ledger keeps its own (ledger/case_cache.py).
 
     def construct_mapper(self) -> Mapper[UUID]:
         return EntryMapper()
@@ -34,9 +31,6 @@ class CaseLog(Application[UUID]):
         return recorder
 
     def get_case(self, case_id: UUID, version: int | None = None) -> Case:
+        """The case replayed by eventsourcing's repository (the ledger reads its own way;
+        this is the documented path, kept to check that both agree)."""
         return self.repository.get(case_id, version=version)
-
-    def get_case_shared(self, case_id: UUID) -> Case:
-        """The case as stored now, possibly the cache's own object: never mutate it (the
-        ledger decides on a shallow copy whose attributes it replaces, `_private_copy`)."""
-        return self.repository.get(case_id, deepcopy_from_cache=False)

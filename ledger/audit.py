@@ -35,6 +35,7 @@ from ledger.audit_scan import (
 )
 from ledger.canonical import CanonicalError, strict_loads
 from ledger.checkpoint import Checkpoint
+from ledger.checks import Check, Verdict
 from ledger.domain import case_uuid
 from ledger.merkle import (
     NodeID,
@@ -59,35 +60,28 @@ _CHUNK = 4096
 _PARALLEL_FROM = 50_000
 
 
-@dataclass(frozen=True, slots=True)
-class Anomaly:
-    place: str
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.place}: {self.problem}"
-
-
 @dataclass
-class LogReport:
+class LogReport(Verdict):
+    """The log's checks (ledger/checks.py). Only what fails is recorded: a log holds millions
+    of leaves, each checked many ways."""
+
     tree_size: int = 0
     entries: int = 0
     nodes: int = 0
     checkpoints: int = 0
     openings: int = 0
     evidence_files: int = 0
-    anomalies: list[Anomaly] = field(default_factory=list)
     erasures: list[ErasureNote] = field(default_factory=list)  # not anomalies: facts
     # "fast" when the parallel pass (ledger.audit_scan) proved the log clean, "exact" when
     # the serial pass, which names every anomaly, ran (the fast pass found something).
     method: str = "exact"
 
     @property
-    def ok(self) -> bool:
-        return not self.anomalies
+    def anomalies(self) -> list[Check]:
+        return self.failures
 
     def add(self, place: str, problem: str) -> None:
-        self.anomalies.append(Anomaly(place, problem))
+        self.failed(place, problem)
 
 
 @dataclass(slots=True)
@@ -188,8 +182,7 @@ def verify_log(
     if report is None:
         report = _exact_pass(store, verifier, size, checkpoints, master, progress, aggregate_id)
     report.erasures, left = check_erasures(store, size)
-    for place, problem in left:
-        report.add(place, problem)
+    report.checks += left
     if evidence_dir is not None:
         destroyed = {sha for e in report.erasures for sha in e.evidence_destroyed}
         _check_evidence(store, evidence_dir, report, destroyed)

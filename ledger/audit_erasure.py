@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger.canonical import CanonicalError, strict_loads
+from ledger.checks import Check
 from ledger.store.protocols import VaultReader
 
 
@@ -38,10 +39,11 @@ class ErasureNote:
 
 def check_erasures(
     store: VaultReader, tree_size: int
-) -> tuple[list[ErasureNote], list[tuple[str, str]]]:
-    """(the erasures of the log's first `tree_size` entries, anomalies as (place, problem))."""
+) -> tuple[list[ErasureNote], list[Check]]:
+    """(the erasures of the log's first `tree_size` entries, the KO checks of what outlived
+    them)."""
     notes: list[ErasureNote] = []
-    anomalies: list[tuple[str, str]] = []
+    anomalies: list[Check] = []
     for index, case_hex, raw in store.iter_erasure_entries(tree_size):
         try:
             obj = strict_loads(raw)
@@ -56,18 +58,17 @@ def check_erasures(
         notes.append(note)
         place = f"case {note.case}"
         for seq, name in store.openings_before(case_hex, note.case_seq, note.fields):
-            anomalies.append((
-                place,
+            anomalies.append(Check(
                 f"personal field {name} of case_seq {seq} is still in the vault although "
                 f"entry {note.index} erased it on {note.recorded_at}: run `temoin erasure "
-                f"finish` to destroy it",
+                f"finish` to destroy it", place, "KO",
             ))
         if note.fields is None and store.case_key(case_hex) is not None:
             # A later entry may have brought a new key only if the case took personal data
             # again, which the ledger refuses after a whole-case erasure.
-            anomalies.append((
-                place,
+            anomalies.append(Check(
                 f"the case key is still in the vault although entry {note.index} erased the "
                 f"case on {note.recorded_at}: run `temoin erasure finish` to destroy it",
+                place, "KO",
             ))
     return notes, anomalies

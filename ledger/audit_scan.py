@@ -26,17 +26,12 @@ stdin (`python -m ledger.audit_scan`), the child writes `("progress", n)` messag
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import hashlib
-import itertools
 import pickle
-import queue
 import re
-import sqlite3
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 from uuid import UUID
@@ -45,6 +40,7 @@ import orjson
 
 from ledger.canonical import CanonicalError, parse_canonical
 from ledger.store.log_registry import not_of_other_logs
+from ledger.store.scan_reader import ScanReader, Source
 
 # The tree is checked in the workers up to this level; the parent folds the level-TOP hashes
 # of all workers into the levels above. Worker index ranges start at multiples of 2**TOP, so
@@ -53,7 +49,6 @@ TOP = 12
 ALIGN = 1 << TOP
 _CHUNK = 1 << 16  # leaves per tree chunk (a multiple of ALIGN): ~2 MB of hashes per chunk
 _PROGRESS_EVERY = 1 << 15
-_FETCH = 8192
 
 # -- canonical JSON, fast ------------------------------------------------------------------
 # After `orjson.dumps(obj) == raw`, a float in `obj` appears in `raw` the way orjson writes
@@ -129,20 +124,6 @@ def fast_parse(raw: bytes) -> Any:
 
 # -- what a worker is asked and answers -------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class Source:
-    """How a worker reaches the database: its own connection, never the caller's."""
-
-    dialect: str  # "sqlite" or "postgres"
-    connect: dict[str, Any]  # sqlite: {"database": uri}; postgres: psycopg.connect kwargs
-    leaves: str
-    nodes: str
-    events: str
-    log_id: int = 1  # the log of the shared tables (schema version 2)
-    # Other logs' rows are in the events and vault tables too: leave them to their own logs.
-    shared: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class ScanTask:
     source: Source
     size: int  # the log's size when verification started: leaves [0, size) are verified
@@ -169,102 +150,7 @@ class ScanResult:
         return self
 
 
-# -- reading ----------------------------------------------------------------------------------
-class _Reader:
-    """One connection, one read-only snapshot, '?' placeholders for both databases."""
-
-    def __init__(self, source: Source) -> None:
-        self.source = source
-        self.pg = source.dialect == "postgres"
-        self._names = 0
-        if self.pg:
-            import psycopg
-
-            self.conn: Any = psycopg.connect(**source.connect)
-            self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            self.conn.read_only = True  # one snapshot for every query below
-            # Entries are read by case: the planner must merge the two primary keys (~1 µs a
-            # row) rather than probe the events index once per leaf (~3 µs), which it
-            # prefers when the tables were never analysed (a freshly built log).
-            # Disabling plan types makes the estimated costs huge, which would trigger JIT
-            # compilation (hundreds of ms per query for nothing): off too.
-            for setting in ("enable_nestloop", "enable_hashjoin", "enable_sort", "jit"):
-                self.conn.execute(f"SET LOCAL {setting} = off")
-        else:
-            self.conn = sqlite3.connect(source.connect["database"], uri=True,
-                                        isolation_level=None, check_same_thread=False)
-            self.conn.execute("BEGIN")  # one WAL snapshot for every query below
-
-    def close(self) -> None:
-        try:
-            self.conn.rollback() if self.pg else self.conn.execute("ROLLBACK")
-        finally:
-            self.conn.close()
-
-    def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.pg else sql
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        if self.pg:
-            with self.conn.cursor(binary=True) as cur:
-                cur.execute(self._sql(sql), params)
-                return cur.fetchall()
-        return self.conn.execute(sql, params).fetchall()
-
-    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
-        """The rows of a query, fetched in batches (a server-side cursor on PostgreSQL, binary:
-        bytea as bytes). chain() hands out the rows without a generator step per row."""
-        return itertools.chain.from_iterable(self._batches(sql, params))
-
-    def _batches(self, sql: str, params: Sequence[Any]) -> Iterator[list[tuple[Any, ...]]]:
-        if not self.pg:
-            cur = self.conn.cursor()
-            try:
-                cur.execute(sql, params)
-                while rows := cur.fetchmany(_FETCH):
-                    yield rows
-            finally:
-                cur.close()
-            return
-        self._names += 1
-        cur = self.conn.cursor(name=f"audit_{self._names}", binary=True)
-        cur.execute(self._sql(sql), params)
-        # A thread fetches the next batch while this one is checked: the server computes
-        # it meanwhile (psycopg waits for the network without the GIL) instead of idling
-        # until the client asks. Queries on the connection take turns on psycopg's lock.
-        batches: queue.Queue[list[tuple[Any, ...]] | BaseException] = queue.Queue(maxsize=2)
-        stop = threading.Event()
-
-        def fetch() -> None:
-            try:
-                while not stop.is_set():
-                    rows = cur.fetchmany(_FETCH)
-                    batches.put(rows)
-                    if not rows:
-                        return
-            except BaseException as exc:  # handed to the consumer, which raises it
-                batches.put(exc)
-
-        thread = threading.Thread(target=fetch, daemon=True)
-        thread.start()
-        try:
-            while True:
-                item = batches.get()
-                if isinstance(item, BaseException):
-                    raise item
-                if not item:
-                    return
-                yield item
-        finally:
-            stop.set()
-            while thread.is_alive():  # unblock a fetcher waiting to put a batch
-                with contextlib.suppress(queue.Empty):
-                    batches.get(timeout=0.05)
-            thread.join()
-            cur.close()
-
-
-def _id_bounds(reader: _Reader, ids: tuple[str, str], column: str,
+def _id_bounds(reader: ScanReader, ids: tuple[str, str], column: str,
                uuid_column: bool) -> tuple[str, list[Any]]:
     """SQL condition and parameters for an aggregate id range given as hex prefixes."""
     conds, params = [], []
@@ -280,7 +166,7 @@ def _id_bounds(reader: _Reader, ids: tuple[str, str], column: str,
 
 
 # -- the tree ---------------------------------------------------------------------------------
-def _scan_tree(reader: _Reader, task: ScanTask, result: ScanResult) -> None:
+def _scan_tree(reader: ScanReader, task: ScanTask, result: ScanResult) -> None:
     """Leaves [a, b) dense, every node of levels 1..TOP inside recomputed and compared."""
     a, b = task.tree
     sha256 = hashlib.sha256
@@ -352,7 +238,7 @@ def _low_frontier(size: int, chunk_start: int,
 class _Openings:
     """Sealed openings of the id range, merged with the entries in (case id, case_seq) order."""
 
-    def __init__(self, reader: _Reader, task: ScanTask, result: ScanResult) -> None:
+    def __init__(self, reader: ScanReader, task: ScanTask, result: ScanResult) -> None:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         assert task.master is not None
@@ -438,7 +324,7 @@ class _Openings:
         self.skip_before("\U0010ffff", 0)
 
 
-def _scan_entries(reader: _Reader, task: ScanTask, result: ScanResult,
+def _scan_entries(reader: ScanReader, task: ScanTask, result: ScanResult,
                   progress: Callable[[int], None]) -> None:
     src, size = task.source, task.size
     cond, params = _id_bounds(reader, task.ids, "e.originator_id", uuid_column=True)
@@ -541,7 +427,7 @@ def _scan_entries(reader: _Reader, task: ScanTask, result: ScanResult,
 def scan(task: ScanTask, progress: Callable[[int], None] = lambda n: None) -> ScanResult:
     """Run one worker's share of the fast pass (in this process)."""
     result = ScanResult()
-    reader = _Reader(task.source)
+    reader = ScanReader(task.source)
     # Nothing here makes reference cycles; collecting while millions of short-lived objects
     # pass by costs time and frees nothing.
     was_enabled = gc.isenabled()
@@ -579,7 +465,10 @@ def main() -> int:
     try:
         result = scan(task, lambda n: _send(out, ("progress", n)))
     except Exception as exc:  # reported to the parent, which raises it
-        _send(out, ("error", f"{type(exc).__name__}: {exc}"))
+        # The driver's own words too (the store's sentence leaves them out): the operator
+        # running `temoin verify` needs the host or file that failed.
+        cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
+        _send(out, ("error", f"{type(exc).__name__}: {exc}{cause}"))
         return 1
     _send(out, ("result", result))
     return 0

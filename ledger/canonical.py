@@ -11,8 +11,10 @@ from typing import Any
 
 import orjson
 
+from ledger.errors import ValidationError
 
-class CanonicalError(ValueError):
+
+class CanonicalError(ValidationError, ValueError):
     """A value cannot be encoded canonically, or bytes are not canonical JSON."""
 
 

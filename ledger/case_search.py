@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.errors import ValidationError
 from ledger.events.clock import TimeFormatError, format_rfc3339_utc, parse_rfc3339
 from ledger.store.projection_tables import CaseQuery
 from ledger.store.protocols import ProjectionReader
@@ -38,7 +39,7 @@ _CURSOR_VERSION = 1
 MAX_CURSOR = 1024
 
 
-class CaseQueryError(ValueError):
+class CaseQueryError(ValidationError, ValueError):
     """A bad listing parameter; `field` names it, `kind` is a problem error type."""
 
     def __init__(self, field: str, message: str, kind: str = "bad_format") -> None:

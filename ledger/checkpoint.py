@@ -18,6 +18,8 @@ import binascii
 import re
 from dataclasses import dataclass
 
+from ledger.errors import VerificationError
+
 __all__ = [
     "HASH_SIZE",
     "MAX_TREE_SIZE",
@@ -35,7 +37,7 @@ _SIZE_RE = re.compile(r"(?:0|[1-9][0-9]*)")
 _B64_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(VerificationError, ValueError):
     """Base class of every checkpoint / signed-note failure.
 
     Subclasses ValueError so that callers validating untrusted input can catch

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from ledger.errors import ConfigurationError
 from ledger.filemodes import private_dir, private_file
 from ledger.store.log_ids import LOG_ID_KEY
 from ledger.store.waits import LOCK_TIMEOUT_KEY, STATEMENT_TIMEOUT_KEY
@@ -16,7 +17,7 @@ from ledger.store.waits import LOCK_TIMEOUT_KEY, STATEMENT_TIMEOUT_KEY
 DEFAULT_ORIGIN = "temoin.localhost/log"
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigurationError, ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 

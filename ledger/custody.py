@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ledger.errors import ConfigurationError
 from ledger.signing import CheckpointError, KeyFileError, LogKey, note_signers, verify_checkpoint
 from ledger.vault import MasterKey, VaultError
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:  # the store module pulls in eventsourcing: not needed to catc
 logger = logging.getLogger("temoin.custody")
 
 
-class KeyCustodyError(Exception):
+class KeyCustodyError(ConfigurationError):
     """A key file is missing, unreadable or another key while the database shows which key it
     must be. The message names the file, what the database holds and what to restore."""
 

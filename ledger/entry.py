@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from ledger.canonical import CanonicalError, canonical_bytes, parse_canonical
+from ledger.errors import VerificationError
 from ledger.merkle import leaf_hash
 
 FORMAT_V1 = "temoin.entry/v1"
@@ -25,7 +26,7 @@ FIELDS_V1 = frozenset(
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
-class EntryFormatError(ValueError):
+class EntryFormatError(VerificationError, ValueError):
     """Stored bytes are not a well-formed `temoin.entry/v1` entry."""
 
 

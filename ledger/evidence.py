@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ledger.errors import ValidationError
 from ledger.filemodes import private_dir
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -21,7 +22,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 CHUNK = 1 << 20
 
 
-class EvidenceTooLargeError(ValueError):
+class EvidenceTooLargeError(ValidationError, ValueError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"evidence file exceeds the limit of {limit:,} bytes")
         self.limit = limit

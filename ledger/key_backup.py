@@ -29,6 +29,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from ledger.errors import ValidationError
 from ledger.signing import CheckpointError, LogKey
 from ledger.vault import MasterKey, VaultError
 
@@ -41,7 +42,7 @@ _MAX_N, _MAX_R, _MAX_P = 2**20, 16, 4
 MAX_FILE_SIZE = 64 * 1024
 
 
-class BackupError(Exception):
+class BackupError(ValidationError):
     """The backup file or passphrase cannot be used; the message says why and what to do."""
 
 

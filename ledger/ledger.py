@@ -6,7 +6,6 @@ events (for any number of cases) in one transaction: group commit (DESIGN §4).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -17,27 +16,30 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+from eventsourcing.persistence import StoredEvent
 
 from ledger.application import CaseLog
+from ledger.case_cache import CaseCache
 from ledger.checkpointing import sign_if_grown
 from ledger.config import Settings
 from ledger.custody import open_case_log_keys
 from ledger.domain import (
-    Case,
     CaseClosedError,
+    CaseEvent,
     CaseExistsError,
+    CaseState,
     ErasedError,
     HoldError,
     case_uuid,
+    next_event,
+    open_case,
 )
 from ledger.entry import Entry, parse_entry
 from ledger.errors import (
@@ -51,6 +53,8 @@ from ledger.errors import (
     LegalHoldError,
     RetentionClassError,
     SequenceConflictError,
+    UnavailableError,
+    WriteConflictError,
 )
 from ledger.events.validate import ValidEvent
 from ledger.evidence import EvidenceFiles, StoredFile
@@ -68,7 +72,7 @@ _RETRIES = 5
 _PART_RETRIES = 2
 # Errors that say the database is unavailable or a bounded wait ran out: no group is to
 # blame, every group of the commit fails alike (503).
-_UNAVAILABLE = (OperationalError, InterfaceError)
+_UNAVAILABLE = UnavailableError
 
 log = logging.getLogger("temoin.ledger")
 # Unwrapped case keys kept for sealing new openings; bounded, and a case's key leaves it when
@@ -178,14 +182,16 @@ class _Loads:
     assumed: set[UUID] = dataclasses.field(default_factory=set)  # absent, not asked
 
 
-def _private_copy(case: Any) -> Any:
-    # Every attribute of a case is an immutable value (str, bytes, int, bool, UUID, datetime)
-    # or a dict the case replaces and never mutates (holds, erased fields), so a shallow copy
-    # with its own pending-event list is as good as eventsourcing's deepcopy.
-    clone = object.__new__(type(case))
-    clone.__dict__.update(case.__dict__)
-    clone.__dict__["_pending_events"] = []
-    return clone
+def _replay(
+    case_id: UUID, stored: Iterable[StoredEvent], state: CaseState | None = None
+) -> CaseState | None:
+    """`state` (or a new case) with these stored events of the case applied in order. The
+    stored state of a case event is its entry, verbatim (ledger/mapper.py)."""
+    for event in stored:
+        if state is None:
+            state = CaseState(case_id)
+        state.apply_entry(parse_entry(bytes(event.state), trusted=True))
+    return state
 
 
 @functools.lru_cache(maxsize=65536)
@@ -227,6 +233,8 @@ class Ledger:
         self.key: LogKey = keys.log
         self.master: MasterKey = keys.master
         self.files = EvidenceFiles(settings.evidence_dir)
+        # Cases as this process last saved or read them (ledger/case_cache.py).
+        self._cases = CaseCache()
         self._case_keys: OrderedDict[str, CaseKey] = OrderedDict()
         self._keys_lock = threading.Lock()
         self._sign_lock = threading.Lock()
@@ -294,28 +302,28 @@ class Ledger:
         for attempt in range(retries):
             moment = now or utc_now()
             results: list[GroupResult] = []
-            events: list[Any] = []
+            events: list[CaseEvent] = []
             batch = AppendBatch()
             if deadline is not None:
                 batch.lock_wait = deadline - time.monotonic()
-            cases: dict[UUID, Case | None] = {}
+            cases: dict[UUID, CaseState | None] = {}
             # The first attempt decides on cached cases as this process last saved them (no
             # read per case); a retry after a conflict reads every case afresh.
             loads = _Loads(fresh=attempt > 0, recorded_at=format_recorded_at(moment))
             self._probe(groups, loads)
             for group in groups:
                 results.append(self._prepare_group(group, cases, events, batch, moment, loads))
-            for case in cases.values():
-                if case is not None:
-                    case.collect_events()  # saved below, in request order
             if not events:
                 return results
             try:
-                # The application's event store, as Application.save would use it, without
-                # save()'s runtime protocol checks on every event (8% of a 1,000-event
-                # commit in the profile): CaseLog takes no snapshots and has no followers.
-                self.app.events.put(events, append=batch)
-            except IntegrityError as exc:
+                # The application's mapper, then the recorder's own append (the events, their
+                # leaves and the batch's side rows in one transaction), instead of
+                # Application.save: no runtime checks on every event (8% of a 1,000-event
+                # commit in the profile), and no keyword tunnelled through eventsourcing.
+                # CaseLog takes no snapshots and has no followers.
+                to_stored = self.app.mapper.to_stored_event
+                self.store.append_events([to_stored(e) for e in events], batch)
+            except WriteConflictError as exc:
                 # Another process appended to one of these cases (or used the same
                 # Idempotency-Key) meanwhile, or our cached copy of a case was behind:
                 # decide again on fresh state.
@@ -410,15 +418,15 @@ class Ledger:
         again on fresh state and answers that the case exists. The query was a tenth of a
         new case's append on SQLite.
         """
-        cache = self.app.repository.cache
-        if loads.fresh or cache is None:
+        if loads.fresh:
             return
+        cached = self._cases
         unknown: dict[str, UUID] = {}
         seen: set[UUID] = set()
         for group in groups:
             for r in group.requests:
                 case_id = _case_id(r.tenant, r.case)
-                if case_id in seen or case_id in cache.cache:
+                if case_id in seen or case_id in cached:
                     continue
                 seen.add(case_id)
                 if r.event.type == "CaseOpened" and not r.expected_seq:
@@ -434,43 +442,35 @@ class Ledger:
         """Load these (tenant, case) cases into the case cache with one query per 500 cases,
         so that a commit of thousands of groups (a retention run) decides on cached cases
         instead of reading them one by one (a round trip each: 80% of a PostgreSQL run)."""
-        cache = self.app.repository.cache
-        if cache is None:
-            return
         ids = [_case_id(t, c) for t, c in pairs]
-        cases: dict[UUID, Case] = {}
+        by_case: dict[UUID, list[StoredEvent]] = {}
         for stored in self.store.events_of(ids):
-            event = self.app.mapper.to_domain_event(stored)
-            case_id = stored.originator_id
-            cases[case_id] = event.mutate(cases.get(case_id))  # type: ignore[assignment]
-        for case_id, case in cases.items():
-            cache.put(case_id, case)
+            by_case.setdefault(stored.originator_id, []).append(stored)
+        for case_id, stored_events in by_case.items():
+            state = _replay(case_id, stored_events)
+            if state is not None:
+                self._cases.put(state)
 
-    def _remember(self, cases: dict[UUID, Case | None]) -> None:
+    def _remember(self, cases: dict[UUID, CaseState | None]) -> None:
         """Keep the cases as just committed, so the next append needs no read to decide."""
-        cache = self.app.repository.cache
-        if cache is None:
-            return
-        for case_id, case in cases.items():
+        for case in cases.values():
             if case is not None:
-                cache.put(case_id, case)
+                case.unsaved = 0
+                self._cases.put(case)
 
     def _forget(self, groups: Sequence[AppendGroup]) -> None:
-        cache = self.app.repository.cache
         for group in groups:
             for r in group.requests:
                 case_id = case_uuid(r.tenant, r.case)
                 # Another process changed the case: it may have erased it, key included.
                 self._drop_key(case_id.hex)
-                if cache is not None:
-                    with contextlib.suppress(KeyError):
-                        cache.get(case_id, evict=True)
+                self._cases.evict(case_id)
 
     def _drop_key(self, hex_id: str) -> None:
         with self._keys_lock:
             self._case_keys.pop(hex_id, None)
 
-    def _load(self, case_id: UUID, loads: _Loads | None = None) -> Case | None:
+    def _load(self, case_id: UUID, loads: _Loads | None = None) -> CaseState | None:
         """A case to decide on: a private copy, fresh from the store unless `loads` allows the
         copy this process cached when it last saved the case.
 
@@ -479,29 +479,36 @@ class Ledger:
         and `commit` retries on fresh state. The one decision that writes nothing, refusing a
         stale `expected_seq`, is re-checked on fresh state (`_prepare_group`).
         """
-        cache = self.app.repository.cache
-        if loads is not None and not loads.fresh and cache is not None:
+        if loads is not None and not loads.fresh:
             if case_id in loads.absent:
                 return None
-            try:
-                cached = cache.get(case_id)
-            except KeyError:
-                pass
-            else:
+            cached = self._cases.get(case_id)
+            if cached is not None:
                 loads.cached.add(case_id)
-                return _private_copy(cached)
-        try:
-            # A shallow private copy, not eventsourcing's deepcopy of the cached case: the
-            # deepcopy was a quarter of a retention run's time (10,000 cases, profile).
-            return _private_copy(self.app.get_case_shared(case_id))
-        except AggregateNotFoundError:
-            return None
+                return cached.copy()
+        return self._read(case_id)
+
+    def _read(self, case_id: UUID) -> CaseState | None:
+        """A private copy of the case as stored now: the cached state brought forward with the
+        events stored after it (one query, usually of no row), else replayed from all its
+        events. The fresh state is cached: other processes may have appended meanwhile."""
+        cached = self._cases.get(case_id)
+        state = None if cached is None else cached.copy()
+        # The recorder's documented read of one aggregate's events.
+        stored = self.store.select_events(case_id, gt=None if state is None else state.version)
+        if not stored:
+            return state
+        state = _replay(case_id, stored, state)
+        assert state is not None
+        state.unsaved = 0
+        self._cases.put(state.copy())
+        return state
 
     def _prepare_group(
         self,
         group: AppendGroup,
-        cases: dict[UUID, Case | None],
-        events: list[Any],
+        cases: dict[UUID, CaseState | None],
+        events: list[CaseEvent],
         batch: AppendBatch,
         now: datetime,
         loads: _Loads,
@@ -516,7 +523,8 @@ class Ledger:
                         "this Idempotency-Key was already used with another request body"
                     )
                 return Replayed(found[1])
-        saved: dict[UUID, tuple[dict[str, Any], int] | None] = {}
+        # Each case as it was before this group: put back if the group fails.
+        saved: dict[UUID, CaseState | None] = {}
         local = AppendBatch()
         start = len(events)
         receipts = _Pending(start=start)
@@ -528,10 +536,7 @@ class Ledger:
                     cases[case_id] = self._load(case_id, loads)
                 case = cases[case_id]
                 if case_id not in saved:
-                    saved[case_id] = (
-                        None if case is None
-                        else (dict(vars(case)), len(case.pending_events))
-                    )
+                    saved[case_id] = None if case is None else case.copy()
                 event, receipt, opened = self._prepare_one(
                     req, case, case_id, local, now, position, loads
                 )
@@ -541,19 +546,11 @@ class Ledger:
                 receipts.append(receipt)
         except Exception as exc:  # this group fails alone: undo what it did to the cases
             del events[start:]
-            for case_id, state in saved.items():
-                if state is None:
-                    cases[case_id] = None
-                else:
-                    case = cases[case_id]
-                    assert case is not None
-                    pending = case.pending_events[: state[1]]
-                    case.__dict__.update(state[0])
-                    case.__dict__["_pending_events"] = pending
+            cases.update(saved)
             stale = [
                 case_id for case_id in saved
                 if case_id in loads.cached and (c := cases[case_id]) is not None
-                and not c.pending_events
+                and not c.unsaved
             ]
             if recheck and stale:
                 # The refusal may come from a cached copy that is behind (a stale
@@ -586,13 +583,13 @@ class Ledger:
     def _prepare_one(
         self,
         req: AppendRequest,
-        case: Case | None,
+        case: CaseState | None,
         case_id: UUID,
         batch: AppendBatch,
         now: datetime,
         position: int,
         loads: _Loads,
-    ) -> tuple[Any, Receipt, Case | None]:
+    ) -> tuple[CaseEvent, Receipt, CaseState | None]:
         ev = req.event
         if "retention_class" in ev.data and ev.type != "PersonalDataErased":
             try:
@@ -630,9 +627,8 @@ class Ledger:
                     fields["personal"] = self._seal_personal(
                         case_id, 1, ev.personal, batch, new=case_id in loads.absent
                     )
-                opened: Case | None = Case.open(case_id=case_id, timestamp=now, **fields)
-                assert opened is not None
-                event = opened.pending_events[-1]
+                opened: CaseState | None
+                opened, event = open_case(case_id, now, **fields)
             else:
                 opened = None
                 case.check_can_append(ev.type)
@@ -647,8 +643,7 @@ class Ledger:
                         Erasure(case_id.hex, seq, None if listed is None else tuple(listed))
                     )
                 fields["personal"] = self._seal_personal(case_id, seq, ev.personal, batch)
-                case.append(type=ev.type, timestamp=now, **fields)
-                event = case.pending_events[-1]
+                event = next_event(case, type=ev.type, timestamp=now, **fields)
         except HoldError as exc:
             raise LegalHoldError(str(exc), position=position) from exc
         except (CaseExistsError, CaseClosedError, ErasedError) as exc:
@@ -729,14 +724,15 @@ class Ledger:
         )
 
     # -- reading --------------------------------------------------------------------------
-    def case(self, tenant: str, case: str, *, size: int | None = None) -> Case | None:
+    def case(self, tenant: str, case: str, *, size: int | None = None) -> CaseState | None:
         found = self._load(case_uuid(tenant, case))
         if found is None or size is None:
             return found
-        entries = self.case_entries(tenant, case, size=size)
-        if not entries:
-            return None
-        return self.app.get_case(case_uuid(tenant, case), version=entries[-1].entry.case_seq)
+        state: CaseState | None = None
+        for item in self.case_entries(tenant, case, size=size):
+            state = state or CaseState(found.id)
+            state.apply_entry(item.entry)
+        return state
 
     def case_entries(self, tenant: str, case: str, *, size: int | None = None) -> list[CaseEntry]:
         rows = self.store.case_leaves(case_uuid(tenant, case), below=size)

@@ -15,10 +15,10 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
-from ledger.domain.case import Case, CaseCreated, CaseEvent
+from ledger.domain.case import CASE_TOPIC, CaseCreated, CaseEvent
 
 _RECORDED_AT = re.compile(rb'"recorded_at":"([^"]{1,40})"')
-_CASE_TOPIC = get_topic(Case)
+_CASE_TOPIC = CASE_TOPIC
 
 
 def _timestamp(entry: bytes) -> datetime:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ledger.checkpoint import Checkpoint, CheckpointError
+from ledger.errors import ConfigurationError
 from ledger.merkle import ProofError, verify_consistency
 from ledger.signer_state import write_state
 from ledger.signing import MAX_NOTE_SIZE, Verifier, verify_checkpoint
@@ -22,7 +23,7 @@ from ledger.signing import MAX_NOTE_SIZE, Verifier, verify_checkpoint
 STATE_FILE = "checkpoint"
 
 
-class MonitorConfigError(ValueError):
+class MonitorConfigError(ConfigurationError, ValueError):
     """The monitor cannot start: bad key, unusable state folder, wrong log (exit 2)."""
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+from ledger.errors import UnavailableError
 from ledger.ledger import AppendGroup, GroupResult, Ledger
 
 
@@ -35,7 +36,7 @@ class _Item:
     submitted: float  # time.monotonic()
 
 
-class SequencerClosedError(RuntimeError):
+class SequencerClosedError(UnavailableError, RuntimeError):
     pass
 
 
@@ -63,7 +64,9 @@ class Sequencer:
 
     def submit(self, group: AppendGroup) -> Future[GroupResult]:
         if self._closed:
-            raise SequencerClosedError("the ledger is shutting down")
+            raise SequencerClosedError(
+                "the service is shutting down; nothing was stored, retry shortly"
+            )
         future: Future[GroupResult] = Future()
         self._queue.put(_Item(group, future, len(group.requests), time.monotonic()))
         return future

@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ledger.checkpoint import Checkpoint, CheckpointError
+from ledger.errors import StoreError
 from ledger.merkle import ProofError, consistency_plan, verify_consistency
 from ledger.signing import LogKey, _fsync_dir, sign_checkpoint, verify_checkpoint
-from ledger.store.base import StoredCheckpoint, StoreError
+from ledger.store.base import StoredCheckpoint
 from ledger.store.protocols import Log, LogReader
 
 __all__ = [
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 
-class SignerStateError(Exception):
+class SignerStateError(StoreError):
     """The signer cannot trust its state file or the database; it signs nothing."""
 
 

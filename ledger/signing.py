@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from ledger.checkpoint import Checkpoint, CheckpointError, MalformedCheckpointError
+from ledger.errors import ConfigurationError, ConflictError
 
 __all__ = [
     "ALG_ED25519",
@@ -110,11 +111,11 @@ class InvalidKeyError(CheckpointError):
     """A verifier key or signer key string is malformed or inconsistent."""
 
 
-class KeyFileError(CheckpointError):
+class KeyFileError(ConfigurationError, CheckpointError):
     """A key file cannot be used (bad content, refused overwrite...)."""
 
 
-class KeyFileExistsError(KeyFileError):
+class KeyFileExistsError(ConflictError, KeyFileError):
     """save() refused to overwrite an existing key file."""
 
 

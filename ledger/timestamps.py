@@ -27,12 +27,14 @@ from rfc3161_client import (
     decode_timestamp_response,
 )
 
+from ledger import errors as tree
+
 SHA256_OID = x509.ObjectIdentifier("2.16.840.1.101.3.4.2.1")
 QUERY_MEDIA_TYPE = "application/timestamp-query"
 REPLY_MEDIA_TYPE = "application/timestamp-reply"
 
 
-class TimestampError(ValueError):
+class TimestampError(tree.VerificationError, ValueError):
     """A time-stamp reply that must not be kept; `got` and `want` say what differed."""
 
     def __init__(self, reason: str, *, got: str = "", want: str = "") -> None:

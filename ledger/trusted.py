@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ledger.checkpoint import Checkpoint, CheckpointError
+from ledger.errors import StoreError, ValidationError
 from ledger.signing import MAX_NOTE_SIZE, Verifier, verify_checkpoint
-from ledger.store.base import StoreError
 from ledger.store.protocols import LogReader
 
 
-class TrustedInputError(ValueError):
+class TrustedInputError(ValidationError, ValueError):
     """A --trusted file is not a checkpoint signed by this log's key (bad input, exit 2)."""
 
 

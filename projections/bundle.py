@@ -13,24 +13,38 @@ signatures are deterministic), so a bundle can be rebuilt later and compared byt
 from __future__ import annotations
 
 import hashlib
-import re
 import zipfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from ledger.bundle_format import (
+    BUNDLE_FORMAT,
+    BUNDLE_FORMAT_V1_1,
+    CHECKPOINT,
+    FIXED_MEMBERS,
+    HOW_TO,
+    LOG_KEY,
+    MANIFEST,
+    MANIFEST_SIG,
+    REPORT_JSON,
+    REPORT_PDF,
+    TIMELINE_PDF,
+    manifest_sig_body,
+)
 from ledger.canonical import canonical_bytes
-from ledger.errors import CaseNotFoundError
-from projections.bundle_trust import BUNDLE_FORMAT_V1_1, HOW_TO_TRUST, trust_members
+from ledger.errors import CaseNotFoundError, StoreError
+from projections.bundle_trust import HOW_TO_TRUST, trust_members
 
-if TYPE_CHECKING:  # the verifier imports this module and must not pull in the database layer
-    from ledger.entry import Entry
+if TYPE_CHECKING:  # the database layer, for the types only
+    from ledger.case_file import CaseFile
     from ledger.ledger import Ledger
     from ledger.store.base import StoredCheckpoint
+    from ledger.vault import Opening
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -43,26 +57,9 @@ __all__ = [
     "canonical",
     "manifest_sig_body",
     "plan_bundle",
+    "plan_case_bundle",
     "write_bundle",
 ]
-
-BUNDLE_FORMAT = "temoin.bundle/v1"
-
-MANIFEST = "manifest.json"
-MANIFEST_SIG = "manifest.sig"
-CHECKPOINT = "checkpoint.txt"
-LOG_KEY = "log-key.txt"
-HOW_TO = "HOW-TO-VERIFY.txt"
-TIMELINE_PDF = "timeline.pdf"
-REPORT_PDF = "report.pdf"
-REPORT_JSON = "report.json"
-# Members every v1 bundle has besides the manifest and its signature.
-FIXED_MEMBERS = (CHECKPOINT, LOG_KEY, HOW_TO, TIMELINE_PDF, REPORT_PDF, REPORT_JSON)
-
-ENTRY_PATH = re.compile(r"entries/(0|[1-9][0-9]{0,19})\.json")
-PROOF_PATH = re.compile(r"proofs/(0|[1-9][0-9]{0,19})\.json")
-OPENING_PATH = re.compile(r"openings/(0|[1-9][0-9]{0,19})\.json")
-EVIDENCE_PATH = re.compile(r"evidence/([0-9a-f]{64})")
 
 # ZIP stores local times without a zone; the bundle writes UTC. ZIP cannot go before 1980.
 _ZIP_EPOCH = datetime(1980, 1, 1, tzinfo=UTC)
@@ -80,7 +77,7 @@ _SAMPLE = 256 * 1024
 _DEFLATE_BELOW = 0.9
 
 
-class BundleBuildError(RuntimeError):
+class BundleBuildError(StoreError, RuntimeError):
     """The ledger's data does not allow a sound bundle (e.g. an evidence file is damaged)."""
 
 
@@ -91,11 +88,6 @@ def canonical(value: Any) -> bytes:
     and can be compared, hashed and grepped by hand.
     """
     return canonical_bytes(value)
-
-
-def manifest_sig_body(manifest: bytes) -> bytes:
-    """The text the log key signs for a manifest: the format, then its SHA-256 in hex."""
-    return f"{BUNDLE_FORMAT}\n{hashlib.sha256(manifest).hexdigest()}\n".encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +111,7 @@ class _EvidenceFile:
     size: int
     source: Path
     index: int  # the first entry that references it, to name in errors
+    data: bytes | None = None  # the bytes already read and hashed, for small files
 
     @property
     def path(self) -> str:
@@ -169,21 +162,51 @@ def plan_bundle(
     lang: str = "fr",
     trust: bool = True,
 ) -> BundlePlan:
-    """Decide the `temoin.bundle/v1` members of one case, as of a signed checkpoint, and
-    sign its manifest; `write_bundle` then writes the ZIP.
+    """`plan_case_bundle` of the case file read as of `checkpoint` (default: a fresh one
+    covering every entry; the routes never sign, they pass the latest checkpoint)."""
+    from ledger.case_file import read_case_file  # the database layer, only when building
 
-    `checkpoint` defaults to a fresh one covering every entry. Only entries with
-    index < checkpoint.size are included, so every proof refers to that one checkpoint.
-    `created_at` (the manifest's date, and every member's ZIP time) defaults to now, when
-    the bundle is made; pass a fixed time to rebuild the same bytes. (The checkpoint's own
-    signing time is in report.json: a v1 manifest takes no field old verifiers refuse.)
-    With `trust` (the default), the RFC 3161 tokens and witness cosignatures stored for the
-    checkpoint are carried too, which makes it a `temoin.bundle/v1.1` bundle (bundle_trust.py).
-    Raises CaseNotFoundError if the case has no entry in the checkpoint, and
-    BundleBuildError if an evidence file is missing on disk.
-    """
     cp = checkpoint if checkpoint is not None else ledger.sign_checkpoint()
-    entries = ledger.case_entries(tenant, case, size=cp.size)
+    file = read_case_file(ledger, tenant, case, checkpoint=cp, openings=include_openings,
+                          evidence=True)
+    return plan_case_bundle(
+        file, sign=ledger.key.sign_note, include_openings=include_openings,
+        timeline_pdf=timeline_pdf, report_pdf=report_pdf, report_json=report_json,
+        created_at=created_at, lang=lang, trust=trust,
+    )
+
+
+def plan_case_bundle(
+    file: CaseFile,
+    *,
+    sign: Callable[[bytes], bytes],
+    include_openings: bool,
+    timeline_pdf: bytes,
+    report_pdf: bytes,
+    report_json: bytes,
+    created_at: str | None = None,
+    lang: str = "fr",
+    trust: bool = True,
+) -> BundlePlan:
+    """Decide the `temoin.bundle/v1` members of one case file, read with its checkpoint, and
+    sign its manifest with `sign` (the log key's `sign_note`); `write_bundle` then writes the
+    ZIP.
+
+    Only entries with index < checkpoint.size are in the file, so every proof refers to that
+    one checkpoint. `created_at` (the manifest's date, and every member's ZIP time) defaults
+    to now, when the bundle is made; pass a fixed time to rebuild the same bytes. (The
+    checkpoint's own signing time is in report.json: a v1 manifest takes no field old
+    verifiers refuse.) With `trust` (the default), the RFC 3161 tokens and witness
+    cosignatures stored for the checkpoint are carried too, which makes it a
+    `temoin.bundle/v1.1` bundle (bundle_trust.py). Raises CaseNotFoundError if the case has
+    no entry in the checkpoint, and BundleBuildError if an evidence file is missing or
+    altered on disk.
+    """
+    cp = file.checkpoint
+    if cp is None:
+        raise ValueError("a bundle needs a case file read with its checkpoint")
+    entries = file.entries
+    tenant, case = file.tenant, file.case
     if not entries:
         raise CaseNotFoundError(
             f"case {case!r} of tenant {tenant!r} has no entry in the checkpoint of size "
@@ -193,19 +216,19 @@ def plan_bundle(
     when = _zip_time(stamp)
     members: list[_Member | _EvidenceFile] = [
         _Member(CHECKPOINT, cp.note),
-        _Member(LOG_KEY, (ledger.key.verifier_key + "\n").encode("utf-8")),
+        _Member(LOG_KEY, (file.verifier_key + "\n").encode("utf-8")),
     ]
-    extra = trust_members(cp.note, cp.size, ledger.store.attestations(cp.size) if trust else [])
+    extra = trust_members(cp.note, cp.size, list(file.attestations) if trust else [])
     members += [_Member(path, data) for path, data in extra.members]
     members += [_Member(f"entries/{e.index}.json", e.entry.raw) for e in entries]
     members += [
-        _Member(f"proofs/{e.index}.json", _proof(e.index, cp.size, e.leaf_hash,
-                                                 ledger.inclusion_proof(e.index, cp.size)))
+        _Member(f"proofs/{e.index}.json",
+                _proof(e.index, cp.size, e.leaf_hash, file.proofs[e.index]))
         for e in entries
     ]
     if include_openings:
-        members += _openings(ledger, tenant, case, {e.entry.case_seq: e.index for e in entries})
-    evidence = _evidence_files(ledger, [(e.index, e.entry) for e in entries])
+        members += _openings(file.openings or {}, file.index_of_seq())
+    evidence = _evidence_files(file)
     members += evidence
     members += [
         _Member(TIMELINE_PDF, timeline_pdf),
@@ -213,7 +236,7 @@ def plan_bundle(
         _Member(REPORT_JSON, report_json),
     ]
     how_to = _how_to(
-        case=case, tenant=tenant, origin=ledger.origin, size=cp.size, entries=len(entries),
+        case=case, tenant=tenant, origin=file.origin, size=cp.size, entries=len(entries),
         evidence=len(evidence), openings=sum(m.path.startswith("openings/") for m in members),
         lang=lang,
     )
@@ -224,7 +247,7 @@ def plan_bundle(
         "format": BUNDLE_FORMAT,
         "tenant": tenant,
         "case": case,
-        "log": ledger.origin,
+        "log": file.origin,
         "checkpoint_size": cp.size,
         "created_at": stamp,
         "members": [m.listing() for m in members],
@@ -235,7 +258,7 @@ def plan_bundle(
     manifest = canonical(fields)
     head = [
         _Member(MANIFEST, manifest),
-        _Member(MANIFEST_SIG, ledger.key.sign_note(manifest_sig_body(manifest))),
+        _Member(MANIFEST_SIG, sign(manifest_sig_body(manifest))),
     ]
     return BundlePlan(tuple(head + members), when, cp.size)
 
@@ -275,12 +298,11 @@ def _proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
 
 
 def _openings(
-    ledger: Ledger, tenant: str, case: str, index_of_seq: Mapping[int, int]
+    found: Mapping[int, Mapping[str, Opening]], index_of_seq: Mapping[int, int]
 ) -> list[_Member]:
     # Erased cases have no openings left (crypto-shredding): they are simply absent, and
     # the commitments in the entries still verify. Openings of entries appended after the
     # checkpoint are left out, as are the entries themselves.
-    found = ledger.openings(tenant, case)
     return [
         _Member(
             f"openings/{index_of_seq[seq]}.json",
@@ -291,19 +313,23 @@ def _openings(
     ]
 
 
-def _evidence_files(ledger: Ledger, entries: Sequence[tuple[int, Entry]]) -> list[_EvidenceFile]:
+def _evidence_files(file: CaseFile) -> list[_EvidenceFile]:
+    """Every referenced file, from the state the case file found it in: a small file's
+    member is the very bytes the case file hashed; a larger one is copied, and hashed as it
+    is copied, when the ZIP is written."""
     wanted: dict[str, int] = {}
-    for index, entry in entries:
-        for ref in entry.evidence:
-            wanted.setdefault(ref["sha256"], index)
+    for e in file.entries:
+        for ref in e.entry.evidence:
+            wanted.setdefault(ref["sha256"], e.index)
     found = []
     for sha, index in sorted(wanted.items()):
-        source = ledger.files.path(sha)
-        try:
-            size = source.stat().st_size
-        except FileNotFoundError:
-            raise _missing(ledger.files.directory, sha, index) from None
-        found.append(_EvidenceFile(sha, size, source, index))
+        state = file.evidence[sha]
+        if state.size is None or state.found is None:
+            raise _missing(state.path.parent, sha, index)
+        member = _EvidenceFile(sha, state.size, state.path, index, state.data)
+        if not state.sound:
+            raise _altered(member, state.found, state.size)
+        found.append(member)
     return found
 
 
@@ -332,6 +358,8 @@ def _open(ev: _EvidenceFile) -> BinaryIO:
 
 
 def _read_small(ev: _EvidenceFile) -> bytes:
+    if ev.data is not None:
+        return ev.data  # hashed when the case file read them; these bytes, not the file's
     with _open(ev) as fh:
         data = fh.read(STREAM_ABOVE + 1)
     got = hashlib.sha256(data).hexdigest()

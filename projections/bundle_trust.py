@@ -17,10 +17,10 @@ that verifiers that predate v1.1 keep accepting it. Pure: no database, no networ
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ledger.bundle_format import BUNDLE_FORMAT_V1_1, COSIGNED, TIMESTAMP_PATH
 from ledger.store.attestations import Attestation
 
 __all__ = [
@@ -30,10 +30,6 @@ __all__ = [
     "TrustMembers",
     "trust_members",
 ]
-
-BUNDLE_FORMAT_V1_1 = "temoin.bundle/v1.1"
-COSIGNED = "checkpoint.cosigned.txt"
-TIMESTAMP_PATH = re.compile(r"timestamps/(0|[1-9][0-9]{0,19})-([1-9][0-9]{0,3})\.tsr")
 
 
 @dataclass(frozen=True, slots=True)

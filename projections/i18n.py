@@ -30,6 +30,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 
+from ledger.errors import ValidationError
 from projections.legal_calendar import PARIS
 
 LANGUAGES = ("fr", "en")
@@ -41,7 +42,7 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 _LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 
 
-class UnsupportedLanguageError(ValueError):
+class UnsupportedLanguageError(ValidationError, ValueError):
     """A language that Témoin has no catalogue for; the message names the accepted ones."""
 
     def __init__(self, value: str) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from ledger.case_file import CaseFile, read_case_file
 from ledger.checkpoint import Checkpoint
 from ledger.ledger import CaseEntry, Ledger
 from ledger.merkle import (
@@ -17,7 +18,7 @@ from ledger.merkle import (
     root_from_inclusion_proof,
     verify_consistency,
 )
-from ledger.signing import CheckpointError, verify_checkpoint
+from ledger.signing import CheckpointError, Verifier, verify_checkpoint
 from ledger.store.base import StoredCheckpoint
 from ledger.vault import Opening
 from projections.report_trust import trust_sections
@@ -25,7 +26,6 @@ from projections.timeline import build_timeline
 
 FORMAT = "temoin.report/v1"
 SOFTWARE = "temoin 0.1.0"
-MAX_HISTORY = 50
 ALGORITHMS = {
     "entry": "temoin.entry/v1, canonical JSON (docs/FORMAT.md)",
     "leaf": "SHA-256(0x00 || entry)",
@@ -58,16 +58,16 @@ def _check(section: str, place: str, name: str, expected: str, found: str,
     }
 
 
-def _entry_checks(ledger: Ledger, items: Sequence[CaseEntry], cp: Checkpoint) -> list[dict]:
+def _entry_checks(file: CaseFile, cp: Checkpoint) -> list[dict]:
     checks = []
     prev: str | None = None
-    for seq, item in enumerate(items, 1):
+    for seq, item in enumerate(file.entries, 1):
         place = f"index {item.index}"
         computed = leaf_hash(item.entry.raw)
         checks.append(_check("entries", place, "leaf hash of the stored entry bytes",
                              item.leaf_hash.hex(), computed.hex()))
         try:
-            proof = ledger.inclusion_proof(item.index, cp.size)
+            proof = file.proofs[item.index]
             found = root_from_inclusion_proof(item.index, cp.size, computed, proof).hex()
         except (ProofError, KeyError, ValueError) as exc:
             found = f"no proof: {exc}"
@@ -80,13 +80,10 @@ def _entry_checks(ledger: Ledger, items: Sequence[CaseEntry], cp: Checkpoint) ->
     return checks
 
 
-def _checkpoint_history(ledger: Ledger, verifier: Any, first_index: int,
-                        cp: StoredCheckpoint) -> tuple[list[dict], list[dict]]:
-    history = [c for c in ledger.store.checkpoints(after=first_index) if c.size <= cp.size]
-    history = history[-MAX_HISTORY:]
+def _checkpoint_history(file: CaseFile, verifier: Verifier) -> tuple[list[dict], list[dict]]:
     rows, checks = [], []
     previous: Checkpoint | None = None
-    for stored in history:
+    for stored in file.history:
         place = f"checkpoint size {stored.size}"
         try:
             parsed = verify_checkpoint(stored.note, verifier)
@@ -97,7 +94,7 @@ def _checkpoint_history(ledger: Ledger, verifier: Any, first_index: int,
         consistency = "n/a"
         if parsed is not None and previous is not None:
             try:
-                proof = ledger.consistency_proof(previous.size, parsed.size)
+                proof = file.consistency[(previous.size, parsed.size)]
                 verify_consistency(previous.size, parsed.size, previous.root, parsed.root, proof)
                 consistency = "OK"
             except (ProofError, KeyError, ValueError) as exc:
@@ -114,24 +111,24 @@ def _checkpoint_history(ledger: Ledger, verifier: Any, first_index: int,
     return rows, checks
 
 
-def _evidence_checks(ledger: Ledger, items: Sequence[CaseEntry]) -> list[dict]:
+def _evidence_checks(file: CaseFile) -> list[dict]:
+    """From the hashes the case file took once, when it read each file."""
     checks, seen = [], set()
-    for item in items:
+    for item in file.entries:
         for ev in item.entry.evidence:
             sha = ev["sha256"]
             if sha in seen:
                 continue
             seen.add(sha)
             place = f"evidence {sha}"
-            try:
-                found = ledger.files.digest(sha)
-            except (OSError, ValueError):
+            state = file.evidence.get(sha)
+            if state is None or state.found is None:
                 checks.append(_check("evidence", place, "file present", "present", "missing"))
                 continue
             checks.append(_check("evidence", place, "SHA-256 of the stored file", sha,
-                                 found.sha256))
+                                 state.found))
             checks.append(_check("evidence", place, "size in bytes", str(ev["size"]),
-                                 str(found.size)))
+                                 str(state.size)))
     return checks
 
 
@@ -207,15 +204,34 @@ def integrity_report(
     tsa_roots: bytes | None = None,
     witness_keys: Sequence[str] = (),
 ) -> dict[str, Any] | None:
-    """The report of a case against a checkpoint (default: a fresh one covering everything).
+    """The report of a case against a checkpoint (default: a fresh one covering everything),
+    read as one case file; None for a case without entries in it. The routes read the case
+    file themselves (`report_of`) and never sign."""
+    stored = checkpoint or ledger.sign_checkpoint()
+    file = read_case_file(ledger, tenant, case, checkpoint=stored, openings=True, evidence=True)
+    return report_of(file, access_journal=access_journal, now=now, tsa_roots=tsa_roots,
+                     witness_keys=witness_keys)
+
+
+def report_of(
+    file: CaseFile,
+    *,
+    access_journal: Sequence[dict[str, Any]] = (),
+    now: datetime | None = None,
+    tsa_roots: bytes | None = None,
+    witness_keys: Sequence[str] = (),
+) -> dict[str, Any] | None:
+    """`temoin.report/v1` of a case file read with its checkpoint, openings and evidence.
 
     `tsa_roots` (PEM) and `witness_keys` (verifier keys) are what the reference checkpoint's
     RFC 3161 tokens and witness cosignatures are checked against (`trusted_time`, `witnesses`).
     """
+    if file.checkpoint is None:
+        raise ValueError("a report needs a case file read with its checkpoint")
     moment = now or datetime.now(UTC)
-    stored = checkpoint or ledger.sign_checkpoint()
-    verifier = ledger.key.verifier()
-    items = ledger.case_entries(tenant, case, size=stored.size)
+    stored = file.checkpoint
+    verifier = Verifier.parse(file.verifier_key)
+    items = file.entries
     if not items:
         return None
     checks: list[dict[str, str]] = []
@@ -224,16 +240,16 @@ def integrity_report(
         checks.append(_check("checkpoints", f"checkpoint size {stored.size}",
                              "signature of the reference checkpoint", "valid", "valid"))
     except CheckpointError as exc:
-        cp = Checkpoint(ledger.origin, stored.size, stored.root)
+        cp = Checkpoint(file.origin, stored.size, stored.root)
         checks.append(_check("checkpoints", f"checkpoint size {stored.size}",
                              "signature of the reference checkpoint", "valid", str(exc), "KO"))
-    checks += _entry_checks(ledger, items, cp)
-    history, history_checks = _checkpoint_history(ledger, verifier, items[0].index, stored)
+    checks += _entry_checks(file, cp)
+    history, history_checks = _checkpoint_history(file, verifier)
     checks += history_checks
-    checks += _evidence_checks(ledger, items)
-    checks += _personal_checks(items, ledger.openings(tenant, case))
+    checks += _evidence_checks(file)
+    checks += _personal_checks(items, file.openings or {})
     timeline = build_timeline(
-        items, log=ledger.origin, tenant=tenant, case=case, as_of_size=stored.size,
+        items, log=file.origin, tenant=file.tenant, case=file.case, as_of_size=stored.size,
         as_of=moment, generated_at=moment,
     )
     anomalies, anomaly_checks = _anomalies(timeline)
@@ -248,15 +264,15 @@ def integrity_report(
         "format": FORMAT,
         "generated_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "identification": {
-            "log": ledger.origin,
-            "verifier_key": ledger.key.verifier_key,
+            "log": file.origin,
+            "verifier_key": file.verifier_key,
             "software": SOFTWARE,
             "algorithms": ALGORITHMS,
         },
         "scope": {
-            "tenant": tenant,
-            "case": case,
-            "tree_size": ledger.tree_size(),
+            "tenant": file.tenant,
+            "case": file.case,
+            "tree_size": file.tree_size,
             "checkpoint": {"size": stored.size, "root": stored.root.hex(),
                            "note": stored.note.decode(), "signed_at": stored.signed_at},
             "entries": len(items),
@@ -269,6 +285,6 @@ def integrity_report(
         "access_journal": list(access_journal),
         "anomalies": anomalies,
         "how_to_verify": HOW_TO_VERIFY,
-        **trust_sections(ledger.store.attestations(stored.size), stored.note, cp.to_body(),
+        **trust_sections(file.attestations, stored.note, cp.to_body(),
                          tsa_roots=tsa_roots, witness_keys=witness_keys),
     }

@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 
 from ledger.entry import FIELDS_V1, FORMAT_V1, Entry, parse_entry
-from ledger.store.base import MerkleStore, StoreError
+from ledger.errors import StoreError
+from ledger.store.base import MerkleStore
 from ledger.store.projection_tables import CaseIndexRow, TimelineRow
 from projections.timeline import timeline_row
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.entry import parse_entry
+from ledger.case_file import CaseFile, read_case_file
+from ledger.errors import NotFoundError, ValidationError
 from ledger.ledger import Ledger
-from ledger.store.migrations.v2 import LOG_ONE
 from projections.clocks import parse_time
-from projections.runner import ProjectionRunner
-from projections.timeline import assemble_timeline, timeline_row
+from projections.timeline import build_timeline
 
 
-class UnknownCaseError(LookupError):
+class UnknownCaseError(NotFoundError, LookupError):
     pass
 
 
@@ -30,55 +28,39 @@ class CaseNotYetError(UnknownCaseError):
         self.first_index = first_index
 
 
-class SizeOutOfRangeError(ValueError):
+class SizeOutOfRangeError(ValidationError, ValueError):
     pass
-
-
-def log_time_at(ledger: Ledger, size: int) -> datetime:
-    """The ledger's clock when the tree reached `size`: the recorded_at of leaf size-1."""
-    row = ledger.store.leaf(size - 1) if size > 0 else None
-    if row is None or row.entry is None:
-        return datetime.now(UTC)
-    return parse_time(parse_entry(row.entry).recorded_at)
 
 
 def timeline(
     ledger: Ledger, tenant: str, case: str, *, size: int | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The case timeline exactly as it stood at tree size `size` (default: latest)."""
+    """The case timeline exactly as it stood at tree size `size` (default: latest), read as
+    one case file: the entries themselves, not the projection (which a read would otherwise
+    have to bring up to date first, a write)."""
     tree_size = ledger.tree_size()
     if size is not None and not 0 <= size <= tree_size:
         raise SizeOutOfRangeError(f"size {size} is outside the log (0 … {tree_size})")
-    as_of_size = tree_size if size is None else size
-    if ledger.store.log_id == LOG_ONE:
-        ProjectionRunner(ledger.store).catch_up()
-        rows = [json.loads(r) for r in ledger.store.timeline_rows(tenant, case, below=as_of_size)]
-        if not rows:
-            known = ledger.store.case_index(tenant, case) if size is not None else None
-            if known is not None:
-                raise CaseNotYetError(case, as_of_size, known.first_index)
-            raise UnknownCaseError(case)
-    else:
-        rows = _rows_from_log(ledger, tenant, case, as_of_size, replay=size is not None)
-    moment = now or datetime.now(UTC)
-    as_of = moment if size is None else log_time_at(ledger, as_of_size)
-    return assemble_timeline(
-        rows, log=ledger.origin, tenant=tenant, case=case, as_of_size=as_of_size,
-        as_of=as_of, generated_at=moment,
-    )
-
-
-def _rows_from_log(ledger: Ledger, tenant: str, case: str, as_of_size: int, *,
-                   replay: bool) -> list[dict[str, Any]]:
-    """The timeline rows of a case of a log other than log 1, from its entries: the projection
-    tables hold log 1 only (their `timeline_rows` are keyed by leaf index alone), so another
-    log must never be projected into them. The rows are what the projection would store."""
-    entries = ledger.case_entries(tenant, case)
-    rows = [json.loads(json.dumps(timeline_row(e.index, e.leaf_hash, e.entry), sort_keys=True))
-            for e in entries if e.index < as_of_size]
-    if not rows:
-        if entries and replay:
-            raise CaseNotYetError(case, as_of_size, entries[0].index)
+    file = read_case_file(ledger, tenant, case, size=tree_size if size is None else size)
+    if not file.entries:
+        if size is not None:
+            known = ledger.case_entries(tenant, case)
+            if known:
+                raise CaseNotYetError(case, size, known[0].index)
         raise UnknownCaseError(case)
-    return rows
+    return timeline_of(file, latest=size is None, now=now)
+
+
+def timeline_of(file: CaseFile, *, latest: bool = False,
+                now: datetime | None = None) -> dict[str, Any]:
+    """The timeline of a case file. As of the log's clock when the tree reached the file's
+    size (the recorded_at of its last leaf), or as of now for the `latest` view."""
+    moment = now or datetime.now(UTC)
+    as_of = moment
+    if not latest and file.last_recorded_at is not None:
+        as_of = parse_time(file.last_recorded_at)
+    return build_timeline(
+        file.entries, log=file.origin, tenant=file.tenant, case=file.case,
+        as_of_size=file.size, as_of=as_of, generated_at=moment,
+    )

@@ -70,6 +70,7 @@ from eventsourcing.utils import Environment  # noqa: E402
 
 from ledger.application import CaseLog  # noqa: E402
 from ledger.audit import verify_log  # noqa: E402
+from ledger.case_cache import CASE_CACHE_SIZE  # noqa: E402
 from ledger.config import Settings  # noqa: E402
 from ledger.events.examples import EXAMPLES  # noqa: E402
 from ledger.events.validate import ValidEvent, validate_append  # noqa: E402
@@ -295,8 +296,12 @@ class Dispute(Aggregate):
 
 class Disputes(Application[Any]):
     name = "Disputes"
-    # The same repository cache settings as the ledger's CaseLog application.
-    env: dict[str, str] = dict(CaseLog.env)  # type: ignore[assignment]  # noqa: RUF012
+    # A cache of as many aggregates as the ledger's own case cache (ledger/case_cache.py),
+    # with eventsourcing's deep copies: what a plain application would configure.
+    env: dict[str, str] = {  # type: ignore[assignment]  # noqa: RUF012
+        "AGGREGATE_CACHE_MAXSIZE": str(CASE_CACHE_SIZE),
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
+    }
 
 
 class LogBuilder:
@@ -1335,6 +1340,13 @@ def _view_rows(domain_event: Any, tracking: Tracking) -> tuple[tuple[Any, ...], 
     )
 
 
+def _tracking_row(tracking: Tracking) -> dict[str, Any]:
+    # The recorder's public tracking statement, in the view's own transaction (what its
+    # private `_insert_tracking` does, minus a check of the table's shape).
+    return {"application_name": tracking.application_name,
+            "notification_id": tracking.notification_id}
+
+
 class SQLiteView(SQLiteTrackingRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), _TIMELINE_DDL, _CASES_DDL]
@@ -1344,7 +1356,7 @@ class SQLiteView(SQLiteTrackingRecorder):
         with self.datastore.transaction(commit=True) as c:
             c.execute(_INSERT_TIMELINE, timeline)
             c.execute(_UPSERT_CASE, case)
-            self._insert_tracking(c, tracking)
+            c.execute(self.insert_tracking_statement, _tracking_row(tracking))
 
     def reset(self) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -1365,7 +1377,7 @@ class PostgresView(PostgresTrackingRecorder):
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(_INSERT_TIMELINE.replace("?", "%s"), timeline)
             curs.execute(_UPSERT_CASE.replace("?", "%s"), case)
-            self._insert_tracking(curs, tracking)
+            curs.execute(self.insert_tracking_statement, _tracking_row(tracking))
 
     def reset(self) -> None:
         with self.datastore.transaction(commit=True) as curs:

@@ -94,11 +94,11 @@ def _verify_one(logs: LogSet, log_id: int, args: argparse.Namespace, label: str)
     # them, so they catch a consistent rewrite or a rollback that the stored ones cannot.
     outside = trust_anomalies(ledger, journal, trusted)
     for anomaly in report.anomalies:
-        print(f"{label}{anomaly}")
+        print(f"{label}{anomaly.message()}")
     for erasure in report.erasures:
         print(f"{label}{erasure}")
     for anomaly in access.anomalies:
-        print(f"{label}access journal {anomaly}")
+        print(f"{label}access journal {anomaly.message()}")
     for anomaly in outside:
         print(f"{label}{anomaly}")
     summary = (

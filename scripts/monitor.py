@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from ledger.checkpoint import CheckpointError
+from ledger.errors import StoreError, UnavailableError
 from ledger.monitor import MonitorConfigError, MonitorState, judge
 from ledger.signing import Verifier
 
@@ -25,11 +26,11 @@ EXIT_CONFIG = 2
 EXIT_NETWORK = 3
 
 
-class NetworkError(Exception):
+class NetworkError(UnavailableError):
     """The log could not be reached or answered 5xx: retry later."""
 
 
-class ServerFork(Exception):
+class ServerFork(StoreError):
     """The server answered 503 log-fork: it says itself that its log forked."""
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from ledger.config import Settings
+from ledger.errors import ValidationError
 
 
-class CliError(Exception):
+class CliError(ValidationError):
     """A user mistake on the command line; printed without a traceback, exit 2."""
 
 
@@ -116,25 +117,28 @@ def _trust_anchors() -> dict[str, Any]:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from ledger.access import AccessJournal
-    from projections.report import integrity_report
+    from ledger.case_file import read_case_file
+    from projections.report import report_of
 
     tr = _language(args)
     ledger = _open()
     journal = AccessJournal(ledger.settings)
     try:
         tenant = resolve_tenant(ledger, args.case, args.tenant)
-        report = integrity_report(ledger, tenant, args.case,
-                                  access_journal=journal.journal(tenant, args.case),
-                                  **_trust_anchors())
+        # One read of the case (ledger/case_file.py) for the report and its PDF.
+        file = read_case_file(ledger, tenant, args.case, checkpoint=ledger.sign_checkpoint(),
+                              openings=True, evidence=True)
+        report = report_of(file, access_journal=journal.journal(tenant, args.case),
+                           **_trust_anchors())
         if report is None:
             raise CliError(f"no case {args.case!r} for tenant {tenant!r}")
         if args.pdf:
             from projections.pdf import render_report_pdf
-            from projections.pdf.sources import evidence_reader
+            from projections.pdf.sources import case_file_evidence
 
             # Photos as thumbnails; no openings: like the HTTP report, it names nobody.
             Path(args.pdf).write_bytes(render_report_pdf(
-                report, lang=tr.lang, evidence=evidence_reader(ledger)))
+                report, lang=tr.lang, evidence=case_file_evidence(file)))
             print(f"wrote {args.pdf}", file=sys.stderr)
     finally:
         journal.close()

@@ -19,8 +19,8 @@ from typing import BinaryIO, TextIO
 from ledger.cosignature import CosignatureVerifier
 from ledger.signing import CheckpointError, Verifier
 from ledger.timestamps import load_roots
-from projections.bundle_verify import BundleReport, TrustOptions, verify_bundle
 from projections.i18n import Translator, UnsupportedLanguageError, cli_language, translator
+from verifier.bundle import BundleReport, TrustOptions, verify_bundle
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 

@@ -10,11 +10,10 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from eventsourcing.persistence import OperationalError
 
 from api.limits import Limits
 from ledger.config import Settings
-from ledger.errors import BusyError
+from ledger.errors import BusyError, DatabaseUnavailableError
 
 pytest.register_assert_rewrite("tests.api_server")
 from tests.api_server import (  # noqa: E402
@@ -346,7 +345,8 @@ def test_503_when_the_ledger_is_busy(api: ApiServer, monkeypatch: pytest.MonkeyP
 
 def test_503_when_the_database_fails(api: ApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
     def down(*args: object, **kwargs: object) -> None:
-        raise OperationalError("connection to server at 10.0.0.7 failed")
+        # What the store raises when the driver says "connection to server at 10.0.0.7 failed".
+        raise DatabaseUnavailableError() from OSError("connection to server at 10.0.0.7 failed")
 
     monkeypatch.setattr(api.services.ledger, "case", down)
     with api.client() as c:

@@ -8,9 +8,9 @@ import zipfile
 import pytest
 from pypdf import PdfReader
 
-from projections.bundle_verify import verify_bundle
 from projections.i18n import translator
 from projections.pdf.story import event_name
+from verifier.bundle import verify_bundle
 
 pytest.register_assert_rewrite("tests.api_server")
 from tests.api_server import (  # noqa: E402

@@ -17,11 +17,15 @@ from typing import Any
 
 import httpx
 import pytest
-from eventsourcing.persistence import IntegrityError, OperationalError
 
 from ledger.audit import verify_log
 from ledger.domain import case_uuid
-from ledger.errors import BusyError, InternalAppendError
+from ledger.errors import (
+    BusyError,
+    DatabaseUnavailableError,
+    InternalAppendError,
+    WriteConflictError,
+)
 from ledger.ledger import AppendGroup, Idempotency, Ledger, Receipt
 from ledger.sequencer import Sequencer
 from ledger.vault import CaseKey, VaultError
@@ -44,15 +48,15 @@ class CommitSpy:
         self.commits: list[int] = []
         self.inserted: list[int] = []  # events per committed insert transaction
         self.failed_inserts = 0
-        commit, insert = ledger.commit, ledger.store.insert_events
+        commit, insert = ledger.commit, ledger.store.append_events
 
         def spy_commit(groups: Any, **kw: Any) -> Any:
             self.commits.append(len(groups))
             return commit(groups, **kw)
 
-        def spy_insert(events: Any, **kw: Any) -> Any:
+        def spy_insert(events: Any, *args: Any) -> Any:
             try:
-                result = insert(events, **kw)
+                result = insert(events, *args)
             except Exception:
                 self.failed_inserts += 1
                 raise
@@ -60,7 +64,7 @@ class CommitSpy:
             return result
 
         monkeypatch.setattr(ledger, "commit", spy_commit)
-        monkeypatch.setattr(ledger.store, "insert_events", spy_insert)
+        monkeypatch.setattr(ledger.store, "append_events", spy_insert)
 
 
 def _verify(ledger: Ledger) -> None:
@@ -151,14 +155,14 @@ def test_http_conflicts_that_outlast_the_retries_fail_only_their_request(
     ledger = api.services.ledger
     cases = [new_case("BZ") for _ in range(N)]
     hot = case_uuid(api.tenant, cases[POISON])
-    insert = ledger.store.insert_events
+    insert = ledger.store.append_events
 
-    def conflicting_insert(events: Any, **kw: Any) -> Any:
+    def conflicting_insert(events: Any, *args: Any) -> Any:
         if any(e.originator_id == hot for e in events):
-            raise IntegrityError("duplicate key value violates unique constraint (injected)")
-        return insert(events, **kw)
+            raise WriteConflictError("duplicate key value violates unique constraint (injected)")
+        return insert(events, *args)
 
-    monkeypatch.setattr(ledger.store, "insert_events", conflicting_insert)
+    monkeypatch.setattr(ledger.store, "append_events", conflicting_insert)
     spy = CommitSpy(ledger, monkeypatch)
     size = api.tree_size()
 
@@ -252,11 +256,11 @@ def test_sequencer_a_broken_store_fails_everyone_fast(ledger: Ledger,
     ledger.append([request(f"B{i}", "CaseOpened") for i in range(N)])
     tries: list[int] = []
 
-    def broken(events: Any, **kw: Any) -> Any:
+    def broken(events: Any, *args: Any) -> Any:
         tries.append(len(events))
         raise ValueError("broken store (injected)")
 
-    monkeypatch.setattr(ledger.store, "insert_events", broken)
+    monkeypatch.setattr(ledger.store, "append_events", broken)
     results = ledger.commit([AppendGroup([request(f"B{i}", "OtpFailed")]) for i in range(N)])
     assert all(isinstance(r, InternalAppendError) for r in results)
     assert len(tries) <= 4 * 6 + 4 + 1, len(tries)
@@ -266,14 +270,14 @@ def test_sequencer_a_broken_store_fails_everyone_fast(ledger: Ledger,
 def test_sequencer_a_busy_group_alone_gets_busy(ledger: Ledger,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     hot = case_uuid("shop-1", "HOT")
-    insert = ledger.store.insert_events
+    insert = ledger.store.append_events
 
-    def conflicting(events: Any, **kw: Any) -> Any:
+    def conflicting(events: Any, *args: Any) -> Any:
         if any(e.originator_id == hot for e in events):
-            raise IntegrityError("duplicate key (injected)")
-        return insert(events, **kw)
+            raise WriteConflictError("duplicate key (injected)")
+        return insert(events, *args)
 
-    monkeypatch.setattr(ledger.store, "insert_events", conflicting)
+    monkeypatch.setattr(ledger.store, "append_events", conflicting)
     groups = [AppendGroup([request("HOT" if i == POISON else f"H{i}", "CaseOpened")])
               for i in range(N)]
     seq = Sequencer(ledger, max_wait=3.0)
@@ -294,17 +298,17 @@ def test_the_database_failing_during_the_halving_keeps_the_committed_halves(
     callers get their receipts (an error would make them append again), the second half's
     a 503 busy; nothing is raised to fail them all."""
     poison, late = case_uuid("shop-1", "P"), case_uuid("shop-1", f"D{N - 1}")
-    insert = ledger.store.insert_events
+    insert = ledger.store.append_events
 
-    def failing(events: Any, **kw: Any) -> Any:
+    def failing(events: Any, *args: Any) -> Any:
         ids = {e.originator_id for e in events}
         if poison in ids:
             raise ValueError("poisoned (injected)")
         if late in ids:
-            raise OperationalError("server closed the connection unexpectedly (injected)")
-        return insert(events, **kw)
+            raise DatabaseUnavailableError("server closed the connection unexpectedly (injected)")
+        return insert(events, *args)
 
-    monkeypatch.setattr(ledger.store, "insert_events", failing)
+    monkeypatch.setattr(ledger.store, "append_events", failing)
     groups = [AppendGroup([request("P" if i == 0 else f"D{i}", "CaseOpened")]) for i in range(N)]
     results = ledger.commit(groups)
     assert isinstance(results[0], InternalAppendError)

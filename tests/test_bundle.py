@@ -33,12 +33,12 @@ from ledger.ledger import Ledger
 from ledger.signing import LogKey, Verifier, verify_checkpoint
 from ledger.store.base import StoredCheckpoint
 from projections.bundle import build_bundle, canonical, manifest_sig_body
-from projections.bundle_verify import BundleReport, verify_bundle
 from scripts import cli
 from scripts.verify_bundle import main as verify_main
 from tests.conftest import BACKENDS, RawDB, pg_database
 from tests.helpers import request
 from tests.interop.go_tool import DEFAULT_GOPATH, run_go
+from verifier.bundle import BundleReport, verify_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 TENANT = "shop-1"

@@ -29,11 +29,11 @@ from ledger.events.examples import DELIVERY_PHOTO
 from ledger.evidence import StoredFile
 from ledger.ledger import Ledger
 from projections.bundle import plan_bundle, write_bundle
-from projections.bundle_verify import verify_bundle
 from tests.api_server import example
 from tests.e2e import ROOT, admin_token, env_for, serving
 from tests.helpers import request
 from tests.test_bundle import REPORT_JSON, REPORT_PDF, TIMELINE_PDF, _with_file
+from verifier.bundle import verify_bundle
 
 FILES = 4
 FILE_SIZE = 512 * MIB

@@ -22,8 +22,8 @@ import pytest
 
 from ledger.canonical import strict_loads
 from projections.bundle import canonical, manifest_sig_body
-from projections.bundle_verify import BundleReport, verify_bundle
 from scripts.verify_bundle import main as verify_main
+from verifier.bundle import BundleReport, verify_bundle
 
 pytest.register_assert_rewrite("tests.api_server")
 from tests.api_server import (  # noqa: E402

@@ -26,8 +26,8 @@ from api.limits import MIB, Limits
 from ledger.apikeys import create_key
 from ledger.events.examples import DEFECT_PHOTO, DELIVERY_PHOTO
 from projections.bundle import BY_HAND_SCRIPT, STREAM_ABOVE
-from projections.bundle_verify import verify_bundle
 from tests.e2e import temoin
+from verifier.bundle import verify_bundle
 
 pytest.register_assert_rewrite("tests.api_server")
 from tests.api_server import (  # noqa: E402

@@ -27,13 +27,13 @@ import pytest
 from ledger.config import Settings
 from ledger.signing import LogKey
 from projections.bundle_trust import BUNDLE_FORMAT_V1_1, COSIGNED
-from projections.bundle_verify import TrustOptions, verify_bundle
 from scripts.local_tsa import make_ca
 from scripts.local_tsa import running as local_tsa
 from tests.api_server import example
 from tests.e2e import ROOT, admin_token, serving, temoin
 from tests.interop.go_tool import DEFAULT_GOPATH, run_go
 from tests.witness_proc import make_witness, running_witness
+from verifier.bundle import TrustOptions, verify_bundle
 
 TSA_FAST = {"TEMOIN_TSA_INTERVAL": "0.1", "TEMOIN_TSA_BACKOFF_MAX": "0.4",
             "TEMOIN_TSA_TIMEOUT": "3"}

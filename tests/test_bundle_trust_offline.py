@@ -21,11 +21,11 @@ from ledger.store.attestations import Attestation
 from ledger.timestamps import build_request
 from projections.bundle import manifest_sig_body
 from projections.bundle_trust import BUNDLE_FORMAT_V1_1, COSIGNED
-from projections.bundle_verify import TrustOptions, verify_bundle
 from projections.report import integrity_report
 from scripts.local_tsa import Running, make_ca
 from scripts.local_tsa import running as local_tsa
 from tests.test_bundle import CASE, TENANT, build_case, bundle, canonical, ko_lines, rezip, unzip
+from verifier.bundle import TrustOptions, verify_bundle
 
 
 @pytest.fixture(scope="module")

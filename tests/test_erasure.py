@@ -154,7 +154,7 @@ def test_erasure_left_undone_by_an_older_release_is_reported_then_finished(
         raw_db.execute("INSERT INTO vault_openings VALUES (?, ?, ?, ?)", tuple(r))
     raw_db.execute("INSERT INTO vault_keys VALUES (?, ?)", tuple(key[0]))
     report = verify_log(ledger.store, ledger.key.verifier(), master=ledger.master)
-    problems = [str(a) for a in report.anomalies]
+    problems = [a.message() for a in report.anomalies]
     assert len(problems) == 6, problems
     assert all(p.startswith("case A: ") for p in problems)
     assert any("personal field phone of case_seq 2 is still in the vault although entry 2"

@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from eventsourcing.persistence import OperationalError
 
 from ledger.config import ConfigError, Settings
+from ledger.errors import DatabaseBusyError
 from ledger.events.examples import EXAMPLES
 from ledger.ledger import Ledger
 from ledger.store.migrations.v2 import LOG_ONE
@@ -142,8 +142,8 @@ def test_a_held_lock_is_answered_503_within_the_timeout_and_the_server_recovers(
         for response, elapsed in waves["reads"]:
             path = response.request.url.path
             if path == "/v1/log/checkpoint" and backend == "sqlite":
-                # The log grew a second ago: this read signs, so it writes (into the locked
-                # file), after waiting for the background signer, itself waiting: 2 waits.
+                # The log grew a second ago: this read waits for the background signer, which
+                # writes into the locked file and gives up after its lock timeout.
                 assert elapsed <= 2 * LOCK_TIMEOUT + MARGIN, (path, elapsed)
                 if response.status_code != 200:
                     _busy(response)
@@ -249,7 +249,7 @@ def test_postgres_statement_timeout_bounds_a_slow_query(pg_settings: Settings) -
     ledger = Ledger(replace(pg_settings, statement_timeout=0.5))
     try:
         started = time.monotonic()
-        with pytest.raises(OperationalError) as caught:
+        with pytest.raises(DatabaseBusyError) as caught:
             ledger.store._query("SELECT pg_sleep(5)")
         assert time.monotonic() - started < 2.0
         assert is_wait_timeout(caught.value)
@@ -268,7 +268,7 @@ def test_sqlite_connections_use_the_configured_busy_timeout(tmp_path: Path) -> N
         assert ledger.store._query("PRAGMA busy_timeout") == [(250,)]
         with holding_lock(database_url):
             started = time.monotonic()
-            with pytest.raises(OperationalError) as caught:
+            with pytest.raises(DatabaseBusyError) as caught:
                 ledger.store._execute("INSERT INTO evidence VALUES ('t', 'h', 'x', 1, 'now')")
             assert time.monotonic() - started < 1.5
         assert is_wait_timeout(caught.value)

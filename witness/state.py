@@ -1,42 +1,28 @@
 """The witness's state: per log origin, its verifier key and the latest checkpoint cosigned.
 
-SQLite in the witness's data folder. `advance()` is the spec's compare-and-set: it checks the
-submitted old size against the stored size and updates size and root in one `BEGIN IMMEDIATE`
-transaction, committed before the caller answers, so two racing requests can never roll the
-witness back and a restart never forgets what it cosigned.
+Kept by `ledger.store.witness_logs` (SQLite in the witness's data folder); this module holds
+the rules. `advance()` is the spec's compare-and-set: it checks the submitted old size against
+the stored size and updates size and root in one transaction, committed before the caller
+answers, so two racing requests can never roll the witness back and a restart never forgets
+what it cosigned.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ledger.checkpoint import Checkpoint
+from ledger.errors import NotFoundError, VerificationError
 from ledger.merkle import ProofError, verify_consistency
 from ledger.signing import Verifier
+from ledger.store.witness_logs import LogState, WitnessLogs
 
 DB_NAME = "witness.db"
 KEY_NAME = "witness.key"
 
-_DDL = (
-    "CREATE TABLE IF NOT EXISTS witness_logs (origin TEXT PRIMARY KEY, vkey TEXT NOT NULL, "
-    "size INTEGER, root BLOB, updated_at TEXT NOT NULL)"
-)
 
-
-@dataclass(frozen=True, slots=True)
-class LogState:
-    origin: str
-    vkey: str
-    size: int | None  # None: nothing cosigned yet (the spec's "zero")
-    root: bytes | None
-
-
-class Refusal(Exception):
+class Refusal(VerificationError):
     """A checkpoint the witness must not cosign; `status` is the HTTP status of the spec."""
 
     def __init__(self, status: int, message: str, *, size: int | None = None) -> None:
@@ -45,63 +31,27 @@ class Refusal(Exception):
         self.size = size  # for 409 old-size conflicts: the witness's current size
 
 
-class UnknownLogError(KeyError):
+class UnknownLogError(NotFoundError, KeyError):
     pass
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class WitnessState:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / DB_NAME
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                     timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: a cosignature is only sent after the new size is on disk (spec: "MUST persist").
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute(_DDL)
-        self._lock = threading.Lock()
+        self._logs = WitnessLogs(self.path)
 
     def close(self) -> None:
-        self._conn.close()
+        self._logs.close()
 
     def add_log(self, origin: str, vkey: str) -> bool:
         """Trust `vkey` for `origin`; False if the origin was already known with that key."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT vkey FROM witness_logs WHERE origin = ?", (origin,)
-            ).fetchone()
-            if row is not None:
-                if row[0] == vkey:
-                    return False
-                # A new key for a known log keeps the cosigned size: the log's history does
-                # not restart because it rotated its key.
-                self._conn.execute("UPDATE witness_logs SET vkey = ?, updated_at = ? "
-                                   "WHERE origin = ?", (vkey, _now(), origin))
-                return True
-            self._conn.execute(
-                "INSERT INTO witness_logs (origin, vkey, size, root, updated_at) "
-                "VALUES (?, ?, NULL, NULL, ?)", (origin, vkey, _now()),
-            )
-            return True
+        return self._logs.add_log(origin, vkey)
 
     def log(self, origin: str) -> LogState | None:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT origin, vkey, size, root FROM witness_logs WHERE origin = ?", (origin,)
-            ).fetchone()
-        if row is None:
-            return None
-        return LogState(row[0], row[1], row[2], None if row[3] is None else bytes(row[3]))
+        return self._logs.log(origin)
 
     def logs(self) -> list[LogState]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT origin, vkey, size, root FROM witness_logs ORDER BY origin"
-            ).fetchall()
-        return [LogState(r[0], r[1], r[2], None if r[3] is None else bytes(r[3])) for r in rows]
+        return self._logs.logs()
 
     def verifier(self, origin: str) -> Verifier:
         state = self.log(origin)
@@ -115,24 +65,12 @@ class WitnessState:
         if old_size > checkpoint.size:
             raise Refusal(400, f"old size {old_size} is larger than the checkpoint size "
                                f"{checkpoint.size}; send the size the witness last cosigned")
-        with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute("SELECT size, root FROM witness_logs WHERE origin = ?",
-                                   (checkpoint.origin,)).fetchone()
-                if row is None:
-                    raise UnknownLogError(checkpoint.origin)
-                stored_size = 0 if row[0] is None else int(row[0])
-                stored_root = None if row[1] is None else bytes(row[1])
-                self._check(checkpoint, old_size, proof, stored_size, stored_root)
-                conn.execute("UPDATE witness_logs SET size = ?, root = ?, updated_at = ? "
-                             "WHERE origin = ?",
-                             (checkpoint.size, checkpoint.root, _now(), checkpoint.origin))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+
+        def check(stored_size: int, stored_root: bytes | None) -> None:
+            self._check(checkpoint, old_size, proof, stored_size, stored_root)
+
+        if not self._logs.advance(checkpoint.origin, checkpoint.size, checkpoint.root, check):
+            raise UnknownLogError(checkpoint.origin)
 
     @staticmethod
     def _check(checkpoint: Checkpoint, old_size: int, proof: Sequence[bytes], stored_size: int,

@@ -5,8 +5,9 @@ role may list (what a listing shows, ids, status, counts and dates, every role m
 case by case).
 
 Freshness: the case index is a projection of the log, kept current by the server (within a
-second, DESIGN §7); this route first brings it up to the log's current size, so a listing shows
-every case whose opening was acknowledged before the request.
+second, DESIGN §7); this route first waits until the follower has brought it up to the log's
+current size (it applies nothing itself: a read writes nothing), so a listing shows every case
+whose opening was acknowledged before the request.
 
 Not journaled: the access journal records reads of one case's contents (timeline, entries,
 report, bundle, evidence) in that case's own trail; a listing reads none of them.
@@ -21,6 +22,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from api.auth import LAWYER, CurrentKey
+from api.follower import caught_up
 from api.logs import ProjectionSourceDep
 from api.problems import ProblemError, problem_responses
 from api.routes.log import Exact
@@ -104,8 +106,9 @@ async def list_tenant_cases(
         raise _problem(exc) from None
     only = key.cases if key.role == LAWYER else None
 
+    await caught_up(ProjectionRunner(store))
+
     def page() -> Any:
-        ProjectionRunner(store).catch_up()
         return list_cases(store, key.tenant, filters, cursor=cursor, limit=limit, only=only)
 
     try:

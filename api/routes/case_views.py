@@ -20,17 +20,18 @@ from api.logs import TenantLog
 from api.problems import ProblemError, problem_responses
 from api.routes.cases import CaseId, case_not_found, checked_case
 from ledger.apikeys import ApiKey
-from ledger.ledger import Ledger
-from projections.bundle import BundleBuildError, plan_bundle
+from ledger.case_file import CaseFile, read_case_file
+from projections.bundle import BundleBuildError, plan_case_bundle
 from projections.i18n import LANGUAGES, UnsupportedLanguageError, checked_language, negotiate
 from projections.pdf import render_report_pdf, render_timeline_pdf
-from projections.pdf.sources import case_openings, evidence_reader
-from projections.report import integrity_report
+from projections.pdf.sources import case_file_evidence, case_file_openings
+from projections.report import report_of
 from projections.views import (
     CaseNotYetError,
     SizeOutOfRangeError,
     UnknownCaseError,
     timeline,
+    timeline_of,
 )
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -73,18 +74,18 @@ def record(served: LogServices, key: ApiKey, case: str, action: str) -> None:
                             action=action)
 
 
-def _report(ledger: Ledger, served: LogServices, services: Services, key: ApiKey, case: str,
-            checkpoint: Any = None) -> dict[str, Any]:
-    journal = served.journal.journal(key.tenant, case)
+def _report(served: LogServices, services: Services, key: ApiKey,
+            file: CaseFile) -> dict[str, Any]:
+    journal = served.journal.journal(key.tenant, file.case)
     stamper, witnessing = services.timestamper, services.witnessing
-    report = integrity_report(
-        ledger, key.tenant, case, checkpoint=checkpoint, access_journal=journal,
+    report = report_of(
+        file, access_journal=journal,
         tsa_roots=stamper.config.roots_pem if stamper is not None else None,
         witness_keys=[str(w.verifier) for w in witnessing.settings.witnesses]
         if witnessing is not None else (),
     )
     if report is None:
-        raise case_not_found(case)
+        raise case_not_found(file.case)
     return report
 
 
@@ -139,15 +140,18 @@ async def get_report(case: CaseId, request: Request, key: CurrentKey,
     require_role(key, EXAMINERS, "read an integrity report")
     wants_pdf = PDF in request.headers.get("accept", "")
     chosen = language(request, lang)
+    # Signed by the checkpointer's task, not here: a read writes nothing but the journal.
+    checkpoint = await served.checkpointer.covering()
 
     def work() -> Response:
         record(served, key, case, "read_report")
-        report = _report(served.ledger, served, services, key, case)
+        file = read_case_file(served.ledger, key.tenant, case, checkpoint=checkpoint,
+                              openings=True, evidence=True)
+        report = _report(served, services, key, file)
         if wants_pdf:
             # No openings here: a report is read without the parties' names; the lawyer's
             # bundle, which holds the openings, names them.
-            data = render_report_pdf(report, lang=chosen,
-                                     evidence=evidence_reader(served.ledger))
+            data = render_report_pdf(report, lang=chosen, evidence=case_file_evidence(file))
             return Response(data, media_type=PDF, headers={
                 "Content-Disposition": f'attachment; filename="report-{case}.pdf"',
                 "Content-Language": chosen, "Vary": "Accept, Accept-Language"})
@@ -172,29 +176,30 @@ async def get_bundle(case: CaseId, request: Request, key: CurrentKey, services: 
     case = await existing_case(served, key, case)
     require_role(key, EXAMINERS, "download an evidence bundle")
     chosen = language(request, lang)
+    checkpoint = await served.checkpointer.covering()
 
     def work() -> Response:
         ledger = served.ledger
         record(served, key, case, "download_bundle")
-        checkpoint = ledger.sign_checkpoint()
-        report = _report(ledger, served, services, key, case, checkpoint)
-        view = timeline(ledger, key.tenant, case, size=checkpoint.size)
         include_openings = key.role in EXAMINERS
+        # Read once: the report, the timeline and the bundle's members all come from it.
+        file = read_case_file(ledger, key.tenant, case, checkpoint=checkpoint,
+                              openings=True, evidence=True)
+        report = _report(served, services, key, file)
+        view = timeline_of(file)
         # The PDFs name the parties exactly when the bundle carries the openings.
-        opened = (case_openings(ledger, key.tenant, case, view["entries"])
-                  if include_openings else None)
-        files = evidence_reader(ledger)
+        opened = case_file_openings(file) if include_openings else None
+        files = case_file_evidence(file)
         report_json = json.dumps(report, ensure_ascii=False, indent=2).encode()
-        plan = plan_bundle(
-            ledger, tenant=key.tenant, case=case, checkpoint=checkpoint,
-            include_openings=include_openings,
-            timeline_pdf=render_timeline_pdf(view, lang=chosen, openings=opened,
-                                             evidence=files),
-            report_pdf=render_report_pdf(report, lang=chosen, openings=opened, evidence=files,
-                                         report_json=report_json),
-            report_json=report_json, lang=chosen,
-        )
+        timeline_pdf = render_timeline_pdf(view, lang=chosen, openings=opened, evidence=files)
+        report_pdf = render_report_pdf(report, lang=chosen, openings=opened, evidence=files,
+                                       report_json=report_json)
         try:
+            plan = plan_case_bundle(
+                file, sign=ledger.key.sign_note, include_openings=include_openings,
+                timeline_pdf=timeline_pdf, report_pdf=report_pdf, report_json=report_json,
+                lang=chosen,
+            )
             fh = write_temporary(plan, ledger.settings.data_dir,
                                  services.limits.bundle_disk_reserve)
         except BundleBuildError as exc:

@@ -38,15 +38,22 @@ class AccessTrail(Aggregate):
         self.head: bytes | None = None
 
     @classmethod
-    def start(cls, *, trail_id: UUID, timestamp: Any, **fields: Any) -> AccessTrail:
+    def first_event(
+        cls, *, trail_id: UUID, timestamp: Any, **fields: Any
+    ) -> AccessTrailStarted:
+        """The event that starts a trail: what `Aggregate._create` would make, built here
+        (a new trail is saved, never decided on)."""
         entry = build_entry(case_seq=1, prev=None, type=ACCESS_TYPE, **fields)
-        return cls._create(AccessTrailStarted, id=trail_id, timestamp=timestamp, entry=entry)
+        return AccessTrailStarted(  # type: ignore[call-arg]
+            originator_id=trail_id, originator_version=1, timestamp=timestamp, entry=entry,
+            originator_topic=get_topic(cls),
+        )
 
     def record(self, *, timestamp: Any, **fields: Any) -> None:
         entry = build_entry(case_seq=self.version + 1, prev=self.head, type=ACCESS_TYPE, **fields)
         self.trigger_event(AccessRecorded, timestamp=timestamp, entry=entry)
 
-    def _apply_entry(self, entry: Entry) -> None:
+    def apply_entry(self, entry: Entry) -> None:
         self.head = entry.leaf_hash
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
+from ledger.errors import ValidationError
+
 MIN_YEAR = 1970
 MAX_YEAR = 9999
 MAX_FRACTION_DIGITS = 6
@@ -38,7 +40,7 @@ RFC3339_SCHEMA_PATTERN = (
 )
 
 
-class TimeFormatError(ValueError):
+class TimeFormatError(ValidationError, ValueError):
     """A text is not an acceptable RFC 3339 time.
 
     `reason` completes a sentence such as "occurred_at must be ..., got '...' (<reason>)";

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, NoReturn
 
+from ledger.errors import ValidationError
 from ledger.events.clock import RFC3339_SCHEMA_PATTERN, TimeFormatError, normalise_rfc3339
 
 Loc = tuple[str | int, ...]
@@ -87,7 +88,7 @@ class Problem:
     type: str
 
 
-class Invalid(ValueError):
+class Invalid(ValidationError, ValueError):
     """A value was refused; `problems` says where (relative to the field), what and why."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ledger import errors as tree
 from ledger.events.clock import (
     TimeFormatError,
     format_rfc3339_utc_minimal,
@@ -64,8 +65,10 @@ def format_loc(loc: Sequence[str | int]) -> str:
     return text
 
 
-class ValidationError(ValueError):
-    """The event was refused; `errors` lists every problem found."""
+class ValidationError(tree.ValidationError, ValueError):
+    """The event was refused; `errors` lists every problem found. (The tree's validation kind,
+    refined with a field error per problem: catching `ledger.errors.ValidationError` catches
+    this one too.)"""
 
     def __init__(self, errors: Sequence[FieldError]) -> None:
         self.errors = list(errors)

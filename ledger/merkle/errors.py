@@ -1,11 +1,13 @@
 """Errors raised by the Merkle planner and verifier.
 
-Every verification failure is a ``ProofError`` (a ``ValueError``), so callers can reject a
-bad proof with one ``except`` clause, while the subclasses keep the got/want values for
-logs and API responses.
+Every verification failure is a ``ProofError`` (a ``ValueError`` of the tree's verification
+kind), so callers can reject a bad proof with one ``except`` clause, while the subclasses keep
+the got/want values for logs and API responses.
 """
 
 from __future__ import annotations
+
+from ledger.errors import StoreError, VerificationError
 
 __all__ = [
     "BadHashSizeError",
@@ -17,7 +19,7 @@ __all__ = [
 ]
 
 
-class ProofError(ValueError):
+class ProofError(VerificationError, ValueError):
     """A proof, or the claim it is checked against, is not valid."""
 
 
@@ -50,7 +52,7 @@ class IndexOutOfRangeError(ProofError):
         super().__init__(f"index {index} out of range for size {size}")
 
 
-class MissingNodeError(KeyError):
+class MissingNodeError(StoreError, KeyError):
     """The node store lacks a hash that a plan needs.
 
     A ``KeyError`` rather than a ``ProofError``: it signals a store that is behind or

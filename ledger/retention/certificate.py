@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -27,6 +27,8 @@ from typing import IO, Any
 import orjson
 
 from ledger.checkpoint import Checkpoint
+from ledger.checks import Verdict
+from ledger.errors import ValidationError
 from ledger.merkle import ProofError, inclusion_plan, leaf_hash, verify_inclusion
 from ledger.signing import CheckpointError, LogKey, Verifier, verify_checkpoint
 from ledger.store.base import StoredCheckpoint
@@ -111,21 +113,23 @@ def write_certificate(
 
 
 @dataclass
-class CertificateReport:
+class CertificateReport(Verdict):
+    """The certificate's failed checks (ledger/checks.py): its lines are checked by the
+    thousand, so only what fails is recorded."""
+
     run: str = ""
     log: str = ""
     items: int = 0
     evidence_files: int = 0
     checkpoint_size: int = 0
     signed_by: str = ""
-    problems: list[str] = field(default_factory=list)
 
     @property
-    def ok(self) -> bool:
-        return not self.problems
+    def problems(self) -> list[str]:
+        return [c.message() for c in self.failures]
 
 
-class CertificateError(ValueError):
+class CertificateError(ValidationError, ValueError):
     """The file is not a destruction certificate at all."""
 
 
@@ -147,15 +151,15 @@ def _header(obj: dict[str, Any], trusted_key: str | None,
     try:
         verifier = Verifier.parse(trusted_key or obj["verifier_key"])
     except (CheckpointError, KeyError, TypeError) as exc:
-        report.problems.append(f"verifier key: {exc}")
+        report.failed("verifier key", f"{exc}")
         return None
     if trusted_key and obj.get("verifier_key") != trusted_key:
-        report.problems.append("the certificate names another key than the one you trust")
+        report.failed("", "the certificate names another key than the one you trust")
     report.signed_by = verifier.name
     try:
         cp = verify_checkpoint(str(obj["checkpoint"]).encode(), verifier)
     except (CheckpointError, KeyError) as exc:
-        report.problems.append(f"checkpoint: {exc}")
+        report.failed("checkpoint", f"{exc}")
         return None
     report.checkpoint_size = cp.size
     return verifier, cp
@@ -167,19 +171,19 @@ def _item(item: Any, run: str, cp: Checkpoint, counted: dict[str, int],
     index = int(item["index"])
     leaf = leaf_hash(entry)
     if leaf.hex() != item["leaf_hash"]:
-        report.problems.append(f"index {index}: entry text hashes to {leaf.hex()}, the item "
+        report.failed(f"index {index}", f"entry text hashes to {leaf.hex()}, the item "
                                f"says {item['leaf_hash']}: altered")
     entry_obj = orjson.loads(entry)
     for key in ("tenant", "case"):
         if entry_obj[key] != item[key]:
-            report.problems.append(f"index {index}: item says {key} {item[key]!r}, its entry "
+            report.failed(f"index {index}", f"item says {key} {item[key]!r}, its entry "
                                    f"says {entry_obj[key]!r}")
     data = entry_obj["data"]
     if entry_obj["type"] != "PersonalDataErased" or data.get("retention_run") != run:
-        report.problems.append(f"index {index}: the entry is not an erasure of run {run}")
+        report.failed(f"index {index}", f"the entry is not an erasure of run {run}")
     destroyed = data.get("evidence_destroyed", [])
     if destroyed != item["evidence_destroyed"]:
-        report.problems.append(f"index {index}: evidence_destroyed differs from its entry's")
+        report.failed(f"index {index}", "evidence_destroyed differs from its entry's")
     fields = data.get("fields")
     counted["cases"] += 1
     counted["evidence_files"] += len(destroyed)
@@ -188,7 +192,7 @@ def _item(item: Any, run: str, cp: Checkpoint, counted: dict[str, int],
         verify_inclusion(index, cp.size, leaf, [bytes.fromhex(h) for h in item["proof"]],
                          cp.root)
     except (ProofError, ValueError) as exc:
-        report.problems.append(f"index {index}: not in the log at checkpoint size {cp.size}: "
+        report.failed(f"index {index}", f"not in the log at checkpoint size {cp.size}: "
                                f"{exc}")
 
 
@@ -207,7 +211,7 @@ def verify_certificate(
     with path.open("rb") as fh:
         for number, raw_line in enumerate(fh, 1):
             if signature is not None:
-                report.problems.append(f"line {number}: text after the signature line")
+                report.failed(f"line {number}", "text after the signature line")
                 break
             try:
                 obj = orjson.loads(raw_line)
@@ -226,32 +230,32 @@ def verify_certificate(
                 continue
             digest.update(raw_line)
             if summary is not None:
-                report.problems.append(f"line {number}: a line after the summary")
+                report.failed(f"line {number}", "a line after the summary")
             if "item" in obj:
                 try:
                     _item(obj["item"], report.run, head[1], counted, report)  # type: ignore[index]
                 except (KeyError, TypeError, ValueError, AttributeError,
                         orjson.JSONDecodeError) as exc:
-                    report.problems.append(f"line {number}: malformed item ({exc})")
+                    report.failed(f"line {number}", f"malformed item ({exc})")
                 if progress is not None:
                     progress(counted["cases"])
             elif "summary" in obj:
                 summary = obj["summary"]
             else:
-                report.problems.append(f"line {number}: unknown line {sorted(obj)}")
+                report.failed(f"line {number}", f"unknown line {sorted(obj)}")
     if head is None:
         raise CertificateError("empty file: not a certificate")
     if signature is None or summary is None:
-        report.problems.append("the certificate is cut short: no summary or signature line")
+        report.failed("", "the certificate is cut short: no summary or signature line")
         return report
     try:
         body = head[0].verify_note(signature.encode())
         if body != signature_body(digest.digest()):
-            report.problems.append("the signature does not cover these bytes: the certificate "
+            report.failed("", "the signature does not cover these bytes: the certificate "
                                    "was altered after it was signed")
     except CheckpointError as exc:
-        report.problems.append(f"signature: {exc}")
+        report.failed("signature", f"{exc}")
     if summary != counted:
-        report.problems.append(f"summary says {summary}, the items add up to {counted}")
+        report.failed("", f"summary says {summary}, the items add up to {counted}")
     report.items, report.evidence_files = counted["cases"], counted["evidence_files"]
     return report

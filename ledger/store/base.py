@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from ledger.errors import StoreError
 from ledger.merkle import (
     EMPTY_ROOT,
     NodeID,
@@ -49,10 +50,6 @@ class LeafRow:
     entry: bytes | None  # None when the event row is missing
 
 
-class StoreError(Exception):
-    """The database does not hold what the log requires (missing node, broken head...)."""
-
-
 class MerkleStore(
     KeysMixin, EvidenceMixin, VaultMixin, ProjectionTablesMixin, AttestationsMixin,
     LogRegistryMixin,
@@ -67,6 +64,28 @@ class MerkleStore(
     _head: tuple[int, list[bytes]] | None = None
 
     # -- supplied by the backend ----------------------------------------------------------
+    def append_events(
+        self, stored_events: Sequence[StoredEvent], batch: AppendBatch | None = None
+    ) -> None:
+        """Insert these events with their leaves, the tree's new nodes and `batch`'s side
+        rows in one transaction; `batch` gets the leaf indices. The project's own append,
+        called with the application's mapped events: eventsourcing's `insert_events` hook
+        does the same without a batch."""
+        raise NotImplementedError
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        # eventsourcing's recorder hook (Application.save): an append without side rows.
+        self.append_events(stored_events)
+        return None
+
+    if TYPE_CHECKING:  # eventsourcing's recorder supplies it (documented recorder API)
+        def select_events(
+            self, originator_id: Any, *, gt: int | None = None, lte: int | None = None,
+            desc: bool = False, limit: int | None = None,
+        ) -> Sequence[StoredEvent]: ...
+
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # eventsourcing and the merkle package are not needed to name
     from ledger.merkle import NodeID, Plan
     from ledger.store.attestations import Attestation, Kind
     from ledger.store.base import LeafRow, StoredCheckpoint
+    from ledger.store.batch import AppendBatch
     from ledger.store.keys import KeyRow
     from ledger.store.log_registry import LogRow
     from ledger.store.projection_tables import CaseIndexRow, CaseQuery, TimelineRow
@@ -69,13 +70,13 @@ class LogReader(Protocol):
 
 @runtime_checkable
 class LogWriter(Protocol):
-    """The append path and the checkpoint record. `insert_events` stores events, their leaves
-    and nodes and the side rows of `append=` (an `AppendBatch`: vault keys, sealed openings,
+    """The append path and the checkpoint record. `append_events` stores events, their leaves
+    and nodes and the side rows of `batch` (an `AppendBatch`: vault keys, sealed openings,
     Idempotency-Key records, erasures) in one transaction, and fills in the batch's indices."""
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None: ...
+    def append_events(
+        self, stored_events: Sequence[StoredEvent], batch: AppendBatch | None = None
+    ) -> None: ...
 
     def store_checkpoint(self, size: int, root: bytes, note: bytes, signed_at: str) -> None: ...
 

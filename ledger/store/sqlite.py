@@ -23,6 +23,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQL
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch, erasure_statements
+from ledger.store.driver_errors import translating
 from ledger.store.log_ids import log_id_from_env
 from ledger.store.migrations import v2
 from ledger.store.migrations.v2 import LOG_ONE
@@ -46,6 +47,7 @@ def _flush_wal(raw: sqlite3.Connection) -> None:
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
+@translating  # driver errors leave the store as tree errors (ledger/store/driver_errors.py)
 class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
     def __init__(
         self, datastore: SQLiteDatastore, prefix: str = "cases", waits: Waits | None = None,
@@ -59,7 +61,10 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
         # holds its "fairness" semaphore while a writer waits for that lock, so every reader
         # of the pool would wait behind a writer waiting for a locked database.
         self._write_turn = threading.Lock()
+        # The writer's own sqlite3 connection (file databases), opened on the first write.
+        self._own_writer: sqlite3.Connection | None = None
         super().__init__(datastore, events_table_name=f"{prefix}_events")
+        self._insert_sql = f"INSERT INTO {self.events_table_name} VALUES (?,?,?,?)"
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -111,20 +116,25 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
         budget = lock_ms / 1000 if wait is None else max(min(wait, lock_ms / 1000), MIN_LOCK_WAIT)
         started = time.monotonic()
         pool = self.datastore.pool
+        conn = None
         if pool.is_sqlite_memory_mode:  # one shared database: the pool must order readers
             conn = pool.get_connection(timeout=budget if lock_ms else None, is_writer=True)
+            # The pool's connection is the only one that sees this database: reach its
+            # sqlite3 connection through a cursor (public attributes of both).
+            cursor = conn.cursor().sqlite_cursor
+            raw = cursor.connection
+            cursor.close()
         else:
             if not self._write_turn.acquire(timeout=budget if lock_ms else -1):
                 raise ConnectionUnavailableError(
                     f"another writer of this process held the database for {budget:g} s"
                 )
             try:
-                conn = pool.get_connection(is_writer=None)
+                raw = self._writer_connection()
             except BaseException:
                 self._write_turn.release()
                 raise
         try:
-            raw: sqlite3.Connection = conn._sqlite_conn
             busy_ms = self.waits.lowered_lock_ms(budget - (time.monotonic() - started))
             if busy_ms is None:
                 yield raw
@@ -135,9 +145,40 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
             finally:
                 raw.execute(f"PRAGMA busy_timeout = {lock_ms}")
         finally:
-            pool.put_connection(conn)
-            if not pool.is_sqlite_memory_mode:
+            if conn is not None:
+                pool.put_connection(conn)
+            else:
                 self._write_turn.release()
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        """This process's one writer connection to a database file, opened as eventsourcing's
+        pool opens its own (autocommit, so that BEGIN IMMEDIATE is ours to send; shared by
+        threads, which take turns on `_write_turn`, held by the caller)."""
+        if self._own_writer is None:
+            pool = self.datastore.pool
+            try:
+                raw = sqlite3.connect(
+                    pool.db_name, uri=True, check_same_thread=False, isolation_level=None,
+                    timeout=pool.lock_timeout or 5,
+                )
+            except sqlite3.Error as exc:
+                raise es.InterfaceError(str(exc)) from exc
+            try:
+                # The pool makes the file WAL on its first connection; a writer that comes
+                # first must not leave a rollback journal (readers would then block it).
+                raw.execute("PRAGMA journal_mode=WAL").fetchall()
+            except sqlite3.Error as exc:
+                raw.close()
+                raise _translate(exc) from exc
+            self._own_writer = raw
+        return self._own_writer
+
+    def close_writer(self) -> None:
+        """Close the writer's own connection (the application's factory closes the pool)."""
+        with self._write_turn:
+            if self._own_writer is not None:
+                self._own_writer.close()
+                self._own_writer = None
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self._writer() as raw:
@@ -214,10 +255,9 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
                 for r in rows}
 
     # -- append ---------------------------------------------------------------------------
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        batch: AppendBatch | None = kwargs.get("append")
+    def append_events(
+        self, stored_events: Sequence[StoredEvent], batch: AppendBatch | None = None
+    ) -> None:
         leaves = self._leaf_hashes(stored_events)
         event_rows = [
             (self._id_text(s.originator_id), s.originator_version, s.topic, s.state)
@@ -226,7 +266,7 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
         with self._writer(None if batch is None else batch.lock_wait) as raw:
             try:
                 raw.execute("BEGIN IMMEDIATE")
-                raw.executemany(self.insert_events_statement, event_rows)
+                raw.executemany(self._insert_sql, event_rows)
                 size, frontier = self._tree_head(raw)
                 leaf_rows, node_rows, new_frontier = self._merkle_rows(
                     size, frontier, stored_events, leaves
@@ -249,7 +289,6 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
             if batch is not None and batch.erasures:
                 _flush_wal(raw)
         self._finish(batch, size, len(stored_events), new_frontier)
-        return None
 
     def _insert_side_rows(self, raw: sqlite3.Connection, batch: AppendBatch, size: int) -> None:
         if batch.case_keys:
@@ -303,6 +342,7 @@ class Factory(SQLiteFactory):
     def __init__(self, env: Any) -> None:
         super().__init__(env)
         self.waits = Waits.from_env(self.env)
+        self.recorders: list[MerkleSQLiteRecorder] = []
         # The busy timeout of every connection the pool opens (eventsourcing takes whole
         # seconds; sqlite3.connect takes any): BEGIN IMMEDIATE waits at most this long.
         if self.waits.lock_timeout_ms:
@@ -313,8 +353,14 @@ class Factory(SQLiteFactory):
             self.datastore, prefix=self.env.name.lower(), waits=self.waits,
             log_id=log_id_from_env(self.env),
         )
+        self.recorders.append(recorder)
         if self.env_create_table():
             recorder.create_table()
         else:
             recorder._check_schema()
         return recorder
+
+    def close(self) -> None:
+        for recorder in self.recorders:
+            recorder.close_writer()
+        super().close()

@@ -3,8 +3,9 @@
 One idle-in-transaction session holding the events table's lock used to keep the append
 writer waiting for as long as it held it (> 45 s measured), and with it every append of the
 process. Every wait is bounded now (`TEMOIN_LOCK_TIMEOUT`, `TEMOIN_STATEMENT_TIMEOUT`); a
-wait that runs out is an operational error that the API answers with 503 and Retry-After,
-and nothing of the transaction is kept.
+wait that runs out leaves the store as `ledger.errors.DatabaseBusyError` (`is_wait_timeout`
+tells it apart, `ledger/store/driver_errors.py`), which the API answers with 503 busy and
+Retry-After, and nothing of the transaction is kept.
 
 - PostgreSQL: `lock_timeout` and `statement_timeout` are the session defaults of every pooled
   connection (set at connection start, no statement per transaction); an append whose

@@ -16,13 +16,14 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ledger.errors import VerificationError
 from ledger.filemodes import private_dir
 from ledger.vault.commitments import Opening
 
 _NONCE = 12
 
 
-class VaultError(Exception):
+class VaultError(VerificationError):
     """A sealed value or key could not be opened (wrong key, tampered row)."""
 
 

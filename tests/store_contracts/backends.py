@@ -80,7 +80,7 @@ def stored(case: UUID, version: int, state: bytes, topic: str = TOPIC) -> Stored
 
 def append(store: Store, events: Sequence[StoredEvent],
            batch: AppendBatch | None = None) -> AppendBatch:
-    """The one place that knows how side rows reach the append (LogWriter's `append=`)."""
+    """The one place that knows how side rows reach the append (LogWriter's `batch`)."""
     batch = AppendBatch() if batch is None else batch
-    store.insert_events(list(events), append=batch)
+    store.append_events(list(events), batch)
     return batch

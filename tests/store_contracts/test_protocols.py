@@ -12,8 +12,10 @@ from ledger.store.postgres import MerklePostgresRecorder
 from ledger.store.protocols import FAMILIES, Store
 from ledger.store.sqlite import MerkleSQLiteRecorder
 
-# Schema construction, called by the backends' own table creation: no caller's interface.
-BACKEND_HOOKS = {"side_tables_ddl"}
+# Schema construction, called by the backends' own table creation, and eventsourcing's
+# recorder hook (Application.save; the project appends through `append_events`): no
+# caller's interface of ours.
+BACKEND_HOOKS = {"side_tables_ddl", "insert_events"}
 BACKENDS = [MerkleSQLiteRecorder, MerklePostgresRecorder]
 
 

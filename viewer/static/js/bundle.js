@@ -1,5 +1,5 @@
 // In-browser verification of a `temoin.bundle/v1` bundle (docs/BUNDLE.md §7): the same checks,
-// in the same order, at the same places and in the same words as projections/bundle_verify.py
+// in the same order, at the same places and in the same words as verifier/bundle.py
 // (`temoin verify BUNDLE.zip --key K`), so that a lawyer can compare the two line by line.
 // No server call: the ZIP, the key the user trusts and WebCrypto are all it needs.
 import { hex, NoteError, parseVerifierKey, sha256, verifyCheckpoint, verifyNote } from './note.js';

@@ -1,5 +1,5 @@
 // The v1.1 members of a bundle (docs/BUNDLE.md §11): RFC 3161 time-stamp tokens and witness
-// cosignatures, checked as projections/bundle_trust_verify.py does, at the same places and in
+// cosignatures, checked as verifier/bundle_trust.py does, at the same places and in
 // the same words, except one thing the browser does not do: it does NOT verify a token's TSA
 // signature nor its content (that needs a CMS/X.509 stack). A token is listed, hashed against
 // the signed manifest like every member, and named for the checkpoint's size; its line is a
@@ -120,7 +120,7 @@ function isoSeconds(time) {
   return new Date(Number(capped) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
-/** The checks of bundle_trust_verify.check_trust, recorded on `r` (a Report): every token
+/** The checks of verifier.bundle_trust.check_trust, recorded on `r` (a Report): every token
  * the manifest lists (hashed with the members, NOT verified here: a WARN line says so), the
  * cosigned checkpoint's lines, and each witness key the user gave. `options`: {witnesses:
  * [vkey text], quorum: number | null}. Sets r.trust for the verdict. */

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from ledger.bundle_format import COSIGNED, TIMESTAMP_PATH
 from ledger.checkpoint import Checkpoint, CheckpointError
 from ledger.cosignature import CosignatureError, CosignatureVerifier, parse_cosignature_line
 from ledger.timestamps import TimestampError, TimestampInfo, verify_token
-from projections.bundle_trust import COSIGNED, TIMESTAMP_PATH
 
 if TYPE_CHECKING:
-    from projections.bundle_verify import BundleReport
+    from verifier.bundle import BundleReport
 
 __all__ = ["TrustOptions", "TrustSummary", "check_trust"]
 

@@ -26,17 +26,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from io import BytesIO
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
-from ledger.canonical import CanonicalError, strict_loads
-from ledger.checkpoint import Checkpoint
-from ledger.entry import Entry, EntryFormatError, parse_entry
-from ledger.merkle import ProofError, leaf_hash, verify_inclusion
-from ledger.signing import CheckpointError, Verifier, verify_checkpoint
-from ledger.vault.commitments import SALT_SIZE, commit
-from projections.bundle import (
+from ledger.bundle_format import (
     BUNDLE_FORMAT,
+    BUNDLE_FORMAT_V1_1,
     CHECKPOINT,
+    COSIGNED,
     ENTRY_PATH,
     EVIDENCE_PATH,
     FIXED_MEMBERS,
@@ -45,17 +41,23 @@ from projections.bundle import (
     MANIFEST_SIG,
     OPENING_PATH,
     PROOF_PATH,
+    TIMESTAMP_PATH,
     manifest_sig_body,
 )
-from projections.bundle_trust import BUNDLE_FORMAT_V1_1, COSIGNED, TIMESTAMP_PATH
-from projections.bundle_trust_verify import TrustOptions, TrustSummary, check_trust
+from ledger.canonical import CanonicalError, strict_loads
+from ledger.checkpoint import Checkpoint
+from ledger.checks import Check, Verdict
+from ledger.entry import Entry, EntryFormatError, parse_entry
+from ledger.merkle import ProofError, leaf_hash, verify_inclusion
+from ledger.signing import CheckpointError, Verifier, verify_checkpoint
+from ledger.vault.commitments import SALT_SIZE, commit
+from verifier.bundle_trust import TrustOptions, TrustSummary, check_trust
 
 __all__ = ["MAX_MEMBERS", "MAX_PARSED_SIZE", "MAX_PARSED_TOTAL", "BundleReport", "Check",
            "TrustOptions", "verify_bundle"]
 
 # WARN: a harmless difference, said and ignored (folder entries a ZIP tool added); never a
 # failure.
-Status = Literal["OK", "WARN", "KO"]
 
 # Zip-bomb limits, checked on the sizes the ZIP declares before decompressing (zipfile
 # never yields more than the declared size, and a lie fails its CRC). Members that are parsed
@@ -87,23 +89,10 @@ _ZIP_ERRORS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
-    name: str
-    place: str
-    status: Status
-    detail: str = ""
-
-    def __str__(self) -> str:
-        line = f"{self.status:<5}{self.place}: {self.name}"
-        return f"{line} — {self.detail}" if self.detail else line
-
-
 @dataclass
-class BundleReport:
-    """Every check made, in order, and what the bundle claims to be."""
+class BundleReport(Verdict):
+    """Every check made, in order (ledger/checks.py), and what the bundle claims to be."""
 
-    checks: list[Check] = field(default_factory=list)
     case: str | None = None
     tenant: str | None = None
     log: str | None = None
@@ -118,32 +107,8 @@ class BundleReport:
 
     @property
     def ok(self) -> bool:
-        return bool(self.checks) and all(c.status != "KO" for c in self.checks)
-
-    @property
-    def failures(self) -> list[Check]:
-        return [c for c in self.checks if c.status == "KO"]
-
-    @property
-    def warnings(self) -> list[Check]:
-        return [c for c in self.checks if c.status == "WARN"]
-
-    def passed(self, place: str, name: str, detail: str = "") -> None:
-        self.checks.append(Check(name, place, "OK", detail))
-
-    def failed(self, place: str, name: str, detail: str) -> None:
-        self.checks.append(Check(name, place, "KO", detail))
-
-    def warned(self, place: str, name: str, detail: str) -> None:
-        self.checks.append(Check(name, place, "WARN", detail))
-
-    def check(self, place: str, name: str, problem: str | None, detail: str = "") -> bool:
-        """Record OK when `problem` is None, else KO with it; return whether it passed."""
-        if problem is None:
-            self.passed(place, name, detail)
-            return True
-        self.failed(place, name, problem)
-        return False
+        # A bundle of which nothing could be checked is not sound.
+        return bool(self.checks) and not self.failures
 
 
 Source = bytes | str | os.PathLike[str] | BinaryIO
