@@ -18,10 +18,10 @@ from ledger.events.examples import EXAMPLES
 from ledger.logs import LogSet
 from ledger.merkle.verify import verify_inclusion
 from ledger.signing import Verifier, verify_checkpoint
-from projections.bundle_verify import verify_bundle
 from tests.append_load import AppendLoad, check_log
 from tests.e2e import admin_token, serving, start_server, temoin
 from tests.test_stop import STOP_WITHIN
+from verifier.bundle import verify_bundle
 
 ONE, TWO = "test.example/log", "test.example/shop-2"
 
