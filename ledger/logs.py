@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from eventsourcing.persistence import IntegrityError
-
 from ledger.access import AccessJournal
 from ledger.config import Settings
+from ledger.errors import ValidationError, WriteConflictError
 from ledger.filemodes import private_dir
 from ledger.ledger import Ledger
 from ledger.signing import InvalidKeyError, LogKey
@@ -27,7 +26,7 @@ from ledger.store.migrations.v2 import LOG_ONE
 from ledger.store.protocols import LogRegistry
 
 
-class LogSetError(Exception):
+class LogSetError(ValidationError):
     """A log cannot be created or opened as asked; the message says why."""
 
 
@@ -134,7 +133,7 @@ class LogSet:
         moment = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
             log_id = self.registry.create_log(origin, moment, list(tenants))
-        except IntegrityError as exc:
+        except WriteConflictError as exc:
             raise LogSetError(f"another log took this origin or one of these tenants "
                               f"meanwhile: {exc}") from None
         private_dir(self.settings.data_dir / "logs")

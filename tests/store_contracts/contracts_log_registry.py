@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from eventsourcing.persistence import IntegrityError
 
+from ledger.errors import WriteConflictError
 from ledger.store.log_registry import LogRow
 from ledger.store.protocols import Store
 from tests.store_contracts.backends import Backend
@@ -30,7 +30,7 @@ class LogRegistryContract(Backend):
     def test_a_taken_origin_or_tenant_leaves_nothing(self, store: Store, origin: str,
                                                      tenants: list[str]) -> None:
         store.create_log("a.example/log", "t", ["t1"])
-        with pytest.raises(IntegrityError):
+        with pytest.raises(WriteConflictError):
             store.create_log(origin, "t", tenants)
         assert [r.log_id for r in store.registered_logs()] == [2]
         assert store.mapped_tenants() == {"t1": 2}

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ledger.errors import ConfigurationError
+
 LATEST = 2  # the layout this release reads and writes
 
 SCHEMA_VERSION_DDL = (
@@ -35,7 +37,7 @@ class SchemaState:
     state: str | None  # that migration's resume position (JSON)
 
 
-class SchemaVersionError(Exception):
+class SchemaVersionError(ConfigurationError):
     """The database's layout is not the one this release reads: nothing was opened."""
 
     def __init__(self, found: int, needed: int, pending: int | None = None) -> None:
