@@ -1,8 +1,9 @@
 """The Témoin HTTP service (API.md): `create_app()` builds it, `temoin serve` runs it.
 
-The app's lifespan owns the long-lived parts: the Ledger (database, keys, evidence folder), the
-Sequencer (the one writer thread doing group commits) and the Checkpointer (signs a checkpoint
-within a second of appends). Routes only parse, check access and call them.
+The app's lifespan owns the long-lived parts: per log (api/log_services.py), the Ledger
+(database, keys, evidence folder), the Sequencer (the one writer thread doing group commits)
+and the Checkpointer (signs a checkpoint within a second of appends). Routes only parse, check
+access and call those of the caller's tenant's log (api/logs.py).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import Literal
 from anyio import to_thread
 from fastapi import FastAPI
 
-from api.checkpointer import Checkpointer, signed_at
+from api.checkpointer import signed_at
 from api.deps import RateLimiter, Services
 from api.drain import threads_idle
 from api.follower import ProjectionFollower, ProjectionProcess
 from api.housekeeping import IdempotencyPurger, idempotency_ttl
 from api.limits import Limits
+from api.log_services import ServedLogs
 from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
 from api.problems import InternalErrorMiddleware, install_exception_handlers
@@ -41,11 +43,11 @@ from api.routes.viewer import install_viewer
 from api.startup_errors import CleanStartupFailure
 from api.timestamper import TimestampConfig, Timestamper
 from api.witnessing import Witnessing, WitnessSettings
-from ledger.access import AccessJournal
 from ledger.config import Settings
 from ledger.ledger import Ledger
-from ledger.sequencer import Sequencer
+from ledger.logs import LogSet
 from ledger.store.base import StoredCheckpoint
+from ledger.store.migrations.v2 import LOG_ONE
 from projections.runner import ProjectionRunner
 
 logger = logging.getLogger("temoin.api")
@@ -104,9 +106,11 @@ def create_app(
         nonlocal timestamper
         # Opening creates the tables, the data folder and the keys on first start.
         ledger = await to_thread.run_sync(Ledger, settings)
-        journal = await to_thread.run_sync(AccessJournal, settings)
-        sequencer: Sequencer | None = None
-        checkpointer: Checkpointer | None = None
+        # Every log of the database; log 1 now, the others on their tenants' first request.
+        served = ServedLogs(
+            LogSet(settings, main=ledger), max_events=limits.max_batch_events,
+            interval=limits.checkpoint_interval, on_signed=on_signed,
+        )
         purger = IdempotencyPurger(ledger, ttl)
         runner = ProjectionRunner(ledger.store)
         follower: ProjectionFollower | ProjectionProcess = (
@@ -115,11 +119,8 @@ def create_app(
         )
         try:
             await follower.start()
-            sequencer = Sequencer(ledger, max_events=limits.max_batch_events)
-            checkpointer = Checkpointer(
-                ledger, journal=journal, interval=limits.checkpoint_interval, on_signed=on_signed
-            )
-            await checkpointer.start()
+            main = await served.start(LOG_ONE)
+            journal = main.journal
             await purger.start()
             if timestamps.urls:
                 # Its own tasks: appends and checkpoints never wait for a TSA.
@@ -133,17 +134,13 @@ def create_app(
             witnessing.add("access", journal.store, sign=journal.sign_checkpoint)
             await witnessing.start()
             app.state.services = Services(
-                ledger=ledger,
-                sequencer=sequencer,
-                checkpointer=checkpointer,
+                logs=served,
                 metrics=metrics,
                 limits=limits,
-                journal=journal,
                 rate_limiter=RateLimiter(limits.rate_limit) if limits.rate_limit else None,
                 timestamper=timestamper,
                 witnessing=witnessing,
             )
-            logger.info("log %s ready; verifier key %s", ledger.origin, ledger.key.verifier_key)
             yield
         finally:
             app.state.services = None
@@ -153,14 +150,11 @@ def create_app(
                 await timestamper.stop()
                 timestamper = None
             await witnessing.stop()
-            if checkpointer is not None:
-                await checkpointer.stop()
+            await served.stop_checkpointers()
             idle = await threads_idle(DRAIN_SECONDS)
-            if sequencer is not None:
-                # Commits what is queued and waits for it: no accepted append is dropped.
-                await to_thread.run_sync(sequencer.close)
+            await to_thread.run_sync(served.close_sequencers)
             if idle:
-                await to_thread.run_sync(journal.close)
+                await to_thread.run_sync(served.close_stores)
                 await to_thread.run_sync(ledger.close)
 
     app = FastAPI(

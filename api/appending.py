@@ -19,6 +19,7 @@ from fastapi import Response
 
 from api.deps import Services
 from api.idempotency import legacy_request_hash, request_hash
+from api.log_services import LogServices
 from api.problems import ProblemError, field_errors, invalid, problem_for
 from api.strict_json import decode, require_object, unknown_fields
 from ledger.apikeys import ApiKey
@@ -26,6 +27,7 @@ from ledger.errors import LedgerError
 from ledger.events.types import RETENTION_ONLY_FIELDS
 from ledger.events.validate import FieldError, ValidationError, validate_append, validate_case_id
 from ledger.ledger import AppendGroup, AppendRequest, Idempotency, Receipt, Replayed
+from ledger.store.migrations.v2 import LOG_ONE
 
 EVENT_FIELDS = ("type", "occurred_at", "data", "personal", "evidence", "expected_seq")
 BATCH_EVENT_FIELDS = ("case", *EVENT_FIELDS)
@@ -172,6 +174,7 @@ def render_batch(receipts: list[Receipt]) -> str:
 
 async def submit(
     services: Services,
+    served: LogServices,
     key: ApiKey,
     parsed: ParsedAppend,
     *,
@@ -182,14 +185,14 @@ async def submit(
 ) -> Response:
     """Append one request's events as one group; 201 with the receipts, or 200 for a replay."""
     # Never accept entries onto a log that forked from what the signer signed (a flag read).
-    services.checkpointer.check_open()
+    served.checkpointer.check_open()
     batch = case is None
     idempotency = None
     hold: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
     if idempotency_key is not None:
         idempotency = Idempotency(
             key.tenant, idempotency_key,
-            request_hash(route, case, parsed.body, services.ledger.idempotency_secret), render,
+            request_hash(route, case, parsed.body, served.ledger.idempotency_secret), render,
             legacy_hash=legacy_request_hash(route, case, parsed.body),
         )
         # The second request with this key waits for the first one's commit and then finds
@@ -197,7 +200,7 @@ async def submit(
         hold = services.idempotency_locks.hold(key.tenant, idempotency_key)
     async with hold:
         started = time.perf_counter()
-        result = await services.sequencer.append(AppendGroup(parsed.requests, idempotency))
+        result = await served.sequencer.append(AppendGroup(parsed.requests, idempotency))
         elapsed = time.perf_counter() - started
     if isinstance(result, Replayed):
         return Response(result.response, status_code=200, media_type="application/json")
@@ -208,6 +211,7 @@ async def submit(
     metrics = services.metrics
     metrics.appends.inc(len(result))
     metrics.append_latency.observe(elapsed)
-    metrics.grew(max(r.index for r in result) + 1)
-    services.checkpointer.notify()
+    if served.log_id == LOG_ONE:  # the tree size metric is log 1's (docs/STORAGE.md)
+        metrics.grew(max(r.index for r in result) + 1)
+    served.checkpointer.notify()
     return Response(render(result), status_code=201, media_type="application/json")

@@ -1,8 +1,9 @@
 """What the routes share for the life of the app, and the dependencies that hand it to them.
 
 Routes take the store through the read-only Protocols of `ledger.store.protocols` (`LogReaderDep`,
-`EvidenceReaderDep`, ...), never `services.ledger.store` itself: a route cannot reach a method
-its Protocol does not name, and the store behind it may change without touching the routes.
+`EvidenceReaderDep`, ... in api/logs.py, of the caller's tenant's log), never a ledger's store
+itself: a route cannot reach a method its Protocol does not name, and the store behind it may
+change without touching the routes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi import Depends, Request
 from api.checkpointer import Checkpointer
 from api.idempotency import KeyLocks
 from api.limits import Limits
+from api.log_services import ServedLogs
 from api.metrics import Metrics
 from api.problems import ProblemError
 from api.timestamper import Timestamper
@@ -25,14 +27,7 @@ from api.witnessing import Witnessing
 from ledger.access import AccessJournal
 from ledger.ledger import Ledger
 from ledger.sequencer import Sequencer
-from ledger.store.protocols import (
-    ApiKeyReader,
-    ApiKeys,
-    AttestationReader,
-    EvidenceReader,
-    LogReader,
-    ProjectionSource,
-)
+from ledger.store.protocols import ApiKeyReader, ApiKeys
 
 
 class RateLimiter:
@@ -59,20 +54,36 @@ class RateLimiter:
 
 @dataclass
 class Services:
-    ledger: Ledger
-    sequencer: Sequencer
-    checkpointer: Checkpointer
+    logs: ServedLogs
     metrics: Metrics
     limits: Limits
-    journal: AccessJournal
     idempotency_locks: KeyLocks = field(default_factory=KeyLocks)
     rate_limiter: RateLimiter | None = None
     timestamper: Timestamper | None = None  # None: no TEMOIN_TSA_URLS
     witnessing: Witnessing | None = None
 
+    # Log 1's, the deployment's: what holds the API keys and what health, metrics, timestamps
+    # and witnesses follow. A route serving a tenant takes its log from `TenantLog`
+    # (api/logs.py) instead.
+    @property
+    def ledger(self) -> Ledger:
+        return self.logs.main.ledger
+
+    @property
+    def sequencer(self) -> Sequencer:
+        return self.logs.main.sequencer
+
+    @property
+    def checkpointer(self) -> Checkpointer:
+        return self.logs.main.checkpointer
+
+    @property
+    def journal(self) -> AccessJournal:
+        return self.logs.main.journal
+
     @property
     def max_skew(self) -> timedelta:
-        """How far occurred_at may lie ahead of the ledger's clock."""
+        """How far occurred_at may lie ahead of the ledger's clock (the same for every log)."""
         return timedelta(seconds=self.ledger.settings.max_skew_seconds)
 
 
@@ -91,19 +102,9 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-# The store, one Protocol at a time. async for the reason given in `get_services`.
-async def log_reader(services: ServicesDep) -> LogReader:
-    return services.ledger.store
-
-
-async def attestation_reader(services: ServicesDep) -> AttestationReader:
-    return services.ledger.store
-
-
-async def evidence_reader(services: ServicesDep) -> EvidenceReader:
-    return services.ledger.store
-
-
+# The API keys are the database's, not a log's (one table for every log): read through log
+# 1's store, before the caller's tenant, hence its log, is known. The store of a tenant's log,
+# one Protocol at a time, is in api/logs.py. async for the reason given in `get_services`.
 async def api_key_reader(services: ServicesDep) -> ApiKeyReader:
     return services.ledger.store
 
@@ -112,15 +113,6 @@ async def api_keys(services: ServicesDep) -> ApiKeys:
     return services.ledger.store
 
 
-async def projection_source(services: ServicesDep) -> ProjectionSource:
-    return services.ledger.store
-
-
-LogReaderDep = Annotated[LogReader, Depends(log_reader)]
-AttestationReaderDep = Annotated[AttestationReader, Depends(attestation_reader)]
-EvidenceReaderDep = Annotated[EvidenceReader, Depends(evidence_reader)]
 ApiKeyReaderDep = Annotated[ApiKeyReader, Depends(api_key_reader)]
 # Creating and revoking keys (admin routes): the only routes that write through the store.
 ApiKeysDep = Annotated[ApiKeys, Depends(api_keys)]
-# The case list brings the case index up to date before reading it.
-ProjectionSourceDep = Annotated[ProjectionSource, Depends(projection_source)]

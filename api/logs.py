@@ -1,61 +1,60 @@
 """Which log serves the caller: the log of its API key's tenant (issue 14 "Many logs").
 
 A database may hold several logs (ledger/logs.py); each tenant writes to and reads from exactly
-one. This server serves the deployment's log (log 1) only, so far: a request of a tenant mapped
-to another log is refused, before any route runs, rather than served from log 1, so that no
-entry of that tenant is ever appended to, and nothing of its log read through, the wrong log.
-Serving every log (one sequencer, checkpointer and journal per log) is the next step.
+one. Every route that serves a tenant takes that log from `TenantLog` (its Ledger, access
+journal, sequencer and checkpointer, api/log_services.py), or its store through one of the
+Protocols below, so that nothing of a tenant is ever appended to, or read from, another log.
 """
 
 from __future__ import annotations
 
-import threading
+from typing import Annotated
 
-from anyio import to_thread
+from fastapi import Depends
 
+from api.auth import CurrentKey
+from api.deps import ServicesDep
+from api.log_services import LogServices
 from api.problems import ProblemError
-from ledger.store.protocols import LogRegistryReader
+from ledger.store.migrations.v2 import LOG_ONE
+from ledger.store.protocols import AttestationReader, EvidenceReader, LogReader, ProjectionSource
 
 
-class TenantLogs:
-    """tenant -> log id, read once per tenant: a tenant never moves to another log."""
-
-    def __init__(self, registry: LogRegistryReader) -> None:
-        self.registry = registry
-        self._known: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def log_of(self, tenant: str) -> int:
-        with self._lock:
-            found = self._known.get(tenant)
-        if found is None:
-            found = self.registry.tenant_log(tenant)
-            with self._lock:
-                self._known[tenant] = found
-        return found
+async def tenant_log(key: CurrentKey, services: ServicesDep) -> LogServices:
+    # async: a known tenant's started log is two dict reads, no thread hop.
+    return await services.logs.of_tenant(key.tenant)
 
 
-_maps: dict[int, TenantLogs] = {}
-_maps_lock = threading.Lock()
+TenantLog = Annotated[LogServices, Depends(tenant_log)]
 
 
-def _tenant_logs(registry: LogRegistryReader) -> TenantLogs:
-    with _maps_lock:
-        found = _maps.get(id(registry))
-        if found is None or found.registry is not registry:
-            found = _maps[id(registry)] = TenantLogs(registry)
-        return found
+# The store of the caller's log, one Protocol at a time.
+async def log_reader(log: TenantLog) -> LogReader:
+    return log.ledger.store
 
 
-async def require_served_log(registry: LogRegistryReader, served: int, tenant: str) -> None:
-    """503 unless `tenant`'s log is the one this server serves."""
-    logs = _tenant_logs(registry)
-    with logs._lock:
-        known = logs._known.get(tenant)
-    log_id = known if known is not None else await to_thread.run_sync(logs.log_of, tenant)
-    if log_id != served:
+async def attestation_reader(log: TenantLog) -> AttestationReader:
+    return log.ledger.store
+
+
+async def evidence_reader(log: TenantLog) -> EvidenceReader:
+    return log.ledger.store
+
+
+async def projection_source(log: TenantLog) -> ProjectionSource:
+    # The case index holds log 1 only (its tables are keyed by case or leaf index alone, not
+    # by log): another log's cases cannot be listed yet, and must never be projected there.
+    if log.log_id != LOG_ONE:
         raise ProblemError(
-            503, f"tenant {tenant!r} is on log {log_id}, which this server does not serve "
-                 f"(it serves log {served}); see `temoin logs list`",
+            503, f"the case list of log {log.log_id} is not served yet (the case index "
+                 f"follows log 1 only); read cases one by one with GET /v1/cases/{{case}}",
             slug="log-not-served",
         )
+    return log.ledger.store
+
+
+LogReaderDep = Annotated[LogReader, Depends(log_reader)]
+AttestationReaderDep = Annotated[AttestationReader, Depends(attestation_reader)]
+EvidenceReaderDep = Annotated[EvidenceReader, Depends(evidence_reader)]
+# The case list brings the case index up to date before reading it.
+ProjectionSourceDep = Annotated[ProjectionSource, Depends(projection_source)]

@@ -156,6 +156,7 @@ def raw_db(database_url: str) -> RawDB:
 SERIAL_MODULES = {
     "test_pg_restart": "restarts the PostgreSQL server every other test uses",
     "test_stop": "a stop must end within 5 s under load",
+    "test_api_many_logs": "a stop of two logs must end within 5 s under load",
     "test_crash": "SIGKILL timing under load",
     "test_lock_timeout": "answers within the lock/statement timeout",
     "test_bundle_large": "peak memory and GiB-sized files",

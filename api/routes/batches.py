@@ -9,6 +9,7 @@ from api.appending import parse_batch, render_batch, submit
 from api.auth import Writer
 from api.deps import ServicesDep
 from api.idempotency import check_key
+from api.logs import TenantLog
 from api.problems import problem_responses
 from api.routes.cases import IdempotencyKey
 from api.schemas import BatchResults, json_body
@@ -37,6 +38,7 @@ async def append_batch(
     request: Request,
     key: Writer,
     services: ServicesDep,
+    served: TenantLog,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Either every event is appended (in order, in one transaction) or none is."""
@@ -50,6 +52,6 @@ async def append_batch(
         parse_batch, raw, key, limits.max_batch_events, services.max_skew
     )
     return await submit(
-        services, key, parsed, route="POST /v1/batches", case=None,
+        services, served, key, parsed, route="POST /v1/batches", case=None,
         idempotency_key=idem, render=render_batch,
     )

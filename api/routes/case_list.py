@@ -22,8 +22,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from api.auth import LAWYER, CurrentKey
-from api.deps import ProjectionSourceDep
 from api.follower import caught_up
+from api.logs import ProjectionSourceDep
 from api.problems import ProblemError, problem_responses
 from api.routes.log import Exact
 from ledger.case_search import (

@@ -15,6 +15,8 @@ from fastapi import APIRouter, Query, Request, Response
 from api.auth import ADMIN, APPENDER, AUDITOR, LAWYER, CurrentKey, require_role
 from api.bundle_file import TemporaryFileResponse, write_temporary
 from api.deps import Services, ServicesDep
+from api.log_services import LogServices
+from api.logs import TenantLog
 from api.problems import ProblemError, problem_responses
 from api.routes.cases import CaseId, case_not_found, checked_case
 from ledger.apikeys import ApiKey
@@ -59,21 +61,22 @@ def language(request: Request, lang: str | None) -> str:
     return negotiate(request.headers.get("accept-language"))
 
 
-async def existing_case(services: Services, key: ApiKey, case: str) -> str:
+async def existing_case(served: LogServices, key: ApiKey, case: str) -> str:
     """Scope before role (API.md): a case that does not exist for this key is 404 for all."""
     case = checked_case(key, case)
-    if await to_thread.run_sync(services.ledger.case, key.tenant, case) is None:
+    if await to_thread.run_sync(served.ledger.case, key.tenant, case) is None:
         raise case_not_found(case)
     return case
 
 
-def record(services: Services, key: ApiKey, case: str, action: str) -> None:
-    services.journal.record(tenant=key.tenant, case=case, who=key.id, role=key.role,
+def record(served: LogServices, key: ApiKey, case: str, action: str) -> None:
+    served.journal.record(tenant=key.tenant, case=case, who=key.id, role=key.role,
                             action=action)
 
 
-def _report(services: Services, key: ApiKey, file: CaseFile) -> dict[str, Any]:
-    journal = services.journal.journal(key.tenant, file.case)
+def _report(served: LogServices, services: Services, key: ApiKey,
+            file: CaseFile) -> dict[str, Any]:
+    journal = served.journal.journal(key.tenant, file.case)
     stamper, witnessing = services.timestamper, services.witnessing
     report = report_of(
         file, access_journal=journal,
@@ -95,7 +98,7 @@ def _report(services: Services, key: ApiKey, file: CaseFile) -> dict[str, Any]:
 async def get_timeline(
     case: CaseId,
     key: CurrentKey,
-    services: ServicesDep,
+    served: TenantLog,
     size: Annotated[int | None, Query(ge=0, description="Tree size to replay at "
                                                          "(default: latest)")] = None,
 ) -> dict[str, Any]:
@@ -105,8 +108,8 @@ async def get_timeline(
     require_role(key, READERS, "read a timeline")
 
     def work() -> dict[str, Any]:
-        view = timeline(services.ledger, key.tenant, case, size=size)
-        record(services, key, case, "read_timeline")
+        view = timeline(served.ledger, key.tenant, case, size=size)
+        record(served, key, case, "read_timeline")
         return view
 
     try:
@@ -131,19 +134,20 @@ async def get_timeline(
     },
 )
 async def get_report(case: CaseId, request: Request, key: CurrentKey,
-                     services: ServicesDep, lang: LangQuery = None) -> Response:
-    case = await existing_case(services, key, case)
+                     services: ServicesDep, served: TenantLog,
+                     lang: LangQuery = None) -> Response:
+    case = await existing_case(served, key, case)
     require_role(key, EXAMINERS, "read an integrity report")
     wants_pdf = PDF in request.headers.get("accept", "")
     chosen = language(request, lang)
     # Signed by the checkpointer's task, not here: a read writes nothing but the journal.
-    checkpoint = await services.checkpointer.covering()
+    checkpoint = await served.checkpointer.covering()
 
     def work() -> Response:
-        record(services, key, case, "read_report")
-        file = read_case_file(services.ledger, key.tenant, case, checkpoint=checkpoint,
+        record(served, key, case, "read_report")
+        file = read_case_file(served.ledger, key.tenant, case, checkpoint=checkpoint,
                               openings=True, evidence=True)
-        report = _report(services, key, file)
+        report = _report(served, services, key, file)
         if wants_pdf:
             # No openings here: a report is read without the parties' names; the lawyer's
             # bundle, which holds the openings, names them.
@@ -166,22 +170,22 @@ async def get_report(case: CaseId, request: Request, key: CurrentKey,
     },
 )
 async def get_bundle(case: CaseId, request: Request, key: CurrentKey, services: ServicesDep,
-                     lang: LangQuery = None) -> Response:
+                     served: TenantLog, lang: LangQuery = None) -> Response:
     """Written whole to a temporary file before the first byte is sent (so a failure is a
     problem, never a truncated 200), then streamed with its Content-Length."""
-    case = await existing_case(services, key, case)
+    case = await existing_case(served, key, case)
     require_role(key, EXAMINERS, "download an evidence bundle")
     chosen = language(request, lang)
-    checkpoint = await services.checkpointer.covering()
+    checkpoint = await served.checkpointer.covering()
 
     def work() -> Response:
-        ledger = services.ledger
-        record(services, key, case, "download_bundle")
+        ledger = served.ledger
+        record(served, key, case, "download_bundle")
         include_openings = key.role in EXAMINERS
         # Read once: the report, the timeline and the bundle's members all come from it.
         file = read_case_file(ledger, key.tenant, case, checkpoint=checkpoint,
                               openings=True, evidence=True)
-        report = _report(services, key, file)
+        report = _report(served, services, key, file)
         view = timeline_of(file)
         # The PDFs name the parties exactly when the bundle carries the openings.
         opened = case_file_openings(file) if include_openings else None

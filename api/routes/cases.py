@@ -11,6 +11,7 @@ from api.appending import parse_event, render_one, submit
 from api.auth import CurrentKey, Writer, sees_case
 from api.deps import ServicesDep
 from api.idempotency import HEADER, check_key
+from api.logs import TenantLog
 from api.problems import ProblemError, field_errors, invalid, problem_responses
 from api.schemas import CaseSummary, LogEntry, Receipt, json_body
 from api.strict_json import check_content_type, read_body
@@ -72,6 +73,7 @@ async def append_event(
     request: Request,
     key: Writer,
     services: ServicesDep,
+    served: TenantLog,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Answers once the entry, its leaf and its tree nodes are durably committed."""
@@ -81,7 +83,7 @@ async def append_event(
     raw = await read_body(request, services.limits.max_event_body, what="event body")
     parsed = parse_event(raw, key, case, services.max_skew)
     return await submit(
-        services, key, parsed, route="POST /v1/cases/{case}/events", case=case,
+        services, served, key, parsed, route="POST /v1/cases/{case}/events", case=case,
         idempotency_key=idem, render=render_one,
     )
 
@@ -94,12 +96,12 @@ async def append_event(
     response_model_exclude_none=True,
     responses=problem_responses(401, 404, 422, 429, 503),
 )
-async def get_case(case: CaseId, key: CurrentKey, services: ServicesDep) -> dict[str, Any]:
+async def get_case(case: CaseId, key: CurrentKey, served: TenantLog) -> dict[str, Any]:
     case = checked_case(key, case)
-    found = await to_thread.run_sync(services.ledger.case, key.tenant, case)
+    found = await to_thread.run_sync(served.ledger.case, key.tenant, case)
     if found is None:
         raise case_not_found(case)
-    await to_thread.run_sync(lambda: services.journal.record(
+    await to_thread.run_sync(lambda: served.journal.record(
         tenant=key.tenant, case=case, who=key.id, role=key.role, action="read_case"))
     summary: dict[str, Any] = {
         "case": found.case,
@@ -122,14 +124,14 @@ async def get_case(case: CaseId, key: CurrentKey, services: ServicesDep) -> dict
     responses=problem_responses(401, 404, 422, 429, 503),
 )
 async def list_case_entries(
-    case: CaseId, key: CurrentKey, services: ServicesDep
+    case: CaseId, key: CurrentKey, served: TenantLog
 ) -> list[dict[str, Any]]:
     """`entry` is the stored JSON text exactly as hashed: SHA-256(0x00 || entry) = leaf_hash."""
     case = checked_case(key, case)
-    entries = await to_thread.run_sync(services.ledger.case_entries, key.tenant, case)
+    entries = await to_thread.run_sync(served.ledger.case_entries, key.tenant, case)
     if not entries:
         raise case_not_found(case)
-    await to_thread.run_sync(lambda: services.journal.record(
+    await to_thread.run_sync(lambda: served.journal.record(
         tenant=key.tenant, case=case, who=key.id, role=key.role, action="read_entries"))
     return [
         {"index": e.index, "leaf_hash": e.leaf_hash.hex(), "entry": e.entry.raw.decode("utf-8")}

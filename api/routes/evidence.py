@@ -11,7 +11,9 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
 from api.auth import ADMIN, AUDITOR, LAWYER, CurrentKey, Writer, require_role
-from api.deps import EvidenceReaderDep, Services, ServicesDep
+from api.deps import ServicesDep
+from api.log_services import LogServices
+from api.logs import EvidenceReaderDep, TenantLog
 from api.problems import ProblemError, problem_responses
 from api.schemas import HEX64, EvidenceInfo
 from api.strict_json import too_large
@@ -54,7 +56,7 @@ def _media_type(value: str | None) -> str:
     return f"{match.group(1).lower()}/{match.group(2).lower()}{match.group(3)}"
 
 
-async def _store(services: Services, request: Request, limit: int) -> StoredFile:
+async def _store(served: LogServices, request: Request, limit: int) -> StoredFile:
     """Stream the body to disk in a worker thread: writing and fsyncing up to 25 MiB would
     otherwise stall every other request on the event loop."""
     stream = request.stream()
@@ -66,13 +68,13 @@ async def _store(services: Services, request: Request, limit: int) -> StoredFile
         while (chunk := from_thread.run(next_chunk)) is not None:
             yield chunk
 
-    files = services.ledger.files
+    files = served.ledger.files
     return await to_thread.run_sync(lambda: files.put(chunks(), max_size=limit))
 
 
-def _register(services: Services, uploads: EvidenceReader, key: ApiKey, sha256: str, size: int,
+def _register(served: LogServices, uploads: EvidenceReader, key: ApiKey, sha256: str, size: int,
               media_type: str) -> tuple[bool, dict[str, Any]]:
-    new = services.ledger.register_evidence(key.tenant, StoredFile(sha256, size), media_type)
+    new = served.ledger.register_evidence(key.tenant, StoredFile(sha256, size), media_type)
     found = uploads.evidence(key.tenant, sha256)
     # The first upload's media type stays: the same bytes again give the same answer.
     stored_type = found[0] if found is not None else media_type
@@ -101,7 +103,8 @@ def _register(services: Services, uploads: EvidenceReader, key: ApiKey, sha256: 
     },
 )
 async def upload_evidence(
-    request: Request, key: Writer, services: ServicesDep, uploads: EvidenceReaderDep
+    request: Request, key: Writer, services: ServicesDep, served: TenantLog,
+    uploads: EvidenceReaderDep,
 ) -> Response:
     """Reference the returned sha256 in an event's `evidence` (with a role) to attach it."""
     media_type = _media_type(request.headers.get("content-type"))
@@ -110,37 +113,37 @@ async def upload_evidence(
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large("evidence file", limit)
     try:
-        stored = await _store(services, request, limit)
+        stored = await _store(served, request, limit)
     except EvidenceTooLargeError:
         raise too_large("evidence file", limit) from None
     if stored.size == 0:
         # The empty file proves nothing; refusing it catches clients that lost the body.
         # It was already written under its hash: remove it, a refused request stores nothing
         # (no row can name it, since every empty upload is refused).
-        empty = services.ledger.files.path(stored.sha256)
+        empty = served.ledger.files.path(stored.sha256)
         await to_thread.run_sync(lambda: empty.unlink(missing_ok=True))
         msg = "the evidence file is empty: send the file's bytes as the request body"
         raise ProblemError(422, msg, errors=[FieldError(("body",), msg, "empty")])
     new, body = await to_thread.run_sync(
-        _register, services, uploads, key, stored.sha256, stored.size, media_type
+        _register, served, uploads, key, stored.sha256, stored.size, media_type
     )
     return JSONResponse(body, status_code=201 if new else 200)
 
 
-def _lawyer_sees(services: Services, key: ApiKey, sha256: str) -> bool:
+def _lawyer_sees(served: LogServices, key: ApiKey, sha256: str) -> bool:
     # A lawyer reads given cases only: a file is visible if an entry of one of them names it.
     for case in sorted(key.cases):
-        for entry in services.ledger.case_entries(key.tenant, case):
+        for entry in served.ledger.case_entries(key.tenant, case):
             if any(item.get("sha256") == sha256 for item in entry.entry.evidence):
                 return True
     return False
 
 
-def _find(services: Services, uploads: EvidenceReader, key: ApiKey, sha256: str) -> str | None:
+def _find(served: LogServices, uploads: EvidenceReader, key: ApiKey, sha256: str) -> str | None:
     found = uploads.evidence(key.tenant, sha256)
     if found is None:
         return None
-    if key.role == LAWYER and not _lawyer_sees(services, key, sha256):
+    if key.role == LAWYER and not _lawyer_sees(served, key, sha256):
         return None
     return found[0]
 
@@ -157,19 +160,19 @@ def _find(services: Services, uploads: EvidenceReader, key: ApiKey, sha256: str)
     },
 )
 async def get_evidence(
-    sha256: Sha256, key: CurrentKey, services: ServicesDep, uploads: EvidenceReaderDep
+    sha256: Sha256, key: CurrentKey, served: TenantLog, uploads: EvidenceReaderDep
 ) -> Response:
     if _SHA256.fullmatch(sha256) is None:
         msg = f"sha256 must be 64 lowercase hex digits, got {sha256[:100]!r}"
         raise ProblemError(422, msg, errors=[FieldError(("path", "sha256"), msg, "bad_format")])
-    media_type = await to_thread.run_sync(_find, services, uploads, key, sha256)
+    media_type = await to_thread.run_sync(_find, served, uploads, key, sha256)
     if media_type is None:
         raise ProblemError(
             404, f"no evidence file {sha256} for your tenant (or your key's cases)",
             slug="evidence-not-found",
         )
     require_role(key, READERS, "download evidence files")
-    path = services.ledger.files.path(sha256)
+    path = served.ledger.files.path(sha256)
     if not await to_thread.run_sync(path.is_file):
         raise ProblemError(
             500, f"evidence file {sha256} is registered but missing from the data folder; "
@@ -177,7 +180,7 @@ async def get_evidence(
             slug="evidence-missing",
         )
     # Recorded before the first byte is sent, like every read (ledger/access.py).
-    await to_thread.run_sync(lambda: services.journal.record(
+    await to_thread.run_sync(lambda: served.journal.record(
         tenant=key.tenant, case=evidence_trail(sha256), who=key.id, role=key.role,
         action="read_evidence", detail=sha256))
     return FileResponse(path, media_type=media_type)

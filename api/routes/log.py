@@ -19,12 +19,13 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BeforeValidator
 
 from api.auth import ADMIN, AUDITOR, CurrentKey, Signer, require_role, sees_case
-from api.deps import AttestationReaderDep, LogReaderDep, Services, ServicesDep
+from api.logs import AttestationReaderDep, LogReaderDep, TenantLog
 from api.problems import ProblemError, problem_responses
 from api.schemas import CheckpointItem, ConsistencyProof, InclusionProof, LogEntry
 from api.witnessing import cosigned_note
 from ledger.entry import parse_entry
 from ledger.events.validate import FieldError
+from ledger.ledger import Ledger
 from ledger.store.protocols import AttestationReader, LogReader
 
 router = APIRouter(prefix="/v1/log", tags=["log"])
@@ -71,8 +72,8 @@ def _out_of_range(name: str, msg: str) -> ProblemError:
     responses={**_text_responses("`<name>+<key id hex>+<base64(0x01 || public key)>`"),
                **problem_responses(401, 429, 503)},
 )
-async def get_log_key(key: CurrentKey, services: ServicesDep) -> PlainTextResponse:
-    return PlainTextResponse(services.ledger.key.verifier_key + "\n", media_type=NOTE_MEDIA_TYPE)
+async def get_log_key(key: CurrentKey, served: TenantLog) -> PlainTextResponse:
+    return PlainTextResponse(served.ledger.key.verifier_key + "\n", media_type=NOTE_MEDIA_TYPE)
 
 
 @router.get(
@@ -85,11 +86,11 @@ async def get_log_key(key: CurrentKey, services: ServicesDep) -> PlainTextRespon
                **problem_responses(401, 429, 503)},
 )
 async def get_checkpoint(
-    key: CurrentKey, services: ServicesDep, attestations: AttestationReaderDep
+    key: CurrentKey, served: TenantLog, attestations: AttestationReaderDep
 ) -> PlainTextResponse:
     """Never older than one second of appends: if the log grew, it is signed before answering.
     The log's signature line comes first, then every witness cosignature stored for it."""
-    checkpoint = await services.checkpointer.fresh()
+    checkpoint = await served.checkpointer.fresh()
     note = await to_thread.run_sync(cosigned_note, attestations, checkpoint)
     return PlainTextResponse(note.decode("utf-8"), media_type=NOTE_MEDIA_TYPE)
 
@@ -102,8 +103,8 @@ async def get_checkpoint(
     responses={**_text_responses("The latest checkpoint, as GET"),
                **problem_responses(401, 403, 429, 503)},
 )
-async def sign_checkpoint(key: Signer, services: ServicesDep) -> PlainTextResponse:
-    checkpoint = await services.checkpointer.sign_now()
+async def sign_checkpoint(key: Signer, served: TenantLog) -> PlainTextResponse:
+    checkpoint = await served.checkpointer.sign_now()
     return PlainTextResponse(checkpoint.note.decode("utf-8"), media_type=NOTE_MEDIA_TYPE)
 
 
@@ -178,10 +179,9 @@ async def get_log_entry(
     return {"index": index, "leaf_hash": leaf_hash.hex(), "entry": raw.decode("utf-8")}
 
 
-def _inclusion(services: Services, log: LogReader, index: int, size: int) -> dict[str, Any]:
+def _inclusion(ledger: Ledger, log: LogReader, index: int, size: int) -> dict[str, Any]:
     if index >= size:
         raise _out_of_range("index", f"index must be below size: got index {index}, size {size}")
-    ledger = services.ledger
     tree = ledger.tree_size()
     if index >= tree:
         raise ProblemError(
@@ -209,16 +209,16 @@ def _inclusion(services: Services, log: LogReader, index: int, size: int) -> dic
     responses=problem_responses(401, 404, 422, 429, 503),
 )
 async def get_inclusion_proof(
-    index: Index, size: Size, key: CurrentKey, services: ServicesDep, log: LogReaderDep
+    index: Index, size: Size, key: CurrentKey, served: TenantLog, log: LogReaderDep
 ) -> dict[str, Any]:
     """Verify with RFC 9162 §2.1.3.2 against the root of a checkpoint of that size."""
-    return await to_thread.run_sync(_inclusion, services, log, index, size)
+    return await to_thread.run_sync(_inclusion, served.ledger, log, index, size)
 
 
-def _consistency(services: Services, first: int, second: int) -> dict[str, Any]:
+def _consistency(ledger: Ledger, first: int, second: int) -> dict[str, Any]:
     if first > second:
         raise _out_of_range("from", f"from must not exceed to: got from {first}, to {second}")
-    tree = services.ledger.tree_size()
+    tree = ledger.tree_size()
     if second > tree:
         raise _out_of_range("to", f"to {second} is beyond the tree: the log has {tree} entries")
     if first == 0 and second > 0:
@@ -226,7 +226,7 @@ def _consistency(services: Services, first: int, second: int) -> dict[str, Any]:
             "from", "from must be at least 1: every tree is consistent with the empty one, "
             "RFC 9162 defines no proof for it",
         )
-    proof = [] if first == second else services.ledger.consistency_proof(first, second)
+    proof = [] if first == second else ledger.consistency_proof(first, second)
     return {"from": first, "to": second, "proof": [h.hex() for h in proof]}
 
 
@@ -241,7 +241,7 @@ async def get_consistency_proof(
     first: Annotated[int, Query(alias="from", ge=0, le=MAX_INDEX, description="Older size"), Exact],
     second: Annotated[int, Query(alias="to", ge=0, le=MAX_INDEX, description="Newer size"), Exact],
     key: CurrentKey,
-    services: ServicesDep,
+    served: TenantLog,
 ) -> dict[str, Any]:
     """Verify with RFC 9162 §2.1.4.2 between the roots of two checkpoints."""
-    return await to_thread.run_sync(_consistency, services, first, second)
+    return await to_thread.run_sync(_consistency, served.ledger, first, second)

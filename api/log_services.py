@@ -1,0 +1,135 @@
+"""Every log this server serves, each with its own Ledger, access journal, sequencer and
+checkpointer (issue 14 "Many logs").
+
+Log 1, the deployment's, is started with the app as it always was. Another log is started on
+the first request of one of its tenants (most servers never see most logs) and kept until
+shutdown. Each log has its own writer thread and its own signer: appends to two logs never wait
+for each other in this process, and each log's checkpoints say its own origin and key.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio
+from anyio import to_thread
+
+from api.checkpointer import Checkpointer
+from api.problems import ProblemError
+from ledger.access import AccessJournal
+from ledger.ledger import Ledger
+from ledger.logs import LogSet
+from ledger.sequencer import Sequencer
+from ledger.store.base import StoredCheckpoint
+from ledger.store.migrations.v2 import LOG_ONE
+
+logger = logging.getLogger("temoin.api")
+
+
+@dataclass(frozen=True, slots=True)
+class LogServices:
+    """What the routes use of one log."""
+
+    log_id: int
+    ledger: Ledger
+    journal: AccessJournal
+    sequencer: Sequencer
+    checkpointer: Checkpointer
+
+
+class ServedLogs:
+    """The logs of the database, started on first use; stopped in the lifespan's order."""
+
+    def __init__(self, logs: LogSet, *, max_events: int, interval: float,
+                 on_signed: Callable[[StoredCheckpoint], None] | None) -> None:
+        self.logs = logs
+        self.max_events = max_events
+        self.interval = interval
+        # Metrics, timestamps and witnesses follow log 1 only (docs/STORAGE.md "Many logs").
+        self.on_signed = on_signed
+        self._served: dict[int, LogServices] = {}
+        self._tenants: dict[str, int] = {}
+        self._tenants_lock = threading.Lock()
+        self._starting = anyio.Lock()
+        self._stopping = False
+
+    @property
+    def main(self) -> LogServices:
+        return self._served[LOG_ONE]
+
+    def started(self) -> list[LogServices]:
+        return list(self._served.values())
+
+    async def of_tenant(self, tenant: str) -> LogServices:
+        with self._tenants_lock:
+            log_id = self._tenants.get(tenant)
+        if log_id is None:
+            # Kept once read: a tenant never moves to another log (ledger/logs.py).
+            log_id = await to_thread.run_sync(self.logs.registry.tenant_log, tenant)
+            with self._tenants_lock:
+                self._tenants[tenant] = log_id
+        return await self.start(log_id)
+
+    async def start(self, log_id: int) -> LogServices:
+        found = self._served.get(log_id)
+        if found is not None:
+            return found
+        # One start per log: two first requests must not make two writers of one log.
+        async with self._starting:
+            found = self._served.get(log_id)
+            if found is not None:
+                return found
+            if self._stopping:
+                raise ProblemError(503, "the service is stopping; retry in a moment",
+                                   headers={"Retry-After": "1"})
+            try:
+                found = await self._open(log_id)
+            except Exception:
+                if log_id == LOG_ONE:
+                    raise  # start-up itself fails, as it always did
+                # The key files of a log are the operator's to fix (docs/TRUST.md): say so
+                # in the server's log, not to a tenant.
+                logger.exception("log %d cannot be opened", log_id)
+                raise ProblemError(
+                    503, f"log {log_id} of this tenant cannot be opened now; the server's "
+                         f"log says why", slug="log-not-served",
+                ) from None
+            self._served[log_id] = found
+            logger.info("log %s ready; verifier key %s", found.ledger.origin,
+                        found.ledger.key.verifier_key)
+            return found
+
+    async def _open(self, log_id: int) -> LogServices:
+        ledger = await to_thread.run_sync(self.logs.ledger, log_id)
+        journal = await to_thread.run_sync(self.logs.journal, log_id)
+        sequencer = Sequencer(ledger, max_events=self.max_events)
+        checkpointer = Checkpointer(
+            ledger, journal=journal, interval=self.interval,
+            on_signed=self.on_signed if log_id == LOG_ONE else None,
+        )
+        try:
+            await checkpointer.start()
+        except BaseException:
+            await to_thread.run_sync(sequencer.close)
+            raise
+        return LogServices(log_id, ledger, journal, sequencer, checkpointer)
+
+    async def stop_checkpointers(self) -> None:
+        """No log starts after this, and none signs any more."""
+        async with self._starting:
+            self._stopping = True
+        for served in self.started():
+            await served.checkpointer.stop()
+
+    def close_sequencers(self) -> None:
+        """Commits what is queued on every log and waits for it: no accepted append is
+        dropped."""
+        for served in self.started():
+            served.sequencer.close()
+
+    def close_stores(self) -> None:
+        """The journals, then the ledgers of the logs other than 1 (log 1's is the app's)."""
+        self.logs.close()

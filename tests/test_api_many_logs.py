@@ -1,0 +1,166 @@
+"""Over HTTP, the server serves every log (issue 14 "Many logs"): two tenants on two logs
+append, read their cases, entries, proofs, bundles and checkpoints at the same time, each from
+its own log only (its origin, its key, its sizes), and neither sees the other's cases."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from ledger.config import Settings
+from ledger.entry import parse_entry
+from ledger.events.examples import EXAMPLES
+from ledger.logs import LogSet
+from ledger.merkle.verify import verify_inclusion
+from ledger.signing import Verifier, verify_checkpoint
+from tests.append_load import AppendLoad, check_log
+from tests.e2e import admin_token, serving, start_server, temoin
+from tests.test_stop import STOP_WITHIN
+from verifier.bundle import verify_bundle
+
+ONE, TWO = "test.example/log", "test.example/shop-2"
+
+
+def _opened(case: str) -> dict[str, object]:
+    body = dict(EXAMPLES["CaseOpened"])
+    body["data"] = {**body["data"], "order_ref": case}  # type: ignore[dict-item]
+    return body
+
+
+def _journal_tenants(logs: LogSet, log_id: int) -> set[str]:
+    store = logs.journal(log_id).store
+    return {parse_entry(bytes(raw)).tenant
+            for *_, raw in store.iter_leaf_tuples(0, store.tree_size()) if raw is not None}
+
+
+def _client(url: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"})
+
+
+def _append(url: str, token: str, cases: list[str]) -> list[int]:
+    with _client(url, token) as c:
+        out = []
+        for case in cases:
+            r = c.post(f"/v1/cases/{case}/events", json=_opened(case))
+            assert r.status_code == 201, r.text
+            out.append(r.json()["index"])
+        return out
+
+
+def test_two_tenants_on_two_logs(settings: Settings, tmp_path: Path) -> None:
+    logs = LogSet(settings)
+    try:
+        key_two = logs.create(TWO, ["shop-2"]).key.verifier_key
+        key_one = logs.main.key.verifier_key
+    finally:
+        logs.close()
+    a, b = admin_token(settings, "shop-1"), admin_token(settings, "shop-2")
+    with serving(settings, tmp_path / "serve.log") as served:
+        url = served.base_url
+        # Both logs at once: each has its own writer, and its own leaf indices from 0.
+        with ThreadPoolExecutor(2) as pool:
+            on_one = pool.submit(_append, url, a, [f"A-{i}" for i in range(6)])
+            on_two = pool.submit(_append, url, b, [f"B-{i}" for i in range(3)])
+            assert sorted(on_one.result()) == list(range(6))
+            assert sorted(on_two.result()) == list(range(3))
+        with _client(url, a) as ca, _client(url, b) as cb:
+            # Scope: another log's case does not exist for the caller (API.md: 404).
+            assert cb.get("/v1/cases/A-0").status_code == 404
+            assert cb.get("/v1/cases/A-0/entries").status_code == 404
+            assert ca.get("/v1/cases/B-0").status_code == 404
+            assert cb.get("/v1/cases/A-0/bundle").status_code == 404
+            summary = cb.get("/v1/cases/B-1")
+            assert summary.status_code == 200 and summary.json()["tenant"] == "shop-2"
+            entries = cb.get("/v1/cases/B-1/entries").json()
+            assert f'"log":"{TWO}"' in entries[0]["entry"]
+            # The same index in each log is each tenant's own entry.
+            assert '"shop-2"' in cb.get("/v1/log/entries/0").json()["entry"]
+            assert '"shop-1"' in ca.get("/v1/log/entries/0").json()["entry"]
+            assert cb.get("/v1/log/entries/5").status_code == 404  # only in log 1
+            # Keys and checkpoints: each log's origin, key and size.
+            assert ca.get("/v1/log/key").text.strip() == key_one
+            assert cb.get("/v1/log/key").text.strip() == key_two
+            # GET may lag appends by up to a second (API.md); a POST signs now.
+            signed = cb.post("/v1/log/checkpoint")
+            assert signed.status_code in (200, 201) and signed.text.startswith(f"{TWO}\n3\n")
+            assert ca.post("/v1/log/checkpoint").text.startswith(f"{ONE}\n6\n")
+            note_two = cb.get("/v1/log/checkpoint").text
+            assert ca.get("/v1/log/checkpoint").text.startswith(f"{ONE}\n6\n")
+            assert note_two.startswith(f"{TWO}\n3\n"), note_two
+            assert verify_checkpoint(note_two.encode(), Verifier.parse(key_two)).size == 3
+            sizes = [c["size"] for c in cb.get("/v1/log/checkpoints").json()]
+            assert sizes[-1] == 3 and max(sizes) == 3
+            # A proof of log 2 checks against log 2's root.
+            proof = cb.get("/v1/log/proofs/inclusion", params={"index": 1, "size": 3}).json()
+            root = base64.b64decode(note_two.split("\n")[2])
+            verify_inclusion(1, 3, bytes.fromhex(proof["leaf_hash"]),
+                             [bytes.fromhex(h) for h in proof["proof"]], root)
+            assert cb.get("/v1/log/proofs/consistency",
+                          params={"from": 4, "to": 6}).status_code == 422  # beyond log 2
+            assert cb.get("/v1/cases/B-1/timeline").status_code == 200
+            report = cb.get("/v1/cases/B-1/report").json()
+            assert report["identification"]["log"] == TWO
+            assert report["identification"]["verifier_key"] == key_two
+            assert report["scope"]["case"] == "B-1" and report["scope"]["tree_size"] == 3
+            bundle = cb.get("/v1/cases/B-1/bundle")
+            assert bundle.status_code == 200, bundle.text
+            # The case list follows log 1 only, so far: refused, not answered empty.
+            listed = cb.get("/v1/cases")
+            assert listed.status_code == 503 and listed.json()["type"].endswith("/log-not-served")
+            assert ca.get("/v1/cases").status_code == 200
+    assert verify_bundle(bundle.content, trusted_key=key_two).ok
+    assert not verify_bundle(bundle.content, trusted_key=key_one).ok
+    logs = LogSet(settings)
+    try:
+        assert (logs.ledger(1).tree_size(), logs.ledger(2).tree_size()) == (6, 3)
+        # Tenant B's reads are recorded in log 2's access journal, and only there.
+        assert _journal_tenants(logs, 2) == {"shop-2"}
+        assert "shop-2" not in _journal_tenants(logs, 1)
+    finally:
+        logs.close()
+    whole = temoin(settings, "verify", check=False)
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+
+
+def test_a_stop_under_load_on_two_logs_loses_no_acknowledged_append(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """As tests/test_stop.py, with two logs' sequencers and checkpointers to stop: SIGTERM to
+    the group while both tenants append; every 2xx is in its tenant's log, nothing else is."""
+    logs = LogSet(settings)
+    try:
+        logs.create(TWO, ["shop-2"])
+    finally:
+        logs.close()
+    a, b = admin_token(settings, "shop-1"), admin_token(settings, "shop-2")
+    out = tmp_path / "serve.log"
+    served = start_server(settings, out, args=["--workers", "1"], new_session=True)
+    loads = [AppendLoad(served.base_url, a, clients=3, seed=1),
+             AppendLoad(served.base_url, b, clients=3, seed=2)]
+    try:
+        for load in loads:
+            load.start()
+        for load in loads:
+            assert load.wait_for_acks(20), out.read_text()[-2000:]
+        os.killpg(served.process.pid, signal.SIGTERM)
+        served.process.wait(timeout=STOP_WITHIN)
+    finally:
+        hung = [name for load in loads for name in load.stop()]
+        if served.process.poll() is None:
+            os.killpg(served.process.pid, signal.SIGKILL)
+            served.process.wait(timeout=30)
+    text = out.read_text(errors="replace")
+    assert served.process.returncode in (0, -signal.SIGTERM), text[-2000:]
+    assert not hung and "Traceback" not in text, text[-3000:]
+    for load, log_settings in zip(loads, [settings, settings.for_log(2, TWO)], strict=True):
+        assert all(a.status == 503 for a in load.answers if not a.acked and a.status)
+        found = check_log(log_settings, list(load.answers))
+        assert not found.problems, "\n".join(found.problems[:20])
+        assert found.acknowledged >= 20 and not found.stored_unanswered
+    whole = temoin(settings, "verify", check=False)
+    assert whole.returncode == 0, whole.stdout + whole.stderr
