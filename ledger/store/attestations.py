@@ -9,12 +9,14 @@ received (a DER token, a signature line) so that a verifier can check them later
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ledger.store.sql_access import SqlAccess
+
 Kind = Literal["rfc3161", "cosignature"]
 KINDS: tuple[Kind, ...] = ("rfc3161", "cosignature")
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,17 +28,11 @@ class Attestation:
     obtained_at: str  # RFC 3339 UTC, our clock: when we received it
 
 
-class AttestationsMixin:
+class AttestationsMixin(SqlAccess):
     """The table's DDL is `ledger.store.migrations.v2`'s (keyed by log id first)."""
 
     prefix: str
     log_id: int
-
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        raise NotImplementedError
 
     @property
     def _attestations_table(self) -> str:

@@ -86,15 +86,6 @@ class MerkleStore(
             desc: bool = False, limit: int | None = None,
         ) -> Sequence[StoredEvent]: ...
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        raise NotImplementedError
-
-    def _stream(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[Any]:
-        raise NotImplementedError
-
     def _id_text(self, originator_id: Any) -> str:
         raise NotImplementedError
 

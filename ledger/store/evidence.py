@@ -6,8 +6,7 @@ Mixed into the store (`ledger.store.base.MerkleStore`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from ledger.store.sql_access import SqlAccess
 
 
 def evidence_ddl(keyed: str) -> str:
@@ -18,13 +17,7 @@ def evidence_ddl(keyed: str) -> str:
     )
 
 
-class EvidenceMixin:
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        raise NotImplementedError
-
+class EvidenceMixin(SqlAccess):
     def register_evidence(self, tenant: str, sha256: str, media_type: str, size: int,
                           stored_at: str) -> bool:
         """Record that `tenant` uploaded a file; False if it had already."""

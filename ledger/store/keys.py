@@ -10,14 +10,16 @@ written by the append transaction (`ledger.store.batch`); this module reads and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ledger.store.sql_access import SqlAccess
 
 KEY_REVOCATIONS_DDL = (
     "CREATE TABLE IF NOT EXISTS api_key_revocations (key_id TEXT PRIMARY KEY, "
     "revoked_at TEXT NOT NULL, revoked_by TEXT NOT NULL)"
 )
+
 
 
 def keys_ddl(keyed: str) -> list[str]:
@@ -52,13 +54,7 @@ _KEY_ROW = ("SELECT k.id, k.role, k.tenant, k.cases, k.created_at, r.revoked_at,
             "FROM api_keys k LEFT JOIN api_key_revocations r ON r.key_id = k.id")
 
 
-class KeysMixin:
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        raise NotImplementedError
-
+class KeysMixin(SqlAccess):
     def insert_api_key(self, key_id: str, token_hash: str, role: str, tenant: str,
                        cases: str, created_at: str) -> None:
         self._execute(

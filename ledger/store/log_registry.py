@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ledger.store.migrations.v2 import LOG_ONE
+from ledger.store.sql_access import SqlAccess
 
 REGISTRY_DDL = (
     "CREATE TABLE IF NOT EXISTS logs (log_id INTEGER PRIMARY KEY, origin TEXT NOT NULL UNIQUE, "
@@ -31,14 +31,7 @@ class LogRow:
     created_at: str
 
 
-class LogRegistryMixin:
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _transaction(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]],
-                     guard: tuple[str, Sequence[Any]] | None = None) -> bool:
-        raise NotImplementedError
-
+class LogRegistryMixin(SqlAccess):
     def registered_logs(self) -> list[LogRow]:
         """The logs created by `temoin logs create` (log 1 is not among them), by id."""
         return [LogRow(int(r[0]), r[1], r[2]) for r in self._query(

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.store.sql_access import SqlAccess
+
 
 @dataclass(slots=True)
 class CaseIndexRow:
@@ -94,17 +96,7 @@ _ON_CONFLICT_CASE = (
 )
 
 
-class ProjectionTablesMixin:
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        raise NotImplementedError
-
-    def _transaction(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]],
-                     guard: tuple[str, Sequence[Any]] | None = None) -> bool:
-        raise NotImplementedError
-
+class ProjectionTablesMixin(SqlAccess):
     def _bulk(self, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]],
               tail: str = "") -> tuple[str, Sequence[Sequence[Any]]]:
         """A multi-row INSERT for `_transaction` (executemany). Sending PostgreSQL one

@@ -8,7 +8,8 @@ Mixed into the store (`ledger.store.base.MerkleStore`).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+
+from ledger.store.sql_access import SqlAccess
 
 
 def vault_ddl(blob: str, bigint: str, keyed: str) -> list[str]:
@@ -21,16 +22,7 @@ def vault_ddl(blob: str, bigint: str, keyed: str) -> list[str]:
     ]
 
 
-class VaultMixin:
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        raise NotImplementedError
-
-    def _stream(self, sql: str, params: Sequence[Any] = (), size: int = 5000) -> Iterator[Any]:
-        raise NotImplementedError
-
+class VaultMixin(SqlAccess):
     def _not_of_other_logs(self, hex_id_sql: str) -> str:
         raise NotImplementedError
 
