@@ -50,6 +50,7 @@ from ledger.merkle import (
 )
 from ledger.signing import CheckpointError, Verifier, verify_checkpoint
 from ledger.store.base import StoredCheckpoint
+from ledger.store.migrations.v4 import log_range
 from ledger.store.protocols import Store
 from ledger.vault import MasterKey, VaultError, check_opening
 
@@ -210,8 +211,10 @@ def _tasks(store: Store, size: int, checkpoints: list[StoredCheckpoint],
     for i in range(1, count):
         cuts.append(max(cuts[-1], min(size, round(size * i / count / ALIGN) * ALIGN)))
     cuts.append(size)
-    # Ids are uuid5 hashes, spread evenly: cut the space at two-hex-digit prefixes.
-    ids = ["", *(f"{i * 256 // count:02x}" for i in range(1, count)), ""]
+    # A case's number is the entry key of its first event: cutting the leaf indices cuts
+    # the cases (those opened after `size` go to the last worker, which skips them).
+    lo, hi = log_range(store.log_id)
+    ids = [lo, *(lo + cuts[i] for i in range(1, count)), hi]
     wanted = sorted({cp.size for cp in checkpoints if 0 < cp.size <= size})
     return [
         ScanTask(

@@ -6,11 +6,11 @@ module never has to word an anomaly: it answers "clean" (with the counts and the
 the report needs) or "not clean". Its checks are those of the exact pass, made cheap:
 
 - each worker process opens its own connection and reads, in one transaction, a range of
-  leaf indices (the tree) and a range of aggregate ids (the entries, their per-case chains and
+  leaf indices (the tree) and a range of case numbers (the entries, their per-case chains and
   their sealed openings), so the per-case chains never cross a worker boundary;
-- entries come *by case* (ordered by aggregate id and version, a merge join of two primary
-  keys), so a case's chain is checked row after row and its openings are merged in the same
-  order; if any case turns out not to be stored the way the append path writes it (versions
+- entries come *by case* (ordered by case number and version, the events' second key), so a
+  case's chain is checked row after row and its openings are merged in the same order (the
+  vault's key); if any case turns out not to be stored the way the append path writes it (versions
   dense from 1, case and tenant constant, index growing with the version), the pass is
   "not clean" and the exact pass, which follows the log's index order, decides;
 - canonical JSON is proved by orjson re-encoding (`fast_parse`, byte-identical to
@@ -39,7 +39,7 @@ from uuid import UUID
 import orjson
 
 from ledger.canonical import CanonicalError, parse_canonical
-from ledger.store.log_registry import not_of_other_logs
+from ledger.store.migrations.v4 import ENTRY_BITS
 from ledger.store.scan_reader import ScanReader, Source
 
 # The tree is checked in the workers up to this level; the parent folds the level-TOP hashes
@@ -128,7 +128,9 @@ class ScanTask:
     source: Source
     size: int  # the log's size when verification started: leaves [0, size) are verified
     tree: tuple[int, int]  # leaf index range of the tree part; starts at a multiple of ALIGN
-    ids: tuple[str, str]  # aggregate id range [lo, hi) as hex prefixes ("" = unbounded)
+    # Case number range [lo, hi) (schema v4: a case's number is the entry key of its first
+    # event, so a range of them is the cases opened in a range of this log's leaf indices).
+    ids: tuple[int, int]
     sizes: tuple[int, ...]  # checkpoint sizes within the tree range, whose roots are wanted
     aggregate_id: Callable[[str, str], UUID]
     master: bytes | None  # the vault master key (raw), or None: openings are not checked
@@ -148,21 +150,6 @@ class ScanResult:
         if self.clean:
             self.clean, self.why = False, why
         return self
-
-
-def _id_bounds(reader: ScanReader, ids: tuple[str, str], column: str,
-               uuid_column: bool) -> tuple[str, list[Any]]:
-    """SQL condition and parameters for an aggregate id range given as hex prefixes."""
-    conds, params = [], []
-    for op, bound in ((">=", ids[0]), ("<", ids[1])):
-        if not bound:
-            continue
-        conds.append(f"{column} {op} ?")
-        if uuid_column and reader.pg:
-            params.append(UUID(bound.ljust(32, "0")))
-        else:
-            params.append(bound)
-    return (" AND ".join(conds) or "1 = 1"), params
 
 
 # -- the tree ---------------------------------------------------------------------------------
@@ -245,29 +232,25 @@ class _Openings:
         self._aesgcm = AESGCM
         self._master = AESGCM(task.master)  # one object for every unwrap, not one per case
         self._result = result
-        cond, params = _id_bounds(reader, task.ids, "o.case_id", uuid_column=False)
-        src = task.source
-        if src.shared:
-            cast = "::uuid" if reader.pg else ""
-            cond += " AND " + not_of_other_logs(src.leaves, src.log_id, f"o.case_id{cast}")
+        # The case-number range is inside this log's: other logs' openings are theirs.
         self._rows = reader.stream(
-            f"SELECT o.case_id, o.case_seq, o.field, o.sealed, k.wrapped FROM vault_openings o "
-            f"LEFT JOIN vault_keys k ON k.case_id = o.case_id WHERE {cond} "
-            f"ORDER BY o.case_id, o.case_seq, o.field",
-            params,
+            "SELECT o.case_no, o.case_seq, o.field, o.sealed, k.wrapped FROM vault_openings o "
+            "LEFT JOIN vault_keys k ON k.case_no = o.case_no "
+            "WHERE o.case_no >= ? AND o.case_no < ? ORDER BY o.case_no, o.case_seq, o.field",
+            task.ids,
         )
-        self._key_case: str | None = None
+        self._key_case: int | None = None
         self._key: Any = None
         self.row: tuple[Any, ...] | None = next(self._rows, None)
 
     def _advance(self) -> None:
         self.row = next(self._rows, None)
 
-    def skip_before(self, case_id: str, seq: int) -> bool:
-        """Drop openings that sort before (case_id, seq): erased ones are fine, any other
+    def skip_before(self, case_no: int, seq: int) -> bool:
+        """Drop openings that sort before (case_no, seq): erased ones are fine, any other
         has no entry (the exact pass reports it). False once something is wrong."""
         row = self.row
-        while row is not None and (row[0] < case_id or (row[0] == case_id and row[1] < seq)):
+        while row is not None and (row[0] < case_no or (row[0] == case_no and row[1] < seq)):
             if row[4] is not None:
                 self._result.fail(f"opening {row[0]}/{row[1]}/{row[2]} has no entry")
                 return False
@@ -275,33 +258,34 @@ class _Openings:
             row = self.row
         return True
 
-    def skip_entry(self, case_id: str, seq: int) -> None:
+    def skip_entry(self, case_no: int, seq: int) -> None:
         """Drop the openings of an entry outside the verified prefix (appended meanwhile)."""
-        while self.row is not None and self.row[0] == case_id and self.row[1] == seq:
+        while self.row is not None and self.row[0] == case_no and self.row[1] == seq:
             self._advance()
 
-    def check_entry(self, case_id: str, seq: int, entry: dict[str, Any]) -> bool:
-        """Check the openings of one entry; False once something is wrong."""
+    def check_entry(self, case_no: int, case_id: str, seq: int, entry: dict[str, Any]) -> bool:
+        """Check the openings of one entry (case `case_id`, numbered `case_no`); False once
+        something is wrong."""
         row = self.row
-        if row is None or row[0] != case_id or row[1] != seq:
+        if row is None or row[0] != case_no or row[1] != seq:
             return True  # most entries: no opening (or an erased case's, seen later)
         rows, sha256, loads = self._rows, hashlib.sha256, orjson.loads
         ipad, opad, zeros = _IPAD, _OPAD, _ZEROS
         prefix = f"{case_id}/{seq}/"
         count = 0
         try:
-            while row is not None and row[0] == case_id and row[1] == seq:
+            while row is not None and row[0] == case_no and row[1] == seq:
                 _, _, name, sealed, wrapped = row
                 row = next(rows, None)
                 if wrapped is None:
                     continue  # erased (crypto-shredded): the commitment stays, the value is gone
                 count += 1
-                if self._key_case != case_id:
+                if self._key_case != case_no:
                     self._key_case = None
                     wrapped = bytes(wrapped)
                     key = self._master.decrypt(wrapped[:12], wrapped[12:],
                                                f"case-key/{case_id}".encode())
-                    self._key, self._key_case = self._aesgcm(key), case_id
+                    self._key, self._key_case = self._aesgcm(key), case_no
                 plain = self._key.decrypt(sealed[:12], sealed[12:], (prefix + name).encode())
                 opening = loads(plain)
                 salt = bytes.fromhex(opening["salt"])
@@ -321,47 +305,51 @@ class _Openings:
         return True
 
     def finish(self) -> None:
-        self.skip_before("\U0010ffff", 0)
+        self.skip_before(1 << 62, 0)
 
 
 def _scan_entries(reader: ScanReader, task: ScanTask, result: ScanResult,
                   progress: Callable[[int], None]) -> None:
     src, size = task.source, task.size
-    cond, params = _id_bounds(reader, task.ids, "e.originator_id", uuid_column=True)
     oid_sql = "uuid_send(e.originator_id)" if reader.pg else "e.originator_id"
-    # An event has at most one leaf, in some log: keep this log's and those of none.
-    mine = f" AND (l.log_id = {src.log_id} OR l.log_id IS NULL)" if src.shared else ""
+    base = src.log_id << ENTRY_BITS
+    # The cases of a range of case numbers, each case's events by version (the events'
+    # (case_no, originator_version) key), each with the leaf its entry key names.
     rows = reader.stream(
-        f"SELECT {oid_sql}, e.originator_version, l.idx, l.hash, e.state "
-        f"FROM {src.events} e LEFT JOIN {src.leaves} l ON l.originator_id = e.originator_id "
-        f"AND l.originator_version = e.originator_version WHERE {cond}{mine} "
-        f"ORDER BY e.originator_id, e.originator_version",
-        params,
+        f"SELECT e.case_no, {oid_sql}, e.originator_version, l.idx, l.hash, e.state "
+        f"FROM {src.events} e LEFT JOIN {src.leaves} l ON l.log_id = {src.log_id} "
+        f"AND l.idx = e.entry - {base} WHERE e.case_no >= ? AND e.case_no < ? "
+        f"ORDER BY e.case_no, e.originator_version",
+        task.ids,
     )
     openings = _Openings(reader, task, result) if task.master is not None else None
     aggregate_id = task.aggregate_id
     sha256 = hashlib.sha256
     loads, dumps, sort_keys = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
     fraction, minus, plus = _FRACTION.search, _EXPONENT_MINUS.search, _EXPONENT_PLUS.search
-    group: Any = None  # the aggregate id of the case being read, as the driver gives it
+    group: Any = None  # the number of the case being read
+    first_oid: Any = None  # its aggregate id, as the driver gives it
     case_hex = tenant0 = case0 = last_hex = ""
     last_idx = last_seq = -1
     beyond = False  # the case's entries reached the leaves appended after `size`
     count = 0
-    for oid, version, idx, leaf, raw in rows:
+    for case_no, oid, version, idx, leaf, raw in rows:
         if idx is None:
-            result.fail(f"event {oid!r} version {version} has no leaf")
+            result.fail(f"event {oid!r} version {version} has no leaf in this log")
             return
-        if oid != group:
-            group, beyond = oid, False
+        if case_no != group:
+            group, first_oid, beyond = case_no, oid, False
             case_hex = oid if type(oid) is str else bytes(oid).hex()
             last_seq, last_idx = 0, -1
-            if openings is not None and not openings.skip_before(case_hex, version):
+            if openings is not None and not openings.skip_before(case_no, version):
                 return
+        elif oid != first_oid:
+            result.fail(f"case number {case_no}: events of two aggregate ids")
+            return
         if idx >= size:  # appended while we verify: not part of the verified prefix
             beyond = True
             if openings is not None:
-                openings.skip_entry(case_hex, version)
+                openings.skip_entry(case_no, version)
             continue
         if beyond:
             result.fail(f"case {case_hex}: version {version} is in the prefix after one that "
@@ -404,8 +392,8 @@ def _scan_entries(reader: ScanReader, task: ScanTask, result: ScanResult,
             result.fail(f"index {idx}: case_seq {seq!r} version {version} out of order")
             return
         if seq == 1:
-            if (type(tenant) is not str or type(case) is not str or prev is not None
-                    or aggregate_id(tenant, case).hex != case_hex):
+            if (case_no != base + idx or type(tenant) is not str or type(case) is not str
+                    or prev is not None or aggregate_id(tenant, case).hex != case_hex):
                 result.fail(f"index {idx}: first entry of its case does not match its id")
                 return
             tenant0, case0 = tenant, case
@@ -413,7 +401,7 @@ def _scan_entries(reader: ScanReader, task: ScanTask, result: ScanResult,
             result.fail(f"index {idx}: chain broken")
             return
         last_hex, last_idx, last_seq = leaf.hex(), idx, seq
-        if openings is not None and not openings.check_entry(case_hex, seq, obj):
+        if openings is not None and not openings.check_entry(case_no, case_hex, seq, obj):
             return
         count += 1
         if not count % _PROGRESS_EVERY:

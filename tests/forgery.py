@@ -9,7 +9,8 @@ leaves, the nodes over them and the checkpoints covering them disappear together
 from __future__ import annotations
 
 from ledger.merkle import leaf_hash, node_hash
-from ledger.store.migrations.v2 import node_key, node_of_key
+from ledger.store.migrations.v2 import LOG_ONE, node_key, node_of_key
+from ledger.store.migrations.v4 import entry_key
 from tests.conftest import RawDB
 
 
@@ -59,9 +60,31 @@ def roll_back(db: RawDB, size: int, prefix: str = "cases") -> None:
         db.execute(f"DELETE FROM {prefix}_events WHERE originator_id = ? AND "
                    f"originator_version = ?", (originator, version))
     db.execute(f"DELETE FROM {prefix}_leaves WHERE idx >= ?", (size,))
+    # The cases those entries opened (a case's number is the entry key of its first event).
+    # The cases those entries opened (a case's number is the entry key of its first event),
+    # and their vault rows: a backup holds none of them, and their numbers are taken again by
+    # the next cases opened.
+    first, end = entry_key(LOG_ONE, size), entry_key(LOG_ONE + 1, 0)
+    for table in (f"{prefix}_cases", "vault_keys", "vault_openings"):
+        db.execute(f"DELETE FROM {table} WHERE case_no >= ? AND case_no < ?", (first, end))
     # A stored node (level, idx) covers leaves [idx << level, (idx + 1) << level).
     for (key,) in db.query(f"SELECT key FROM {prefix}_nodes"):
         level, idx = node_of_key(key)
         if (idx + 1) << level > size:
             db.execute(f"DELETE FROM {prefix}_nodes WHERE key = ?", (key,))
     db.execute(f"DELETE FROM {prefix}_checkpoints WHERE size > ?", (size,))
+
+
+# Far beyond any test's log: the entry key of an event that no append made.
+FORGED_ENTRY = entry_key(LOG_ONE, 1 << 30)
+
+
+def forge_event(db: RawDB, originator_id: str, version: int, topic: str, state: bytes,
+                prefix: str = "cases", entry: int = FORGED_ENTRY) -> None:
+    """Insert an event row no append made (no leaf): into its case's chain if the case
+    exists (`originator_id` as the database takes it), else as a case of its own."""
+    db.execute(
+        f"INSERT INTO {prefix}_events (entry, case_no, originator_id, originator_version, "
+        f"topic, state) VALUES (?, COALESCE((SELECT case_no FROM {prefix}_cases "
+        f"WHERE case_id = ?), ?), ?, ?, ?, ?)",
+        (entry, originator_id, entry, originator_id, version, topic, state))

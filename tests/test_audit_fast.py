@@ -30,6 +30,7 @@ from ledger.domain import case_uuid
 from ledger.ledger import Ledger
 from ledger.store.migrations.v2 import node_key
 from tests.conftest import RawDB
+from tests.forgery import forge_event
 from tests.helpers import request
 
 # -- canonical JSON ---------------------------------------------------------------------------
@@ -218,16 +219,16 @@ def _drop_leaf(db: RawDB, ledger: Ledger) -> None:
 
 
 def _drop_opening(db: RawDB, ledger: Ledger) -> None:
-    db.execute("UPDATE vault_openings SET sealed = ? WHERE case_id = ? AND case_seq = 1",
+    db.execute("UPDATE vault_openings SET sealed = ? WHERE case_no = "
+               "(SELECT case_no FROM cases_cases WHERE case_id = ?) AND case_seq = 1",
                (b"\x00" * 40, case_uuid("shop-1", "C1500").hex))
 
 
 def _orphan_event(db: RawDB, ledger: Ledger) -> None:
     leaf = ledger.store.leaf(5)
     assert leaf is not None and leaf.entry is not None
-    db.execute("INSERT INTO cases_events (originator_id, originator_version, topic, state) "
-               "VALUES (?, ?, ?, ?)",
-               (_oid(db, leaf.originator_id), 99, "ledger.domain.case:RefundIssued", leaf.entry))
+    forge_event(db, _oid(db, leaf.originator_id), 99, "ledger.domain.case:RefundIssued",
+                leaf.entry)
 
 
 TAMPERS = [_flip_entry, _node(1, 4000), _node(5, 300), _node(12, 1), _node(13, 0),

@@ -40,6 +40,9 @@ from tests.helpers import request
 from tests.interop.go_tool import DEFAULT_GOPATH, run_go
 from verifier.bundle import BundleReport, verify_bundle
 
+# A case's number (the vault's key since schema version 4) from its id bound at "?".
+CASE_NO = "(SELECT case_no FROM cases_cases WHERE case_id = ?)"
+
 ROOT = Path(__file__).resolve().parent.parent
 TENANT = "shop-1"
 CASE = "CMD-2025-004817"
@@ -275,8 +278,10 @@ def test_openings_left_out_when_not_requested_or_erased(built: Built, raw_db: Ra
     assert not [n for n in without if n.startswith("openings/")]
     # Crypto-shredding deletes the case key and the sealed rows: nothing left to open.
     case_id = case_uuid(TENANT, CASE).hex
-    raw_db.execute("DELETE FROM vault_openings WHERE case_id = ?", (case_id,))
-    raw_db.execute("DELETE FROM vault_keys WHERE case_id = ?", (case_id,))
+    raw_db.execute("DELETE FROM vault_openings WHERE case_no = "
+        f"{CASE_NO}", (case_id,))
+    raw_db.execute("DELETE FROM vault_keys WHERE case_no = "
+        f"{CASE_NO}", (case_id,))
     erased = bundle(built.ledger)
     assert not [n for n in unzip(erased) if n.startswith("openings/")]
     report = verify_bundle(erased, trusted_key=built.vkey)

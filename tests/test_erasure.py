@@ -20,6 +20,9 @@ from ledger.merkle import verify_inclusion
 from tests.conftest import RawDB
 from tests.helpers import request
 
+# A case's number (the vault's key since schema version 4) from its id bound at "?".
+CASE_NO = "(SELECT case_no FROM cases_cases WHERE case_id = ?)"
+
 TENANT = "shop-1"
 
 
@@ -32,9 +35,11 @@ def _erase(ledger: Ledger, case: str, fields: list[str] | None = None, **kw: obj
 
 def _vault_rows(raw: RawDB, case: str) -> tuple[int, list[tuple[int, str]]]:
     hex_id = case_uuid(TENANT, case).hex
-    keys = raw.query("SELECT count(*) FROM vault_keys WHERE case_id = ?", (hex_id,))[0][0]
+    keys = raw.query("SELECT count(*) FROM vault_keys WHERE case_no = "
+        f"{CASE_NO}", (hex_id,))[0][0]
     openings = raw.query(
-        "SELECT case_seq, field FROM vault_openings WHERE case_id = ? ORDER BY case_seq, field",
+        "SELECT case_seq, field FROM vault_openings WHERE case_no = "
+        f"{CASE_NO} ORDER BY case_seq, field",
         (hex_id,),
     )
     return keys, [(r[0], r[1]) for r in openings]
@@ -145,9 +150,11 @@ def test_erasure_left_undone_by_an_older_release_is_reported_then_finished(
     _case_with_personal(ledger, "A")
     hex_id = case_uuid(TENANT, "A").hex
     rows = raw_db.query(
-        "SELECT case_id, case_seq, field, sealed FROM vault_openings WHERE case_id = ?", (hex_id,)
+        "SELECT case_no, case_seq, field, sealed FROM vault_openings WHERE case_no = "
+        f"{CASE_NO}", (hex_id,)
     )
-    key = raw_db.query("SELECT case_id, wrapped FROM vault_keys WHERE case_id = ?", (hex_id,))
+    key = raw_db.query("SELECT case_no, wrapped FROM vault_keys WHERE case_no = "
+        f"{CASE_NO}", (hex_id,))
     _erase(ledger, "A")
     # Put the rows back, as a release that only recorded erasures would have left them.
     for r in rows:
@@ -188,10 +195,12 @@ def test_sqlite_files_keep_no_copy_of_the_erased_key(tmp_path: Path) -> None:
         _case_with_personal(ledger, "A")
         raw = RawDB(settings.database_url)
         hex_id = case_uuid(TENANT, "A").hex
-        wrapped = bytes(raw.query("SELECT wrapped FROM vault_keys WHERE case_id = ?",
+        wrapped = bytes(raw.query("SELECT wrapped FROM vault_keys WHERE case_no = "
+        f"{CASE_NO}",
                                   (hex_id,))[0][0])
         sealed = [bytes(r[0]) for r in raw.query(
-            "SELECT sealed FROM vault_openings WHERE case_id = ?", (hex_id,))]
+            "SELECT sealed FROM vault_openings WHERE case_no = "
+        f"{CASE_NO}", (hex_id,))]
         files = [db, db.with_name(db.name + "-wal")]
         assert any(wrapped in f.read_bytes() for f in files if f.exists())
         _erase(ledger, "A")

@@ -15,6 +15,7 @@ from ledger.signing import LogKey, sign_checkpoint
 from ledger.store.migrations.v2 import node_key
 from scripts.cli import main
 from tests.conftest import RawDB
+from tests.forgery import forge_event
 from tests.helpers import request
 
 TENANT = "shop-1"
@@ -97,11 +98,8 @@ def swap_entries(db: RawDB, settings: Settings) -> list[str]:
 def insert_forged_entry(db: RawDB, settings: Settings) -> list[str]:
     genuine = _state(db, "B", 1)
     forged = genuine.replace(b'"case_seq":1', b'"case_seq":9')
-    db.execute(
-        "INSERT INTO cases_events (originator_id, originator_version, topic, state) "
-        "VALUES (?, ?, ?, ?)",
-        (*_event_key("B", 9), "ledger.domain.case:RefundIssued", forged),
-    )
+    oid, version = _event_key("B", 9)
+    forge_event(db, oid, version, "ledger.domain.case:RefundIssued", forged)
     return ["case B:"]
 
 
@@ -187,7 +185,8 @@ def test_tampered_vault_opening_is_found(settings: Settings, raw_db: RawDB,
     finally:
         ledger.close()
     raw_db.execute(
-        "UPDATE vault_openings SET sealed = ? WHERE case_id = ? AND case_seq = 1 "
+        "UPDATE vault_openings SET sealed = ? WHERE case_no = "
+        "(SELECT case_no FROM cases_cases WHERE case_id = ?) AND case_seq = 1 "
         "AND field = 'customer_name'",
         (forged, hex_id),
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Notification, StoredEvent
 
 from ledger.errors import StoreError
 from ledger.merkle import (
@@ -27,10 +27,17 @@ from ledger.store.attestations import AttestationsMixin
 from ledger.store.batch import AppendBatch
 from ledger.store.evidence import EvidenceMixin, evidence_ddl
 from ledger.store.keys import KeysMixin, keys_ddl
-from ledger.store.log_registry import REGISTRY_DDL, LogRegistryMixin, not_of_other_logs
+from ledger.store.log_registry import REGISTRY_DDL, LogRegistryMixin, of_this_log
+from ledger.store.migrations import v4
+from ledger.store.migrations.v1 import Dialect
 from ledger.store.migrations.v2 import LOG_ONE, node_key, node_of_key
+from ledger.store.migrations.v4 import ENTRY_BITS, ENTRY_MASK
 from ledger.store.projection_tables import PROJECTION_DDL, ProjectionTablesMixin
-from ledger.store.vault import VaultMixin, vault_ddl
+from ledger.store.vault import VaultMixin
+
+
+def _uuid(originator_id: Any) -> UUID:
+    return originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,20 +96,47 @@ class MerkleStore(
     def _id_text(self, originator_id: Any) -> str:
         raise NotImplementedError
 
+    # -- eventsourcing's application sequence, over our events table ------------------------
+    # Notification id = leaf index + 1: this log's events, dense and in log order (the
+    # events' own key), where eventsourcing's table numbered rows across every log.
+    def select_notifications(
+        self, start: int | None, limit: int, stop: int | None = None,
+        topics: Sequence[str] = (), *, inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        base = self._entry_base - 1  # entry = base + notification id
+        first = 1 if start is None else (start if inclusive_of_start else start + 1)
+        sql = (f"SELECT entry - {base}, originator_id, originator_version, topic, state "
+               f"FROM {self.events_table_name} WHERE entry >= ? AND entry < ?")
+        params: list[Any] = [base + max(first, 1), self._entry_base + (1 << ENTRY_BITS)]
+        if stop is not None:
+            sql += " AND entry <= ?"
+            params.append(base + stop)
+        if topics:
+            sql += f" AND topic IN ({','.join('?' * len(topics))})"
+            params += list(topics)
+        sql += " ORDER BY entry LIMIT ?"
+        params.append(limit)
+        return [Notification(id=r[0], originator_id=_uuid(r[1]), originator_version=r[2],
+                             topic=r[3], state=bytes(r[4])) for r in self._query(sql, params)]
+
+    def max_notification_id(self) -> int | None:
+        size = self._max_index() + 1
+        return size or None
+
     # -- several logs in the shared tables (ledger/store/log_registry.py) ---------------------
-    # How a case id as the vault stores it (hex text) compares with `originator_id`.
+    # How a case id as hex text compares with a case id column (`<p>_cases.case_id`).
     _hex_id_cast: str = ""
 
     def shares_tables(self) -> bool:
         """Whether other logs than log 1 were ever created in this database."""
         return self.log_id != LOG_ONE or bool(self._query("SELECT 1 FROM logs LIMIT 1"))
 
-    def _not_of_other_logs(self, hex_id_sql: str) -> str:
-        """A WHERE clause keeping the cases of this log (and of none), or "" with one log."""
+    def _of_this_log(self, case_no_sql: str) -> str:
+        """A condition keeping the case numbers of this log (and of none), or "" with one
+        log: a case number carries its log (schema version 4)."""
         if not self.shares_tables():
             return ""
-        return "WHERE " + not_of_other_logs(
-            self.leaves_table, self.log_id, f"{hex_id_sql}{self._hex_id_cast}")
+        return of_this_log(case_no_sql, self.log_id)
 
     # -- table names ----------------------------------------------------------------------
     @property
@@ -116,6 +150,24 @@ class MerkleStore(
     @property
     def checkpoints_table(self) -> str:
         return f"{self.prefix}_checkpoints"
+
+    @property
+    def cases_table(self) -> str:
+        return f"{self.prefix}_cases"
+
+    @property
+    def _entry_base(self) -> int:
+        """This log's entry key of leaf 0: entry = _entry_base + leaf index."""
+        return self.log_id << ENTRY_BITS
+
+    def _leaf_join(self, e: str = "e", leaf: str = "l") -> str:
+        """The ON clause from an event row to its leaf, in whichever log it is."""
+        return (f"{leaf}.log_id = ({e}.entry >> {ENTRY_BITS}) "
+                f"AND {leaf}.idx = ({e}.entry & {ENTRY_MASK})")
+
+    def _event_join(self, leaf: str = "l", e: str = "e") -> str:
+        """The ON clause from one of this log's leaves to its event."""
+        return f"{e}.entry = {self._entry_base} + {leaf}.idx"
 
     # -- the append path (inside the writer's transaction) --------------------------------
     @staticmethod
@@ -133,6 +185,15 @@ class MerkleStore(
         if missing:
             raise StoreError(f"tree of size {size} lacks frontier node {missing[0]}")
         return size, [found[i] for i in ids]
+
+    def _case_rows(self, size: int, stored_events: Sequence[StoredEvent],
+                   ids: Sequence[Any]) -> list[tuple[Any, int]]:
+        """(case id, case number) of the cases this append opens: a case's number is the
+        entry key of its first event (version 1), so it needs no counter of its own. `ids`
+        are the events' ids as the backend binds them."""
+        base = self._entry_base + size
+        return [(ids[i], base + i) for i, s in enumerate(stored_events)
+                if s.originator_version == 1]
 
     def _merkle_rows(
         self, size: int, frontier: list[bytes], stored_events: Sequence[StoredEvent],
@@ -186,7 +247,7 @@ class MerkleStore(
         rows = self._query(
             f"SELECT l.idx, l.hash, l.originator_id, l.originator_version, e.state "
             f"FROM {self.leaves_table} l LEFT JOIN {self.events_table_name} e "
-            f"ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
+            f"ON {self._event_join()} "
             f"WHERE l.log_id = {self.log_id} AND l.idx = ?",
             (index,),
         )
@@ -206,7 +267,7 @@ class MerkleStore(
         sql = (
             f"SELECT l.idx, l.hash, l.originator_id, l.originator_version, e.state "
             f"FROM {self.leaves_table} l LEFT JOIN {self.events_table_name} e "
-            f"ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
+            f"ON {self._event_join()} "
             f"WHERE l.log_id = {self.log_id} AND l.idx >= ?"
         )
         params: list[Any] = [start]
@@ -225,17 +286,17 @@ class MerkleStore(
         return self._stream(
             f"SELECT l.idx, l.hash, l.originator_id, l.originator_version, e.state "
             f"FROM {self.leaves_table} l LEFT JOIN {self.events_table_name} e "
-            f"ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
+            f"ON {self._event_join()} "
             f"WHERE l.log_id = {self.log_id} AND l.idx >= ? AND l.idx < ? ORDER BY l.idx",
             (start, 2**62 if stop is None else stop),
         )
 
     def case_leaves(self, originator_id: Any, below: int | None = None) -> list[LeafRow]:
         sql = (
-            f"SELECT l.idx, l.hash, l.originator_id, l.originator_version, e.state "
+            f"SELECT l.idx, l.hash, e.originator_id, e.originator_version, e.state "
             f"FROM {self.events_table_name} e LEFT JOIN {self.leaves_table} l "
-            f"ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
-            f"WHERE e.originator_id = ?"
+            f"ON {self._leaf_join()} WHERE e.case_no = "
+            f"(SELECT case_no FROM {self.cases_table} WHERE case_id = ?)"
         )
         params: list[Any] = [self._id_param(originator_id)]
         rows = self._query(sql + " ORDER BY e.originator_version", params)
@@ -262,8 +323,8 @@ class MerkleStore(
         for start in range(0, len(originator_ids), 500):
             chunk = originator_ids[start : start + 500]
             rows = self._query(
-                f"SELECT DISTINCT originator_id FROM {self.events_table_name} "
-                f"WHERE originator_id IN ({','.join('?' * len(chunk))})",
+                f"SELECT case_id FROM {self.cases_table} "
+                f"WHERE case_id IN ({','.join('?' * len(chunk))})",
                 [self._id_param(i) for i in chunk],
             )
             found.update(self._id_text(r[0]) for r in rows)
@@ -276,22 +337,20 @@ class MerkleStore(
         for start in range(0, len(originator_ids), 500):
             chunk = originator_ids[start : start + 500]
             rows = self._query(
-                f"SELECT originator_id, originator_version, topic, state "
-                f"FROM {self.events_table_name} "
-                f"WHERE originator_id IN ({','.join('?' * len(chunk))}) "
-                f"ORDER BY originator_id, originator_version",
+                f"SELECT e.originator_id, e.originator_version, e.topic, e.state "
+                f"FROM {self.cases_table} c JOIN {self.events_table_name} e "
+                f"ON e.case_no = c.case_no WHERE c.case_id IN ({','.join('?' * len(chunk))}) "
+                f"ORDER BY c.case_id, e.originator_version",
                 [self._id_param(i) for i in chunk],
             )
-            events += [StoredEvent(r[0] if isinstance(r[0], UUID) else UUID(str(r[0])), r[1],
-                                   r[2], bytes(r[3])) for r in rows]
+            events += [StoredEvent(_uuid(r[0]), r[1], r[2], bytes(r[3])) for r in rows]
         return events
 
     def iter_events_without_leaf(self) -> Iterator[tuple[str, int, bytes]]:
         sql = (
             f"SELECT e.originator_id, e.originator_version, e.state "
             f"FROM {self.events_table_name} e "
-            f"LEFT JOIN {self.leaves_table} l ON e.originator_id = l.originator_id "
-            f"AND e.originator_version = l.originator_version WHERE l.idx IS NULL"
+            f"LEFT JOIN {self.leaves_table} l ON {self._leaf_join()} WHERE l.idx IS NULL"
         )
         for row in self._stream(sql):
             yield self._id_text(row[0]), row[1], bytes(row[2])
@@ -357,13 +416,13 @@ class MerkleStore(
     ) -> list[tuple[int, str, bytes]]:
         """(index, case id hex, entry bytes) of the PersonalDataErased entries with
         start <= index < below, at most `limit` of them, in index order."""
+        # The events of this log in log order: one range of the events' own key.
+        base = self._entry_base
         rows = self._query(
             f"SELECT l.idx, e.originator_id, e.state FROM {self.events_table_name} e "
-            f"JOIN {self.leaves_table} l ON l.originator_id = e.originator_id "
-            f"AND l.originator_version = e.originator_version "
-            f"WHERE l.log_id = {self.log_id} AND e.topic LIKE ? AND l.idx >= ? AND l.idx < ? "
-            f"ORDER BY l.idx LIMIT ?",
-            ("%:PersonalDataErased", start, below, limit),
+            f"JOIN {self.leaves_table} l ON l.log_id = {self.log_id} AND l.idx = e.entry - {base} "
+            f"WHERE e.entry >= ? AND e.entry < ? AND e.topic LIKE ? ORDER BY e.entry LIMIT ?",
+            (base + start, base + below, "%:PersonalDataErased", limit),
         )
         return [(r[0], self._id_text(r[1]), bytes(r[2])) for r in rows]
 
@@ -381,13 +440,15 @@ class MerkleStore(
             start = rows[-1][0] + 1
 
     # -- shared DDL -----------------------------------------------------------------------
-    def side_tables_ddl(self, blob: str, bigint: str, keyed: str = "") -> list[str]:
-        """`keyed` ends the tables that are looked up by their primary key only: SQLite
-        passes " WITHOUT ROWID" so that each is one B-tree, not a table plus its key index
-        (one page fewer to write per table and per append, and a smaller file). The log
-        tables (leaves, nodes, checkpoints, attestations) are `migrations.v2`'s."""
+    def side_tables_ddl(self, dialect: Dialect) -> list[str]:
+        """SQLite makes the tables that are looked up by their primary key only " WITHOUT
+        ROWID", so that each is one B-tree, not a table plus its key index (one page fewer
+        to write per table and per append, and a smaller file). The log tables (cases,
+        events, leaves, nodes, checkpoints, attestations) and the vault are
+        `migrations.v4`'s."""
+        keyed = " WITHOUT ROWID" if dialect == "sqlite" else ""
         return [
-            *vault_ddl(blob, bigint, keyed),
+            *v4.vault_ddl(dialect),
             evidence_ddl(keyed),
             *keys_ddl(keyed),
             *PROJECTION_DDL,

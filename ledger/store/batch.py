@@ -27,9 +27,11 @@ class Erasure:
     before_seq: int
     fields: tuple[str, ...] | None  # None: every personal field of the case
 
-    def statements(self, mark: str) -> list[tuple[str, tuple[object, ...]]]:
-        """The DELETEs, with `mark` as the driver's placeholder ("?" or "%s")."""
-        where = f"case_id = {mark} AND case_seq < {mark}"
+    def statements(self, mark: str, case_no: str) -> list[tuple[str, tuple[object, ...]]]:
+        """The DELETEs, with `mark` as the driver's placeholder ("?" or "%s") and `case_no`
+        the subquery that turns the case id bound there into its case number (the vault's
+        key since schema version 4)."""
+        where = f"case_no = {case_no} AND case_seq < {mark}"
         # The Idempotency-Key records of the case's requests go too, whatever was erased.
         forget = [
             (f"DELETE FROM idempotency WHERE EXISTS (SELECT 1 FROM idempotency_cases c WHERE "
@@ -41,7 +43,7 @@ class Erasure:
             return [
                 *forget,
                 (f"DELETE FROM vault_openings WHERE {where}", (self.case_id, self.before_seq)),
-                (f"DELETE FROM vault_keys WHERE case_id = {mark}", (self.case_id,)),
+                (f"DELETE FROM vault_keys WHERE case_no = {case_no}", (self.case_id,)),
             ]
         return [
             *forget,
@@ -65,12 +67,12 @@ class IdempotencyRecord:
 
 
 def erasure_statements(
-    erasures: list[Erasure], mark: str
+    erasures: list[Erasure], mark: str, case_no: str
 ) -> list[tuple[str, list[tuple[object, ...]]]]:
     """Every erasure's DELETEs, grouped by statement, for one executemany each."""
     grouped: dict[str, list[tuple[object, ...]]] = {}
     for erasure in erasures:
-        for sql, params in erasure.statements(mark):
+        for sql, params in erasure.statements(mark, case_no):
             grouped.setdefault(sql, []).append(params)
     return list(grouped.items())
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ledger.store.migrations.v2 import LOG_ONE
+from ledger.store.migrations.v4 import ENTRY_BITS
 from ledger.store.sql_access import SqlAccess
 
 REGISTRY_DDL = (
@@ -60,10 +61,11 @@ class LogRegistryMixin(SqlAccess):
         return int(self._query("SELECT log_id FROM logs WHERE origin = ?", (origin,))[0][0])
 
 
-def not_of_other_logs(leaves_table: str, log_id: int, case_id_sql: str) -> str:
-    """SQL true for a case (`case_id_sql`, an id in the leaves' own type) with no leaf in
-    another log of the shared tables: what one log's verification checks of the tables that
-    are not a log's (vault openings), so that the cases of the other logs are theirs to check
-    while a row of no log at all is still seen by each."""
-    return (f"NOT EXISTS (SELECT 1 FROM {leaves_table} x WHERE x.originator_id = "
-            f"{case_id_sql} AND x.log_id <> {log_id})")
+def of_this_log(case_no_sql: str, log_id: int) -> str:
+    """SQL true for a case number (`case_no_sql`) of log `log_id`, or of no log at all: what
+    one log's verification checks of the tables that are not a log's (vault keys and
+    openings), so that the cases of the other logs are theirs to check while a row of no log
+    is still seen by each. A case number carries its log in its high bits (schema v4)."""
+    log = f"({case_no_sql} >> {ENTRY_BITS})"
+    return (f"({log} = {log_id} OR ({log} <> {LOG_ONE} AND {log} NOT IN "
+            f"(SELECT log_id FROM logs)))")

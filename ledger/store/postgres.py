@@ -25,7 +25,7 @@ from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch, erasure_statements
 from ledger.store.driver_errors import translating
 from ledger.store.log_ids import log_id_from_env
-from ledger.store.migrations import v2
+from ledger.store.migrations import v2, v4
 from ledger.store.migrations.v2 import LOG_ONE
 from ledger.store.migrations.version import LATEST, SCHEMA_VERSION_DDL, read_state, require_latest
 from ledger.store.waits import Waits
@@ -76,7 +76,12 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         self._head = None
         self.waits = waits or Waits()
         super().__init__(datastore, events_table_name=f"{prefix}_events")
-        tables = [*v2.log_tables_ddl(prefix, "postgres"), *self.side_tables_ddl("bytea", "bigint")]
+        # Our events table (`migrations.v4`) replaces eventsourcing's, and with it the
+        # notification-id index and the insert function written for eventsourcing's table;
+        # its composite type (CREATE TYPE) is kept: the datastore registers an adapter for it.
+        self.sql_create_statements[:] = [
+            s for s in self.sql_create_statements if "CREATE TYPE" in s.as_string()]
+        tables = [*v4.log_tables_ddl(prefix, "postgres"), *self.side_tables_ddl("postgres")]
         for ddl in [*tables, SCHEMA_VERSION_DDL]:
             self.sql_create_statements.append(SQL(ddl))  # type: ignore[arg-type]
         # Plain strings, composed once: a psycopg `Composed` is rendered again (identifiers
@@ -84,16 +89,26 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         events = _quoted(self.events_table_name)
         self._select_sql = (
             f"SELECT originator_id, originator_version, topic, state "
-            f"FROM {_quoted(self.datastore.schema)}.{events} WHERE originator_id = %s"
+            f"FROM {_quoted(self.datastore.schema)}.{events} WHERE case_no = "
+            f"(SELECT case_no FROM {self.cases_table} WHERE case_id = %s)"
         )
         # One writer lock per log, not a table lock: the logs sharing these tables append in
         # parallel (issue 14). Held until the transaction ends; `lock_timeout` bounds its wait
         # like any lock's. Within one log, appends still commit one at a time, in index order.
         family, log = log_lock_key(prefix, self.log_id)
         self._lock_sql = f"SELECT pg_advisory_xact_lock({family}, {log})"
+        self._cases_sql = (
+            f"INSERT INTO {self.cases_table} (case_id, case_no) "
+            "SELECT * FROM unnest(%b::uuid[], %b::bigint[])"
+        )
+        # A case's number from its id (a case opened in this append was inserted just
+        # before): NULL, refused by NOT NULL, for a case with no first event.
         self._insert_sql = (
-            f"INSERT INTO {events} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
+            f"INSERT INTO {events} (entry, case_no, originator_id, originator_version, topic, "
+            f"state) SELECT u.entry, (SELECT c.case_no FROM {self.cases_table} c "
+            "WHERE c.case_id = u.oid), u.oid, u.version, u.topic, u.state "
+            "FROM unnest(%b::bigint[], %b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "AS u(entry, oid, version, topic, state)"
         )
         self._leaves_sql = (
             f"INSERT INTO {self.leaves_table} (log_id, idx, hash, originator_id, "
@@ -260,12 +275,7 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         # One typed array per column, sent in binary: eventsourcing's own statement sends an
         # array of its composite type, which psycopg dumps as escaped text field by field
         # (a tenth of the sequencer thread's time in the profile, at 64 appenders).
-        columns = (
-            [self._id_param(s.originator_id) for s in stored_events],
-            [s.originator_version for s in stored_events],
-            [s.topic for s in stored_events],
-            [s.state for s in stored_events],
-        )
+        ids = [self._id_param(s.originator_id) for s in stored_events]
         # The session's lock_timeout bounds the wait for the lock; callers who already waited
         # in the sequencer's queue get a shorter one (ledger/store/waits.py).
         lock_ms = self.waits.lowered_lock_ms(None if batch is None else batch.lock_wait)
@@ -277,8 +287,16 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
                 if lock_ms is not None:
                     cur.execute(f"SET LOCAL lock_timeout = {lock_ms}")
                 cur.execute(self._lock_sql)
-                cur.execute(self._insert_sql, columns)
                 size, frontier = self._tree_head(cur)
+                base = self._entry_base + size
+                opened = self._case_rows(size, stored_events, ids)
+                if opened:
+                    cur.execute(self._cases_sql, [list(col) for col in zip(*opened, strict=True)])
+                cur.execute(self._insert_sql, (
+                    list(range(base, base + len(stored_events))), ids,
+                    [s.originator_version for s in stored_events],
+                    [s.topic for s in stored_events], [s.state for s in stored_events],
+                ))
                 leaf_rows, node_rows, new_frontier = self._merkle_rows(
                     size, frontier, stored_events, leaves
                 )
@@ -296,14 +314,16 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
         self._finish(batch, size, len(stored_events), new_frontier)
 
     def _insert_side_rows(self, cur: Any, batch: AppendBatch, size: int) -> None:
+        case_no = self._case_no_sql("%s")
         if batch.case_keys:
-            cur.executemany("INSERT INTO vault_keys VALUES (%s, %s)", batch.case_keys)
+            cur.executemany(f"INSERT INTO vault_keys VALUES ({case_no}, %s)", batch.case_keys)
         if batch.openings:
             # One statement with typed arrays: executemany binds and dumps row by row.
             openings = batch.openings
             cur.execute(
-                "INSERT INTO vault_openings SELECT * FROM unnest(%b::text[], %b::bigint[], "
-                "%b::text[], %b::bytea[])",
+                f"INSERT INTO vault_openings SELECT (SELECT c.case_no FROM {self.cases_table} c "
+                "WHERE c.case_id = u.id::uuid), u.seq, u.field, u.sealed FROM unnest(%b::text[], "
+                "%b::bigint[], %b::text[], %b::bytea[]) AS u(id, seq, field, sealed)",
                 (
                     [o.case_id for o in openings], [o.case_seq for o in openings],
                     [o.field for o in openings], [o.sealed for o in openings],
@@ -320,7 +340,7 @@ class MerklePostgresRecorder(MerkleStore, PostgresApplicationRecorder):
                 batch.idempotency_case_rows(),
             )
         # After the inserts: an erasure also covers openings sealed earlier in this batch.
-        for sql, rows in erasure_statements(batch.erasures, "%s"):
+        for sql, rows in erasure_statements(batch.erasures, "%s", case_no):
             cur.executemany(sql, rows)
 
     # -- whole-log verification (read-only) -------------------------------------------------

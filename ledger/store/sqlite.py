@@ -25,7 +25,7 @@ from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch, erasure_statements
 from ledger.store.driver_errors import translating
 from ledger.store.log_ids import log_id_from_env
-from ledger.store.migrations import v2
+from ledger.store.migrations import v2, v4
 from ledger.store.migrations.v2 import LOG_ONE
 from ledger.store.migrations.version import LATEST, SCHEMA_VERSION_DDL, read_state, require_latest
 from ledger.store.waits import MIN_LOCK_WAIT, Waits
@@ -64,14 +64,42 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
         # The writer's own sqlite3 connection (file databases), opened on the first write.
         self._own_writer: sqlite3.Connection | None = None
         super().__init__(datastore, events_table_name=f"{prefix}_events")
-        self._insert_sql = f"INSERT INTO {self.events_table_name} VALUES (?,?,?,?)"
+        # The events in our own layout (schema version 4): keyed by entry, with the case's
+        # number found from its id (a case opened earlier in this append is already there).
+        self._cases_sql = f"INSERT INTO {self.cases_table} VALUES (?,?)"
+        self._insert_sql = (
+            f"INSERT INTO {self.events_table_name} VALUES "
+            f"(?, {self._case_no_sql()}, ?, ?, ?, ?)"
+        )
 
     def construct_create_table_statements(self) -> list[str]:
+        # Not eventsourcing's events table: ours (`migrations.v4`) replaces it.
         return [
-            *super().construct_create_table_statements(),
-            *v2.log_tables_ddl(self.prefix, "sqlite"),
-            *self.side_tables_ddl("BLOB", "INTEGER", " WITHOUT ROWID"),
+            *v4.log_tables_ddl(self.prefix, "sqlite"),
+            *self.side_tables_ddl("sqlite"),
         ]
+
+    def select_events(
+        self, originator_id: UUID | str, *, gt: int | None = None, lte: int | None = None,
+        desc: bool = False, limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """The recorder's read of one aggregate's events, from our layout: the case's number,
+        then a range of the events' (case_no, originator_version) key."""
+        sql = (f"SELECT originator_id, originator_version, topic, state "
+               f"FROM {self.events_table_name} WHERE case_no = {self._case_no_sql()}")
+        params: list[Any] = [self._id_text(originator_id)]
+        if gt is not None:
+            sql += " AND originator_version > ?"
+            params.append(gt)
+        if lte is not None:
+            sql += " AND originator_version <= ?"
+            params.append(lte)
+        sql += " ORDER BY originator_version DESC" if desc else " ORDER BY originator_version"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [StoredEvent(self.convert_originator_id(r[0]), r[1], r[2], bytes(r[3]))
+                for r in self._query(sql, params)]
 
     def create_table(self) -> None:
         """Create the tables at the newest schema version on an empty database; refuse (before
@@ -259,22 +287,24 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], batch: AppendBatch | None = None
     ) -> None:
         leaves = self._leaf_hashes(stored_events)
-        event_rows = [
-            (self._id_text(s.originator_id), s.originator_version, s.topic, s.state)
-            for s in stored_events
-        ]
+        ids = [self._id_text(s.originator_id) for s in stored_events]
         with self._writer(None if batch is None else batch.lock_wait) as raw:
             try:
                 raw.execute("BEGIN IMMEDIATE")
-                raw.executemany(self._insert_sql, event_rows)
                 size, frontier = self._tree_head(raw)
+                base = self._entry_base + size
+                raw.executemany(self._cases_sql, self._case_rows(size, stored_events, ids))
+                raw.executemany(self._insert_sql, [
+                    (base + i, oid, oid, s.originator_version, s.topic, s.state)
+                    for i, (s, oid) in enumerate(zip(stored_events, ids, strict=True))
+                ])
                 leaf_rows, node_rows, new_frontier = self._merkle_rows(
                     size, frontier, stored_events, leaves
                 )
                 log = self.log_id
                 raw.executemany(
                     f"INSERT INTO {self.leaves_table} VALUES (?,?,?,?,?)",
-                    [(log, i, h, self._id_text(o), v) for i, h, o, v in leaf_rows],
+                    [(log, i, h, oid, v) for (i, h, _, v), oid in zip(leaf_rows, ids, strict=True)],
                 )
                 raw.executemany(f"INSERT INTO {self.nodes_table} VALUES (?,?,?)", node_rows)
                 if batch is not None:
@@ -291,11 +321,12 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
         self._finish(batch, size, len(stored_events), new_frontier)
 
     def _insert_side_rows(self, raw: sqlite3.Connection, batch: AppendBatch, size: int) -> None:
+        case_no = self._case_no_sql()
         if batch.case_keys:
-            raw.executemany("INSERT INTO vault_keys VALUES (?,?)", batch.case_keys)
+            raw.executemany(f"INSERT INTO vault_keys VALUES ({case_no},?)", batch.case_keys)
         if batch.openings:
             raw.executemany(
-                "INSERT INTO vault_openings VALUES (?,?,?,?)",
+                f"INSERT INTO vault_openings VALUES ({case_no},?,?,?)",
                 [(o.case_id, o.case_seq, o.field, o.sealed) for o in batch.openings],
             )
         if batch.idempotency:
@@ -312,7 +343,7 @@ class MerkleSQLiteRecorder(MerkleStore, SQLiteApplicationRecorder):
             # Deleted cells are overwritten with zeros, not left in free space on the page.
             raw.execute("PRAGMA secure_delete = ON")
         # After the inserts: an erasure also covers openings sealed earlier in this batch.
-        for sql, rows in erasure_statements(batch.erasures, "?"):
+        for sql, rows in erasure_statements(batch.erasures, "?", case_no):
             raw.executemany(sql, rows)
 
     # -- whole-log verification (read-only) -------------------------------------------------

@@ -7,11 +7,13 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from ledger.errors import WriteConflictError
 from ledger.merkle import EMPTY_ROOT, consistency_plan, inclusion_plan, leaf_hash
 from ledger.store.base import StoreError
 from ledger.store.batch import AppendBatch, IdempotencyRecord, SealedOpening
 from ledger.store.protocols import Store
 from tests.conftest import RawDB
+from tests.forgery import forge_event
 from tests.merkle_reference import mth
 from tests.merkle_reference import path as ref_path
 from tests.merkle_reference import proof as ref_proof
@@ -134,6 +136,31 @@ class LogReaderContract(Backend):
         assert [r.index for r in store.case_leaves(case, below=7)] == [0, 3, 6]
         assert store.case_leaves(uuid4()) == []
 
+    def test_a_case_reads_its_events_from_any_version(self, store: Store) -> None:
+        entries, case = fill(store)
+        assert [bytes(e.state) for e in store.select_events(case, gt=2)] == [
+            entries[i] for i in (6, 9, 12)]
+        assert [e.originator_version for e in store.select_events(case, desc=True, limit=2)] \
+            == [5, 4]
+        assert store.select_events(uuid4()) == []
+
+    def test_a_later_version_of_no_case_is_refused(self, store: Store) -> None:
+        """A case's events hang off its first event's number: version 2 of a case that was
+        never opened has none, and the append fails whole."""
+        fill(store, (2,))
+        with pytest.raises(WriteConflictError):
+            append(store, [stored(uuid4(), 2, b'{"n":99}')])
+        assert store.tree_size() == 2
+
+    def test_the_application_sequence_is_the_log_order(self, store: Store) -> None:
+        entries, _ = fill(store)
+        notes = store.select_notifications(None, 100)  # type: ignore[attr-defined]
+        assert [n.id for n in notes] == list(range(1, len(entries) + 1))
+        assert [bytes(n.state) for n in notes] == entries
+        page = store.select_notifications(3, 2, inclusive_of_start=False)  # type: ignore[attr-defined]
+        assert [n.id for n in page] == [4, 5]
+        assert store.max_notification_id() == len(entries)  # type: ignore[attr-defined]
+
     def test_events_of_and_existing_aggregates(self, store: Store) -> None:
         entries, case = fill(store)
         unknown = uuid4()
@@ -188,9 +215,7 @@ class LogAuditContract(Backend):
     def test_an_event_without_its_leaf_is_seen(self, store: Store, raw_db: RawDB) -> None:
         fill(store, (4,))
         stray = uuid4()
-        raw_db.execute(
-            f"INSERT INTO {store.events_table_name} (originator_id, originator_version, topic, "
-            "state) VALUES (?, ?, ?, ?)", (stray.hex if raw_db.is_sqlite else str(stray), 1, "t",
-                                           b"x"))
+        forge_event(raw_db, stray.hex if raw_db.is_sqlite else str(stray), 1, "t", b"x",
+                    prefix=store.events_table_name.removesuffix("_events"))
         assert list(store.iter_events_without_leaf()) == [(stray.hex, 1, b"x")]
         assert store.nodes_beyond_leaves() == []

@@ -13,9 +13,11 @@ from ledger.store.protocols import FAMILIES, Store
 from ledger.store.sqlite import MerkleSQLiteRecorder
 
 # Schema construction, called by the backends' own table creation, and eventsourcing's
-# recorder hook (Application.save; the project appends through `append_events`): no
-# caller's interface of ours.
-BACKEND_HOOKS = {"side_tables_ddl", "insert_events"}
+# recorder hooks (Application.save; the project appends through `append_events`; its
+# application sequence, which schema v4's events table must answer): no caller's interface
+# of ours.
+BACKEND_HOOKS = {"side_tables_ddl", "insert_events", "select_notifications",
+                 "max_notification_id"}
 BACKENDS = [MerkleSQLiteRecorder, MerklePostgresRecorder]
 
 
