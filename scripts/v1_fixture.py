@@ -1,10 +1,12 @@
-"""A schema-version-1 database made by this code, for migration tests and benchmarks.
+"""Schema-version-1 and -2 databases made by this code, for migration tests and benchmarks.
 
 The entries, leaves, nodes, checkpoints and attestations are the ones this release writes
-(real appends through `Ledger`, real signed checkpoints, both logs); then the log tables are
-rewritten into the frozen version-1 layout (`ledger.store.migrations.v1`) and the version table
-is dropped. Every other table is the same in versions 1 and 2, so the result is the database
-the release before schema versions would have made from the same appends.
+(real appends through `Ledger`, real signed checkpoints, both logs). `downgrade_to_v2` rewrites
+log 1's projection tables into the frozen version-2 layout (`migrations.v2.PROJECTION_DDL`);
+`downgrade_to_v1` does that, then rewrites the log tables into the frozen version-1 layout
+(`ledger.store.migrations.v1`) and drops the version table. Every other table is the same in
+versions 1, 2 and 3, so the result is the database the earlier release would have made from
+the same appends.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 from ledger.config import Settings
 from ledger.store.migrations.database import Database
 from ledger.store.migrations.v1 import LOG_TABLES, log_tables_ddl
+from ledger.store.migrations.v2 import PROJECTION_DDL as V2_PROJECTION_DDL
+from ledger.store.migrations.v3 import PROJECTION_TABLES
 
 # Version-1 columns of each log table, as SQL over the version-2 columns.
 _V1_COLUMNS = {
@@ -73,8 +77,41 @@ def fill(settings: Settings, entries: int, batch: int = 2500, checkpoints: int =
         journal.close()
 
 
+# Version-2 columns of each projection table, as SQL over the version-3 columns (log 1's rows:
+# a version-2 database held one log).
+_V2_PROJECTION_COLUMNS = {
+    "projection_positions": "name, position",
+    "case_index": "tenant, case_id, status, entries, last_seq, opened_at, closed_at, "
+                  "first_index, last_index",
+    "timeline_rows": "idx, tenant, case_id, case_seq, row_json",
+}
+
+
+def downgrade_to_v2(url: str) -> None:
+    """Rewrite the projection tables of a version-3 database made by this code into version 2,
+    log 1's rows alone, and record version 2 as the newest."""
+    db = Database.open(url)
+    try:
+        with db.transaction():
+            for name in PROJECTION_TABLES:
+                db.execute(f"CREATE TEMP TABLE v2_{name} AS SELECT "
+                           f"{_V2_PROJECTION_COLUMNS[name]} FROM {name} WHERE log_id = 1")
+                db.execute(f"DROP TABLE {name}")
+            for ddl in V2_PROJECTION_DDL:
+                db.execute(ddl)
+            for name in PROJECTION_TABLES:
+                db.execute(f"INSERT INTO {name} SELECT * FROM v2_{name}")
+                db.execute(f"DROP TABLE v2_{name}")
+            db.execute("DELETE FROM schema_version WHERE version > 2")
+            db.execute("INSERT INTO schema_version (version, applied_at) VALUES (2, 'fixture') "
+                       "ON CONFLICT (version) DO NOTHING")
+    finally:
+        db.close()
+
+
 def downgrade_to_v1(url: str) -> None:
-    """Rewrite the log tables of a version-2 database made by this code into version 1."""
+    """Rewrite a version-3 database made by this code into version 1 (through version 2)."""
+    downgrade_to_v2(url)
     db = Database.open(url)
     try:
         prefixes = sorted(t[: -len("_nodes")] for t in db.table_names() if t.endswith("_nodes"))

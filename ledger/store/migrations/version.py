@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from ledger.errors import ConfigurationError
 
-LATEST = 2  # the layout this release reads and writes
+LATEST = 3  # the layout this release reads and writes
 
 SCHEMA_VERSION_DDL = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
