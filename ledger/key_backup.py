@@ -1,4 +1,4 @@
-"""The key backup file (`temoin keys backup` / `temoin keys restore`): the three key files of a
+"""The key backup file (`temoin keys backup` / `temoin keys restore`): the key files of a
 deployment in one JSON document, optionally sealed under a passphrase.
 
     {"format": "temoin.key-backup/v1", "origin": "<log origin>", "created_at": "<RFC 3339>",
@@ -6,6 +6,11 @@ deployment in one JSON document, optionally sealed under a passphrase.
      "encryption": null,
      "keys": {"log.key": "PRIVATE+KEY+...", "access.key": "PRIVATE+KEY+...",
               "vault.key": "<64 hex>"}}
+
+A database with more logs than log 1 (`temoin logs create`) is backed up as format v2: the
+same document plus, for each other log, its origin under "logs" and its two signing keys under
+their paths in the data folder ("logs/<id>/log.key", "logs/<id>/access.key", in "keys" and
+"verifier_keys"). A deployment with log 1 alone still gets v1, which earlier releases restore.
 
 With a passphrase, "keys" is replaced by "ciphertext": base64 of AES-256-GCM over the JSON of
 "keys", under a key derived by scrypt; "encryption" holds the scrypt parameters, salt and
@@ -34,7 +39,10 @@ from ledger.signing import CheckpointError, LogKey
 from ledger.vault import MasterKey, VaultError
 
 FORMAT = "temoin.key-backup/v1"
+FORMAT_LOGS = "temoin.key-backup/v2"  # v1 + the keys of the logs after log 1
+FORMATS = (FORMAT, FORMAT_LOGS)
 FILES = ("log.key", "access.key", "vault.key")
+_MAX_LOG_ID = 2**31 - 1
 # scrypt at 128 MiB and ~0.3 s here (the OWASP minimum, N=2^17, r=8, p=1). Stored in the file;
 # what a file may ask for is capped so that a hostile one cannot exhaust memory.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
@@ -47,6 +55,20 @@ class BackupError(ValidationError):
 
 
 @dataclass(frozen=True, slots=True)
+class LogKeys:
+    """The signing keys of one log after log 1 (its keys live in `logs/<id>/`)."""
+
+    log_id: int
+    origin: str
+    log: LogKey
+    access: LogKey
+
+    @property
+    def folder(self) -> str:
+        return f"logs/{self.log_id}"
+
+
+@dataclass(frozen=True, slots=True)
 class KeySet:
     """The secrets of one deployment."""
 
@@ -54,13 +76,25 @@ class KeySet:
     log: LogKey
     access: LogKey
     vault: MasterKey
+    logs: tuple[LogKeys, ...] = ()
 
     def secrets(self) -> dict[str, str]:
-        return {
+        out = {
             "log.key": self.log.signer_key() + "\n",
             "access.key": self.access.signer_key() + "\n",
             "vault.key": self.vault.to_text(),
         }
+        for other in self.logs:
+            out[f"{other.folder}/log.key"] = other.log.signer_key() + "\n"
+            out[f"{other.folder}/access.key"] = other.access.signer_key() + "\n"
+        return out
+
+    def verifier_keys(self) -> dict[str, str]:
+        out = {"log.key": self.log.verifier_key, "access.key": self.access.verifier_key}
+        for other in self.logs:
+            out[f"{other.folder}/log.key"] = other.log.verifier_key
+            out[f"{other.folder}/access.key"] = other.access.verifier_key
+        return out
 
 
 def _b64(data: bytes) -> str:
@@ -92,11 +126,14 @@ def _aad(doc: dict[str, Any]) -> bytes:
 def render(keys: KeySet, passphrase: bytes | None, *, now: datetime | None = None) -> bytes:
     """The backup document for `keys`, sealed under `passphrase` if one is given."""
     doc: dict[str, Any] = {
-        "format": FORMAT,
+        "format": FORMAT_LOGS if keys.logs else FORMAT,
         "origin": keys.origin,
         "created_at": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "verifier_keys": {"log.key": keys.log.verifier_key, "access.key": keys.access.verifier_key},
+        "verifier_keys": keys.verifier_keys(),
     }
+    if keys.logs:
+        # Public and authenticated (part of the AES-GCM additional data when sealed).
+        doc["logs"] = {str(other.log_id): other.origin for other in keys.logs}
     secret = json.dumps(keys.secrets(), sort_keys=True).encode("utf-8")
     if passphrase is None:
         doc["encryption"] = None
@@ -152,9 +189,12 @@ def read_document(path: Path) -> dict[str, Any]:
             f"{path}: expected a `temoin keys backup` file (JSON, format {FORMAT}), found "
             "something else"
         ) from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") not in FORMATS:
         found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise BackupError(f"{path}: expected format {FORMAT!r}, found {found!r}")
+        raise BackupError(f"{path}: expected format {FORMAT!r} or {FORMAT_LOGS!r}, found "
+                          f"{found!r}" + (" (a newer Témoin wrote it: restore with that one)"
+                                          if isinstance(found, str)
+                                          and found.startswith("temoin.key-backup/") else ""))
     if not isinstance(doc.get("origin"), str):
         raise BackupError(f"{path}: the backup names no log origin; the file was altered")
     return doc
@@ -230,7 +270,41 @@ def open_backup(path: Path, passphrase: bytes | None) -> KeySet:
             f"{path}: the keys are named {log.name!r} and {access.name!r}, expected {origin!r} "
             f"and {origin + '/access'!r}; the file was altered"
         )
-    return KeySet(origin=origin, log=log, access=access, vault=vault)
+    return KeySet(origin=origin, log=log, access=access, vault=vault,
+                  logs=_other_logs(doc, keys, path))
+
+
+def _other_logs(doc: dict[str, Any], keys: dict[str, Any], path: Path) -> tuple[LogKeys, ...]:
+    """The logs after log 1 in a v2 backup, each key checked against its log's origin."""
+    if doc["format"] == FORMAT:
+        if "logs" in doc:
+            raise BackupError(f"{path}: a {FORMAT} backup holds no other logs; the file was "
+                              f"altered")
+        return ()
+    listed = doc.get("logs")
+    if not isinstance(listed, dict) or not listed:
+        raise BackupError(f"{path}: a {FORMAT_LOGS} backup lists its other logs under "
+                          f"\"logs\"; found none: the file was altered")
+    out = []
+    for ident, origin in listed.items():
+        if not (isinstance(ident, str) and ident.isdigit() and ident == str(int(ident))
+                and 2 <= int(ident) <= _MAX_LOG_ID and isinstance(origin, str)):
+            raise BackupError(f"{path}: expected log ids from 2 with their origin, found "
+                              f"{ident!r}: {origin!r}; the file was altered")
+        folder = f"logs/{ident}"
+        try:
+            log = LogKey.from_signer_key(str(keys.get(f"{folder}/log.key", "")).rstrip("\n"))
+            access = LogKey.from_signer_key(
+                str(keys.get(f"{folder}/access.key", "")).rstrip("\n"))
+        except CheckpointError as exc:
+            raise BackupError(f"{path}: the keys of log {ident} are missing or unusable: "
+                              f"{exc}") from None
+        if log.name != origin or access.name != f"{origin}/access":
+            raise BackupError(
+                f"{path}: the keys of log {ident} are named {log.name!r} and {access.name!r}, "
+                f"expected {origin!r} and {origin + '/access'!r}; the file was altered")
+        out.append(LogKeys(int(ident), origin, log, access))
+    return tuple(sorted(out, key=lambda k: k.log_id))
 
 
 def read_passphrase(passphrase_file: str | None, environ: dict[str, str]) -> bytes | None:

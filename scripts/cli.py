@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ledger.config import ConfigError, Settings
 from ledger.custody import KeyCustodyError, custody_message
+from ledger.errors import DatabaseUnavailableError, UnavailableError
 from ledger.store.migrations.version import SchemaVersionError
 from scripts.find_commands import add_case_commands, add_key_admin_commands
 from scripts.key_commands import add_key_backup_commands
@@ -387,6 +388,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# sysexits.h: a temporary failure, the command may be run again as it is (cron, systemd and
+# shell loops can tell it from a refusal, 2, which retrying does not cure).
+EX_TEMPFAIL = 75
+
+
+def unavailable_message(exc: UnavailableError) -> str:
+    """One sentence for a database that is down or busy. Unlike an HTTP client, the operator
+    may see the driver's own words (host, port, file): they say which setting to check."""
+    cause = exc.__cause__
+    detail = f" ({str(cause).strip().splitlines()[0]})" if cause and str(cause).strip() else ""
+    check = ("; check that the database of TEMOIN_DATABASE_URL is up and reachable"
+             if isinstance(exc, DatabaseUnavailableError) else "")
+    return f"{exc}{detail}{check}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -405,6 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SchemaVersionError as exc:
         print(f"temoin: {exc}", file=sys.stderr)
         return 2
+    except UnavailableError as exc:
+        print(f"temoin: {unavailable_message(exc)}", file=sys.stderr)
+        return EX_TEMPFAIL
     except KeyboardInterrupt:
         return 130
 

@@ -1,4 +1,5 @@
-"""`temoin migrate` (schema 1 -> 2) on both backends, killed half-way and rerun; version checks.
+"""`temoin migrate` (schema 1 -> 2 -> 3) on both backends, killed half-way and rerun; version
+checks; the projections of a version-2 database rebuilt per log after 2 -> 3.
 
 The version-1 database is made by this code (`scripts.v1_fixture`: real appends, real signed
 checkpoints, then the log tables rewritten in the frozen version-1 layout). 2·10^4 entries here
@@ -34,7 +35,7 @@ from ledger.merkle import (
 from ledger.store.migrations.database import Database
 from ledger.store.migrations.v1 import LOG_TABLES
 from ledger.store.migrations.version import LATEST, read_state
-from scripts.v1_fixture import downgrade_to_v1, fill
+from scripts.v1_fixture import downgrade_to_v1, downgrade_to_v2, fill
 from tests.conftest import PG_ADMIN_URL, pg_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,15 +164,17 @@ def test_migrate_killed_half_way_then_rerun(twin_urls: tuple[str, str], tmp_path
         state = read_state(db)
     finally:
         db.close()
-    assert (state.version, state.pending) == (1, LATEST), "the kill came after the end"
+    assert (state.version, state.pending) == (1, 2), "the kill came after the end of 1 -> 2"
     refused = _temoin(settings, "verify")
     assert refused.returncode == 2
-    assert "migration to version 2 not finished" in refused.stderr
+    assert (f"migration to version 2 not finished; this Témoin needs version {LATEST}"
+            in refused.stderr)
     assert "temoin migrate" in refused.stderr
 
     rerun = _temoin(settings, "migrate")
     assert rerun.returncode == 0, rerun.stderr
     assert "resuming migration schema 1 -> 2" in rerun.stdout
+    assert f"migrated to schema version {LATEST}" in rerun.stdout  # and on to the newest
     # The same database migrated in one go: the killed-and-rerun result is identical.
     straight = _temoin(_settings(twin, data), "migrate")
     assert straight.returncode == 0, straight.stderr
@@ -249,7 +252,7 @@ def test_schema_versions_are_checked(database_url: str, tmp_path: Path,
     fill(settings, 30, batch=10, checkpoints=2)
     db = Database.open(database_url)
     try:
-        assert db.query("SELECT version FROM schema_version")[0][0] == LATEST  # made at v2
+        assert db.query("SELECT version FROM schema_version")[0][0] == LATEST  # made at it
     finally:
         db.close()
     downgrade_to_v1(database_url)
@@ -257,31 +260,32 @@ def test_schema_versions_are_checked(database_url: str, tmp_path: Path,
     # An old schema: the server, and every command but migrate, refuse with one message.
     served = temoin("serve", "--port", "0")
     assert served.returncode == 2
-    assert ("the database schema is version 1; this Témoin needs version 2: stop every "
-            "Témoin process on it and run `temoin migrate`") in served.stderr
+    assert (f"the database schema is version 1; this Témoin needs version {LATEST}: stop every "
+            f"Témoin process on it and run `temoin migrate`") in served.stderr
     assert "Traceback" not in served.stderr
     dry = temoin("migrate", "--dry-run")
     assert dry.returncode == 0 and "would run migration schema 1 -> 2" in dry.stdout
     assert temoin("verify").returncode == 2  # the dry run changed nothing
 
     done = temoin("migrate")
-    assert done.returncode == 0 and "migrated to schema version 2" in done.stdout
+    assert done.returncode == 0 and f"migrated to schema version {LATEST}" in done.stdout
     noop = temoin("migrate")
     assert noop.returncode == 0
-    assert "at schema version 2, the newest: nothing to migrate" in noop.stdout
+    assert f"at schema version {LATEST}, the newest: nothing to migrate" in noop.stdout
     assert temoin("verify").returncode == 0
 
     # A newer schema (a later release's database): refused, never touched.
     db = Database.open(database_url)
     try:
-        db.execute("INSERT INTO schema_version (version, applied_at) VALUES (3, 'later')")
+        db.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, 'later')",
+                   (LATEST + 1,))
     finally:
         db.close()
     for args in (("serve", "--port", "0"), ("verify",), ("migrate",)):
         refused = temoin(*args)
         assert refused.returncode == 2, args
-        assert ("the database schema is version 3, newer than version 2 that this Témoin "
-                "reads: upgrade Témoin") in refused.stderr, args
+        assert (f"the database schema is version {LATEST + 1}, newer than version {LATEST} "
+                f"that this Témoin reads: upgrade Témoin") in refused.stderr, args
 
 
 def test_empty_database_is_created_at_the_newest_version(
@@ -357,3 +361,94 @@ def test_entries_an_old_process_appends_during_the_migration_are_kept(
     verified = temoin("verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "OK: 237 entries" in verified.stdout
+
+
+class _Killed(Exception):
+    """Stands for a kill between two transactions of the migration."""
+
+
+def _projections(settings: Settings) -> tuple[Any, ...]:
+    """Log 1's projections as the case list and the timelines read them, caught up first."""
+    from ledger.ledger import Ledger
+    from ledger.store.projection_tables import CaseQuery
+    from projections.runner import ProjectionRunner
+
+    ledger = Ledger(settings)
+    try:
+        ProjectionRunner(ledger.store, chunk=97).catch_up()
+        store = ledger.store
+        listed = {t: store.find_cases(CaseQuery(t, limit=10_000)) for t in store.case_tenants()}
+        timelines = {(r.tenant, r.case): store.timeline_rows(r.tenant, r.case)
+                     for r in store.all_case_index()}
+        return store.all_case_index(), store.all_timeline_rows(), listed, timelines
+    finally:
+        ledger.close()
+
+
+def test_projections_of_version_2_are_rebuilt_per_log_after_migration(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """2 -> 3 drops the projection tables and makes them per log, empty; reprojected from the
+    log they list the same cases and timelines, also after a migration stopped half-way."""
+    from ledger.ledger import Ledger
+    from ledger.store.migrations.runner import migrate
+    from ledger.store.migrations.version import SchemaVersionError
+    from tests.helpers import request
+
+    fill(settings, 300, batch=50, checkpoints=2)
+    ledger = Ledger(settings)
+    try:
+        ledger.append([request(f"O{i}", "CaseOpened", tenant="shop-2") for i in range(7)]
+                      + [request("O3", "CaseClosed", tenant="shop-2")])
+    finally:
+        ledger.close()
+    before = _projections(settings)
+    assert set(before[2]) == {"shop-1", "shop-2"} and len(before[1]) == 308
+    downgrade_to_v2(settings.database_url)
+    db = Database.open(settings.database_url)
+    try:
+        # The version-2 tables hold what the projections held: the migration drops real rows.
+        assert db.query("SELECT COUNT(*) FROM timeline_rows")[0][0] == 308
+        assert db.query("SELECT position FROM projection_positions")[0][0] == 308
+        with pytest.raises(SchemaVersionError, match=f"version 2; this Témoin needs "
+                                                     f"version {LATEST}"):
+            Ledger(settings)
+
+        said: list[str] = []
+        assert migrate(db, dry_run=True, say=said.append, progress=said.append)
+        assert any("drop the projections (37 cases, 308 timeline rows)" in line
+                   for line in said), said
+
+        def killed(line: str) -> None:
+            if "schema 2 -> 3" in line:
+                raise _Killed  # after the migration recorded its start, before its batch
+
+        with pytest.raises(_Killed):
+            migrate(db, say=lambda _: None, progress=killed)
+        state = read_state(db)
+        assert (state.version, state.pending) == (2, 3)
+    finally:
+        db.close()
+    temoin = _in_process(settings, monkeypatch, capsys)
+    refused = temoin("verify")
+    assert refused.returncode == 2 and "migration to version 3 not finished" in refused.stderr
+    rerun = temoin("migrate")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resuming migration schema 2 -> 3" in rerun.stdout
+    db = Database.open(settings.database_url)
+    try:
+        assert read_state(db).version == LATEST
+        for table in ("case_index", "timeline_rows", "projection_positions"):
+            assert db.query(f"SELECT COUNT(*) FROM {table}")[0][0] == 0, table
+        assert "log_id" in {c.lower() for c in _columns(db, "timeline_rows")}
+    finally:
+        db.close()
+    assert _projections(settings) == before
+    assert temoin("verify").returncode == 0
+
+
+def _columns(db: Database, table: str) -> list[str]:
+    if db.dialect == "sqlite":
+        return [r[1] for r in db.query(f"PRAGMA table_info({table})")]
+    return [r[0] for r in db.query(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", (table,))]

@@ -1,6 +1,10 @@
 """Tables of the read-side projections (case index, timeline rows), their positions, and the
 queries that find a tenant's cases in the case index.
 
+Each log has its own projections (schema version 3, `ledger/store/migrations/v3.py`): the store
+of log N writes and reads log N's rows and position only (`self.log_id`). The case queries are
+by tenant, and a tenant belongs to exactly one log, so they need no log id.
+
 A projection's rows and its position are written in ONE transaction, so a crash can never
 leave rows applied without the position moving (or the reverse); the position update is
 conditional, so two runners racing on the same projection cannot both apply a chunk.
@@ -12,7 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.store.migrations.v3 import PROJECTION_DDL
 from ledger.store.sql_access import SqlAccess
+
+__all__ = ["PROJECTION_DDL", "CaseIndexRow", "CaseQuery", "ProjectionTablesMixin", "TimelineRow"]
 
 
 @dataclass(slots=True)
@@ -53,17 +60,6 @@ class TimelineRow:
     row: str  # the timeline row as canonical JSON
 
 
-PROJECTION_DDL = [
-    "CREATE TABLE IF NOT EXISTS projection_positions (name TEXT PRIMARY KEY, "
-    "position BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS case_index (tenant TEXT NOT NULL, case_id TEXT NOT NULL, "
-    "status TEXT, entries BIGINT NOT NULL, last_seq BIGINT NOT NULL, opened_at TEXT, "
-    "closed_at TEXT, first_index BIGINT NOT NULL, last_index BIGINT NOT NULL, "
-    "PRIMARY KEY (tenant, case_id))",
-    "CREATE TABLE IF NOT EXISTS timeline_rows (idx BIGINT PRIMARY KEY, tenant TEXT NOT NULL, "
-    "case_id TEXT NOT NULL, case_seq BIGINT NOT NULL, row_json TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS timeline_rows_case ON timeline_rows (tenant, case_id, idx)",
-]
 
 # `opened_at` is stored as `occurred_at` is rendered: UTC, microseconds only when non-zero
 # ("...:00Z", "...:00.250000Z"). As text "...:00.25Z" sorts before "...:00Z", so comparisons
@@ -80,12 +76,17 @@ def _like_pattern(text: str) -> str:
 
 
 _CASE_COLUMNS = (
-    "INSERT INTO case_index (tenant, case_id, status, entries, last_seq, opened_at, closed_at, "
-    "first_index, last_index)"
+    "INSERT INTO case_index (log_id, tenant, case_id, status, entries, last_seq, opened_at, "
+    "closed_at, first_index, last_index)"
 )
-_CASE_TYPES = ("text", "text", "text", "bigint", "bigint", "text", "text", "bigint", "bigint")
-_TIMELINE_COLUMNS = "INSERT INTO timeline_rows (idx, tenant, case_id, case_seq, row_json)"
-_TIMELINE_TYPES = ("bigint", "text", "text", "bigint", "text")
+_CASE_TYPES = ("integer", "text", "text", "text", "bigint", "bigint", "text", "text", "bigint",
+               "bigint")
+_TIMELINE_COLUMNS = (
+    "INSERT INTO timeline_rows (log_id, idx, tenant, case_id, case_seq, row_json)"
+)
+_TIMELINE_TYPES = ("integer", "bigint", "text", "text", "bigint", "text")
+_CASE_FIELDS = ("tenant, case_id, status, entries, last_seq, opened_at, closed_at, "
+                "first_index, last_index")
 _ON_CONFLICT_CASE = (
     " ON CONFLICT (tenant, case_id) DO UPDATE SET "
     "status = COALESCE(excluded.status, case_index.status), "
@@ -97,6 +98,8 @@ _ON_CONFLICT_CASE = (
 
 
 class ProjectionTablesMixin(SqlAccess):
+    log_id: int  # the log whose projections these are (the store's)
+
     def _bulk(self, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]],
               tail: str = "") -> tuple[str, Sequence[Sequence[Any]]]:
         """A multi-row INSERT for `_transaction` (executemany). Sending PostgreSQL one
@@ -105,53 +108,60 @@ class ProjectionTablesMixin(SqlAccess):
         return f"{head} VALUES ({', '.join('?' * len(types))}){tail}", rows
 
     def projection_position(self, name: str) -> int:
-        rows = self._query("SELECT position FROM projection_positions WHERE name = ?", (name,))
+        rows = self._query(
+            "SELECT position FROM projection_positions WHERE log_id = ? AND name = ?",
+            (self.log_id, name))
         if rows:
             return int(rows[0][0])
         self._execute(
-            "INSERT INTO projection_positions (name, position) VALUES (?, 0) "
-            "ON CONFLICT (name) DO NOTHING",
-            (name,),
+            "INSERT INTO projection_positions (log_id, name, position) VALUES (?, ?, 0) "
+            "ON CONFLICT (log_id, name) DO NOTHING",
+            (self.log_id, name),
         )
         return 0
 
     def save_projection(self, name: str, old: int, new: int, cases: Sequence[CaseIndexRow],
                         timeline: Sequence[TimelineRow]) -> bool:
         """Apply one chunk; False (nothing written) if another runner moved the position."""
+        log = self.log_id
         return self._transaction(
             [
                 self._bulk(_CASE_COLUMNS, _CASE_TYPES, [
-                    (c.tenant, c.case, c.status, c.entries, c.last_seq, c.opened_at,
+                    (log, c.tenant, c.case, c.status, c.entries, c.last_seq, c.opened_at,
                      c.closed_at, c.first_index, c.last_index) for c in cases
                 ], _ON_CONFLICT_CASE),
                 self._bulk(_TIMELINE_COLUMNS, _TIMELINE_TYPES,
-                           [(t.index, t.tenant, t.case, t.case_seq, t.row) for t in timeline]),
+                           [(log, t.index, t.tenant, t.case, t.case_seq, t.row)
+                            for t in timeline]),
             ],
-            guard=("UPDATE projection_positions SET position = ? WHERE name = ? AND position = ?",
-                   (new, name, old)),
+            guard=("UPDATE projection_positions SET position = ? "
+                   "WHERE log_id = ? AND name = ? AND position = ?", (new, log, name, old)),
         )
 
     def reset_projections(self, name: str) -> None:
+        """Empty this log's projections and rewind its position; other logs' are untouched."""
+        log = self.log_id
         self._transaction(
             [
-                ("DELETE FROM case_index", [()]),
-                ("DELETE FROM timeline_rows", [()]),
-                ("UPDATE projection_positions SET position = 0 WHERE name = ?", [(name,)]),
+                ("DELETE FROM case_index WHERE log_id = ?", [(log,)]),
+                ("DELETE FROM timeline_rows WHERE log_id = ?", [(log,)]),
+                ("UPDATE projection_positions SET position = 0 WHERE log_id = ? AND name = ?",
+                 [(log, name)]),
             ]
         )
 
     def case_index(self, tenant: str, case: str) -> CaseIndexRow | None:
         rows = self._query(
-            "SELECT tenant, case_id, status, entries, last_seq, opened_at, closed_at, "
-            "first_index, last_index FROM case_index WHERE tenant = ? AND case_id = ?",
+            f"SELECT {_CASE_FIELDS} FROM case_index WHERE tenant = ? AND case_id = ?",
             (tenant, case),
         )
         return CaseIndexRow(*rows[0]) if rows else None
 
     def all_case_index(self) -> list[CaseIndexRow]:
+        """This log's case index."""
         return [CaseIndexRow(*r) for r in self._query(
-            "SELECT tenant, case_id, status, entries, last_seq, opened_at, closed_at, "
-            "first_index, last_index FROM case_index ORDER BY tenant, case_id")]
+            f"SELECT {_CASE_FIELDS} FROM case_index WHERE log_id = ? ORDER BY tenant, case_id",
+            (self.log_id,))]
 
     def timeline_rows(self, tenant: str, case: str, below: int | None = None) -> list[str]:
         sql = "SELECT row_json FROM timeline_rows WHERE tenant = ? AND case_id = ?"
@@ -162,8 +172,10 @@ class ProjectionTablesMixin(SqlAccess):
         return [r[0] for r in self._query(sql + " ORDER BY idx", params)]
 
     def all_timeline_rows(self) -> list[tuple[int, str]]:
+        """This log's timeline rows, by leaf index."""
         return [(r[0], r[1]) for r in self._query(
-            "SELECT idx, row_json FROM timeline_rows ORDER BY idx")]
+            "SELECT idx, row_json FROM timeline_rows WHERE log_id = ? ORDER BY idx",
+            (self.log_id,))]
 
     def find_cases(self, q: CaseQuery) -> list[tuple[Any, ...]]:
         """Up to `q.limit` rows (case, status, entries, last_seq, opened_at, closed_at) in case
@@ -196,5 +208,7 @@ class ProjectionTablesMixin(SqlAccess):
         return self._query(sql, params)
 
     def case_tenants(self) -> list[str]:
-        """Every tenant with a case in the case index (for the operator's `temoin cases`)."""
-        return [r[0] for r in self._query("SELECT DISTINCT tenant FROM case_index ORDER BY tenant")]
+        """Every tenant with a case in this log's case index (the operator's `temoin cases`)."""
+        return [r[0] for r in self._query(
+            "SELECT DISTINCT tenant FROM case_index WHERE log_id = ? ORDER BY tenant",
+            (self.log_id,))]

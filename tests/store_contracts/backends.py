@@ -20,7 +20,7 @@ from ledger.store.batch import AppendBatch
 from ledger.store.protocols import Store
 from tests.conftest import RawDB, pg_database
 
-Opener = Callable[[], Store]
+Opener = Callable[..., Store]  # (log_id: int = 1): the store of that log of the database
 
 
 class Backend:
@@ -34,9 +34,9 @@ class Backend:
     def open_store(self, url: str, tmp_path: Path) -> Iterator[Opener]:
         apps: list[CaseLog] = []
 
-        def opener() -> Store:
+        def opener(log_id: int = 1) -> Store:
             settings = Settings(database_url=url, data_dir=tmp_path / "data",
-                                origin="test.example/log")
+                                origin="test.example/log", log_id=log_id)
             app = CaseLog(env=settings.persistence_env())
             apps.append(app)
             return app.store

@@ -7,7 +7,7 @@ from ledger.apikeys import MAX_LAWYER_CASES
 from ledger.case_search import Filters, list_cases, parse_filters
 from ledger.store.projection_tables import CaseIndexRow, CaseQuery, TimelineRow
 from ledger.store.protocols import Store
-from tests.store_contracts.backends import Backend
+from tests.store_contracts.backends import Backend, Opener
 
 
 def _row(case: str, *, tenant: str = "t", status: str | None = "open", entries: int = 1,
@@ -68,6 +68,34 @@ class ProjectionsContract(Backend):
         assert store.projection_position("p") == 0
         assert store.all_case_index() == [] and store.all_timeline_rows() == []
         assert store.case_tenants() == []
+
+    def test_each_log_projects_into_its_own_rows(self, store: Store,
+                                                  open_store: Opener) -> None:
+        """Schema version 3: leaf 0 of log 2 is not leaf 0 of log 1; positions, the case
+        index of a log and its reset are the log's own."""
+        other = open_store(2)
+        assert (store.log_id, other.log_id) == (1, 2)
+        assert store.save_projection("p", store.projection_position("p"), 2,
+                                     [_row("A", tenant="t1", index=1)],
+                                     [TimelineRow(0, "t1", "A", 1, "a1"),
+                                      TimelineRow(1, "t1", "A", 2, "a2")])
+        assert other.projection_position("p") == 0
+        assert other.save_projection("p", 0, 1, [_row("B", tenant="t2")],
+                                     [TimelineRow(0, "t2", "B", 1, "b1")])
+        assert (store.projection_position("p"), other.projection_position("p")) == (2, 1)
+        assert store.all_timeline_rows() == [(0, "a1"), (1, "a2")]
+        assert other.all_timeline_rows() == [(0, "b1")]
+        assert [r.case for r in store.all_case_index()] == ["A"]
+        assert [r.case for r in other.all_case_index()] == ["B"]
+        assert (store.case_tenants(), other.case_tenants()) == (["t1"], ["t2"])
+        # A tenant belongs to one log: its cases are found whichever log's store asks.
+        assert [r[0] for r in other.find_cases(CaseQuery("t2"))] == ["B"]
+        assert store.timeline_rows("t2", "B") == ["b1"]
+        other.reset_projections("p")
+        assert (store.projection_position("p"), other.projection_position("p")) == (2, 0)
+        assert other.all_case_index() == [] and other.all_timeline_rows() == []
+        assert [r.case for r in store.all_case_index()] == ["A"]
+        assert store.all_timeline_rows() == [(0, "a1"), (1, "a2")]
 
     def test_find_cases_filters_in_case_id_order(self, store: Store) -> None:
         store.save_projection("p", store.projection_position("p"), 1, [

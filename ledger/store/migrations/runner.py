@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from ledger.store.migrations.database import Database
 from ledger.store.migrations.m0002_log_ids import LogIds
+from ledger.store.migrations.m0003_projection_logs import ProjectionLogs
+from ledger.store.migrations.m0004_case_numbers import CaseNumbers
 from ledger.store.migrations.plan import Migration, Step
 from ledger.store.migrations.version import (
     LATEST,
@@ -17,7 +19,7 @@ from ledger.store.migrations.version import (
     read_state,
 )
 
-MIGRATIONS: tuple[Migration, ...] = (LogIds(),)
+MIGRATIONS: tuple[Migration, ...] = (LogIds(), ProjectionLogs(), CaseNumbers())
 
 Say = Callable[[str], None]
 

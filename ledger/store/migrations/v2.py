@@ -61,3 +61,19 @@ def log_tables_ddl(prefix: str, dialect: Dialect, suffix: str = "") -> list[str]
         f"PRIMARY KEY (log_id, size, kind, signer))",
         *([] if suffix else [leaves_index_ddl(prefix)]),
     ]
+
+
+# The projection tables of versions 1 and 2 (the store created them, unversioned, until version
+# 3 made them per log): written down here when version 3 replaced them, the very text the store
+# ran, so that tests can build version-2 databases.
+PROJECTION_DDL = [
+    "CREATE TABLE IF NOT EXISTS projection_positions (name TEXT PRIMARY KEY, "
+    "position BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS case_index (tenant TEXT NOT NULL, case_id TEXT NOT NULL, "
+    "status TEXT, entries BIGINT NOT NULL, last_seq BIGINT NOT NULL, opened_at TEXT, "
+    "closed_at TEXT, first_index BIGINT NOT NULL, last_index BIGINT NOT NULL, "
+    "PRIMARY KEY (tenant, case_id))",
+    "CREATE TABLE IF NOT EXISTS timeline_rows (idx BIGINT PRIMARY KEY, tenant TEXT NOT NULL, "
+    "case_id TEXT NOT NULL, case_seq BIGINT NOT NULL, row_json TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS timeline_rows_case ON timeline_rows (tenant, case_id, idx)",
+]

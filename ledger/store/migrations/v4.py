@@ -45,39 +45,50 @@ def _types(dialect: Dialect) -> tuple[str, str, str, str]:
     return "bytea", "bigint", "uuid", ""
 
 
-def log_tables_ddl(prefix: str, dialect: Dialect, suffix: str = "") -> list[str]:
-    """One log family's tables (`suffix`: the copies a migration fills before the swap)."""
-    blob, bigint, oid, keyed = _types(dialect)
+def cases_ddl(prefix: str, dialect: Dialect) -> str:
+    _, bigint, oid, keyed = _types(dialect)
+    return (f"CREATE TABLE IF NOT EXISTS {prefix}_cases (case_id {oid} NOT NULL, "
+            f"case_no {bigint} NOT NULL, PRIMARY KEY (case_id)){keyed}")
+
+
+def events_ddl(prefix: str, dialect: Dialect, suffix: str = "") -> str:
+    """The events table (`suffix`: the copy a migration fills, without its case index)."""
+    blob, bigint, oid, _ = _types(dialect)
     entry = "entry INTEGER PRIMARY KEY" if dialect == "sqlite" else "entry bigint PRIMARY KEY"
+    return (f"CREATE TABLE IF NOT EXISTS {prefix}_events{suffix} ({entry}, "
+            f"case_no {bigint} NOT NULL, originator_id {oid} NOT NULL, "
+            f"originator_version {bigint} NOT NULL, topic TEXT NOT NULL, state {blob} NOT NULL)")
+
+
+def log_tables_ddl(prefix: str, dialect: Dialect) -> list[str]:
+    """One log family's tables and indexes."""
+    blob, bigint, oid, keyed = _types(dialect)
     return [
-        f"CREATE TABLE IF NOT EXISTS {prefix}_cases{suffix} (case_id {oid} NOT NULL, "
-        f"case_no {bigint} NOT NULL, PRIMARY KEY (case_id)){keyed}",
-        f"CREATE TABLE IF NOT EXISTS {prefix}_events{suffix} ({entry}, "
-        f"case_no {bigint} NOT NULL, originator_id {oid} NOT NULL, "
-        f"originator_version {bigint} NOT NULL, topic TEXT NOT NULL, state {blob} NOT NULL)",
-        *([] if suffix else [events_index_ddl(prefix)]),
-        f"CREATE TABLE IF NOT EXISTS {prefix}_leaves{suffix} (log_id INTEGER NOT NULL, "
+        cases_ddl(prefix, dialect),
+        events_ddl(prefix, dialect),
+        events_index_ddl(prefix),
+        f"CREATE TABLE IF NOT EXISTS {prefix}_leaves (log_id INTEGER NOT NULL, "
         f"idx {bigint} NOT NULL, hash {blob} NOT NULL, originator_id {oid} NOT NULL, "
         f"originator_version {bigint} NOT NULL, PRIMARY KEY (log_id, idx)){keyed}",
-        f"CREATE TABLE IF NOT EXISTS {prefix}_nodes{suffix} (log_id INTEGER NOT NULL, "
+        f"CREATE TABLE IF NOT EXISTS {prefix}_nodes (log_id INTEGER NOT NULL, "
         f"key {bigint} NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (log_id, key)){keyed}",
-        f"CREATE TABLE IF NOT EXISTS {prefix}_checkpoints{suffix} (log_id INTEGER NOT NULL, "
+        f"CREATE TABLE IF NOT EXISTS {prefix}_checkpoints (log_id INTEGER NOT NULL, "
         f"size {bigint} NOT NULL, root {blob} NOT NULL, note TEXT NOT NULL, "
         f"signed_at TEXT NOT NULL, PRIMARY KEY (log_id, size)){keyed}",
         # Not WITHOUT ROWID: a DER time-stamp token is kilobytes, too big for a key B-tree cell.
-        f"CREATE TABLE IF NOT EXISTS {prefix}_attestations{suffix} (log_id INTEGER NOT NULL, "
+        f"CREATE TABLE IF NOT EXISTS {prefix}_attestations (log_id INTEGER NOT NULL, "
         f"size {bigint} NOT NULL, kind TEXT NOT NULL, signer TEXT NOT NULL, "
         f"body {blob} NOT NULL, obtained_at TEXT NOT NULL, "
         f"PRIMARY KEY (log_id, size, kind, signer))",
     ]
 
 
-def events_index_ddl(prefix: str, suffix: str = "") -> str:
+def events_index_ddl(prefix: str) -> str:
     """A case's events by version (reads of one case, and the optimistic-concurrency key: a
     second writer of the same version fails on it). Its own statement so that a migration
     builds it once, after the copy."""
-    return (f"CREATE UNIQUE INDEX IF NOT EXISTS {prefix}_events{suffix}_case "
-            f"ON {prefix}_events{suffix} (case_no, originator_version)")
+    return (f"CREATE UNIQUE INDEX IF NOT EXISTS {prefix}_events_case "
+            f"ON {prefix}_events (case_no, originator_version)")
 
 
 def vault_ddl(dialect: Dialect, suffix: str = "") -> list[str]:
