@@ -35,7 +35,7 @@ from ledger.merkle import (
 from ledger.store.migrations.database import Database
 from ledger.store.migrations.v1 import LOG_TABLES
 from ledger.store.migrations.version import LATEST, read_state
-from scripts.v1_fixture import downgrade_to_v1, downgrade_to_v2, fill
+from scripts.v1_fixture import downgrade_to_v1, downgrade_to_v2, downgrade_to_v3, fill
 from tests.conftest import PG_ADMIN_URL, pg_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -452,3 +452,101 @@ def _columns(db: Database, table: str) -> list[str]:
         return [r[1] for r in db.query(f"PRAGMA table_info({table})")]
     return [r[0] for r in db.query(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?", (table,))]
+
+
+# -- 3 -> 4: case numbers -----------------------------------------------------------------------
+V4_ENTRIES = 6_000
+_V4_ORDER = {"cases_cases": "case_no", "access_cases": "case_no", "cases_events": "entry",
+             "access_events": "entry", "vault_keys": "case_no",
+             "vault_openings": "case_no, case_seq, field"}
+
+
+def _entries(url: str, version: int) -> dict[str, list[tuple[Any, ...]]]:
+    """What the migration must keep, read through either layout: each log's events by leaf
+    (log, index, id, version, topic, entry bytes), the vault by case id, and the tables it
+    must not touch at all."""
+    db = Database.open(url)
+    try:
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        for p in PREFIXES:
+            join = ("e.originator_id = l.originator_id AND "
+                    "e.originator_version = l.originator_version" if version == 3
+                    else "e.entry = l.log_id * 1099511627776 + l.idx")
+            out[f"{p}_entries"] = [_norm(r) for r in db.query(
+                f"SELECT l.log_id, l.idx, e.originator_id, e.originator_version, e.topic, "
+                f"e.state FROM {p}_leaves l JOIN {p}_events e ON {join} "
+                f"ORDER BY l.log_id, l.idx")]
+            for t in LOG_TABLES:
+                out[f"{p}_{t}"] = [_norm(r) for r in db.query(
+                    f"SELECT * FROM {p}_{t} ORDER BY log_id, {_ORDER[t]}")]
+        if version == 3:
+            keys = db.query("SELECT case_id, wrapped FROM vault_keys")
+            openings = db.query("SELECT case_id, case_seq, field, sealed FROM vault_openings")
+        else:
+            keys = db.query("SELECT e.originator_id, k.wrapped FROM vault_keys k "
+                            "JOIN cases_events e ON e.entry = k.case_no")
+            openings = db.query("SELECT e.originator_id, o.case_seq, o.field, o.sealed "
+                                "FROM vault_openings o JOIN cases_events e ON e.entry = o.case_no")
+        out["vault_keys"] = sorted(_norm(r) for r in keys)
+        out["vault_openings"] = sorted(_norm(r) for r in openings)
+        return out
+    finally:
+        db.close()
+
+
+def _v4_dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    db = Database.open(url)
+    try:
+        return {t: [_norm(r) for r in db.query(f"SELECT * FROM {t} ORDER BY {order}")]
+                for t, order in _V4_ORDER.items()}
+    finally:
+        db.close()
+
+
+def test_migrate_3_to_4_killed_half_way_then_rerun(twin_urls: tuple[str, str],
+                                                   tmp_path: Path) -> None:
+    """Events under their entry key, cases numbered, the vault re-keyed: every entry, leaf,
+    node, checkpoint and vault row is the same after as before, a killed and rerun migration
+    makes the very tables of an uninterrupted one, and the log verifies and takes appends."""
+    url, twin = twin_urls
+    data = tmp_path / "data"
+    settings = _settings(url, data)
+    fill(settings, V4_ENTRIES, batch=500, checkpoints=6)
+    downgrade_to_v3(url)
+    _copy(url, twin)
+    before = _entries(url, 3)
+    assert len(before["cases_entries"]) == V4_ENTRIES and len(before["vault_openings"]) > 1000
+
+    progress = _kill_past(settings, 0.3)
+    assert "schema 3 -> 4" in progress
+    db = Database.open(url)
+    try:
+        state = read_state(db)
+    finally:
+        db.close()
+    assert (state.version, state.pending) == (3, 4)
+    rerun = _temoin(settings, "migrate", TEMOIN_MIGRATE_BATCH="1024")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resuming migration schema 3 -> 4" in rerun.stdout
+    straight = _temoin(_settings(twin, data), "migrate")
+    assert straight.returncode == 0, straight.stderr
+    assert _v4_dump(url) == _v4_dump(twin)
+    assert _entries(url, 4) == before
+
+    verify = _temoin(settings, "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert f"OK: {V4_ENTRIES:,} entries" in verify.stdout
+
+    from ledger.ledger import Ledger
+    from tests.helpers import no_evidence_types, request
+
+    ledger = Ledger(settings)
+    try:
+        # An old case goes on (its number found from its id), a new one is numbered.
+        ledger.append([request("C7", no_evidence_types()[1]), request("after-migration", "CaseOpened")])
+        assert ledger.tree_size() == V4_ENTRIES + 2
+        assert [r.originator_version for r in ledger.store.case_leaves(
+            before["cases_entries"][70][2])][-1] == 11
+    finally:
+        ledger.close()
+    assert _temoin(settings, "verify").returncode == 0

@@ -33,6 +33,7 @@ from ledger.store.migrations.v4 import (
     events_index_ddl,
     vault_ddl,
 )
+from ledger.store.migrations.version import read_state
 
 BATCH = 1 << 14  # leaves per transaction
 BATCH_KEY = "TEMOIN_MIGRATE_BATCH"  # another batch size (tests make more, smaller batches)
@@ -46,11 +47,13 @@ class CaseNumbers:
 
     def survey(self, db: Database) -> dict[str, Any]:
         tables = db.table_names()
+        # A dry run on a version-1 database surveys it before 1 -> 2 gave it log ids.
+        log_id = "log_id" if read_state(db).version >= 2 else "1"
         families = []
         for prefix in sorted(t[: -len("_nodes")] for t in tables if t.endswith("_nodes")):
             logs = [[int(r[0]), int(r[1])] for r in db.query(
-                f"SELECT log_id, MAX(idx) + 1 FROM {prefix}_leaves GROUP BY log_id "
-                f"ORDER BY log_id")]
+                f"SELECT {log_id}, MAX(idx) + 1 FROM {prefix}_leaves GROUP BY {log_id} "
+                f"ORDER BY 1")]
             families.append({"prefix": prefix, "logs": logs})
         # Recorded with the survey: a rerun must cut the very same batches.
         return {"families": families, "batch": int(os.environ.get(BATCH_KEY, BATCH))}
