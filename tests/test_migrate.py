@@ -543,7 +543,8 @@ def test_migrate_3_to_4_killed_half_way_then_rerun(twin_urls: tuple[str, str],
     ledger = Ledger(settings)
     try:
         # An old case goes on (its number found from its id), a new one is numbered.
-        ledger.append([request("C7", no_evidence_types()[1]), request("after-migration", "CaseOpened")])
+        ledger.append([request("C7", no_evidence_types()[1]),
+                       request("after-migration", "CaseOpened")])
         assert ledger.tree_size() == V4_ENTRIES + 2
         assert [r.originator_version for r in ledger.store.case_leaves(
             before["cases_entries"][70][2])][-1] == 11

@@ -83,14 +83,26 @@ def _family_steps(prefix: str, logs: list[list[int]], batch: int, dialect: Diale
     steps = [Step(f"{prefix}: create the version-4 tables",
                   (Batch(tuple((ddl, ()) for ddl in creates)),))]
     for log_id, size in logs:
-        copies = [Batch(_range_statements(prefix, log_id, a, min(a + batch, size), dialect,
-                                          vault), entries=min(a + batch, size) - a)
+        copies = [Batch(_plan_hints(dialect) + _range_statements(
+                      prefix, log_id, a, min(a + batch, size), dialect, vault),
+                      entries=min(a + batch, size) - a)
                   for a in range(0, size, batch)]
         steps.append(Step(f"{prefix}: log {log_id}: copy {size:,} events and number their "
                           f"cases", tuple(copies)))
     steps.append(Step(f"{prefix}: replace the version-3 events table",
                       (_swap(prefix, logs, dialect, vault),)))
     return steps
+
+
+def _plan_hints(dialect: Dialect) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """PostgreSQL: a batch is a range of leaves whose rows are found by key (index probes in
+    leaf order). The tables were never analysed (a log built by appends), so the planner
+    would hash or merge whole tables for each batch: told not to, in this transaction."""
+    if dialect == "sqlite":
+        return ()
+    return (("SET LOCAL enable_hashjoin = off", ()), ("SET LOCAL enable_mergejoin = off", ()),
+            ("SET LOCAL enable_bitmapscan = off", ()),
+            ("SET LOCAL jit = off", ()))
 
 
 def _range_statements(prefix: str, log_id: int, a: int, b: int | None, dialect: Dialect,
