@@ -551,3 +551,94 @@ def test_migrate_3_to_4_killed_half_way_then_rerun(twin_urls: tuple[str, str],
     finally:
         ledger.close()
     assert _temoin(settings, "verify").returncode == 0
+
+
+def test_an_old_process_appending_and_erasing_during_3_to_4_is_caught_up(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A server of version 3 left running: the cases, events and openings it appends after the
+    copy passed them are copied by the swap, and the vault rows its erasure destroys after
+    they were copied are destroyed in the copy too (never resurrected by the migration)."""
+    from ledger.domain import case_uuid
+    from ledger.ledger import Ledger
+    from ledger.store.migrations.runner import migrate
+    from tests.helpers import request
+
+    settings = _settings(database_url, tmp_path / "data")
+    fill(settings, 200, batch=50, checkpoints=2)
+    c3 = case_uuid("shop-1", "C3").hex
+    db = Database.open(database_url)
+    try:  # C3's vault rows as version 3 holds them, before the erasure below
+        c3_key = db.query("SELECT wrapped FROM vault_keys WHERE case_no = (SELECT case_no "
+                          "FROM cases_cases WHERE case_id = ?)", (c3,))
+        c3_openings = db.query("SELECT case_seq, field, sealed FROM vault_openings WHERE "
+                               "case_no = (SELECT case_no FROM cases_cases WHERE case_id = ?)",
+                               (c3,))
+    finally:
+        db.close()
+    assert c3_key and c3_openings
+    ledger = Ledger(settings)
+    try:
+        ledger.append([request(f"late-{i}", "CaseOpened") for i in range(5)] + [
+            request("C3", "PersonalDataErased", data={"legal_basis": "gdpr-art-17"})])
+        ledger.sign_checkpoint()
+    finally:
+        ledger.close()
+    downgrade_to_v3(database_url)
+    db = Database.open(database_url)
+    late: dict[str, list[tuple[Any, ...]]] = {}
+    with db.transaction():
+        hidden = {
+            "cases_events": "EXISTS (SELECT 1 FROM cases_leaves l WHERE l.idx >= 200 AND "
+                            "l.originator_id = cases_events.originator_id AND "
+                            "l.originator_version = cases_events.originator_version)",
+            "vault_openings": "",  # the late cases' openings, below
+            "cases_leaves": "idx >= 200", "cases_nodes": f"key >= {201 << 6}",
+            "cases_checkpoints": "size > 200",
+        }
+        late_ids = [case_uuid("shop-1", f"late-{i}").hex for i in range(5)]
+        marks = ", ".join("?" * len(late_ids))
+        for name, cond in hidden.items():
+            params: tuple[Any, ...] = ()
+            if name == "vault_openings":
+                cond, params = f"case_id IN ({marks})", tuple(late_ids)
+            late[name] = db.query(f"SELECT * FROM {name} WHERE {cond}", params)
+            db.execute(f"DELETE FROM {name} WHERE {cond}", params)
+        late["vault_keys"] = db.query(f"SELECT * FROM vault_keys WHERE case_id IN ({marks})",
+                                      tuple(late_ids))
+        db.execute(f"DELETE FROM vault_keys WHERE case_id IN ({marks})", tuple(late_ids))
+        # C3 not yet erased when the copy passes it.
+        db.execute("INSERT INTO vault_keys VALUES (?, ?)", (c3, c3_key[0][0]))
+        for seq, field, sealed in c3_openings:
+            db.execute("INSERT INTO vault_openings VALUES (?, ?, ?, ?)", (c3, seq, field, sealed))
+    assert len(late["cases_leaves"]) == 6 and late["vault_keys"] and late["vault_openings"]
+
+    def progress(line: str) -> None:
+        if "cases: replace the version-3 events table" in line:  # the copy is done
+            other = Database.open(database_url)
+            try:
+                with other.transaction():
+                    for name, rows in late.items():
+                        for row in rows:
+                            other.execute(f"INSERT INTO {name} VALUES "
+                                          f"({', '.join('?' * len(row))})", row)
+                    other.execute("DELETE FROM vault_openings WHERE case_id = ?", (c3,))
+                    other.execute("DELETE FROM vault_keys WHERE case_id = ?", (c3,))
+            finally:
+                other.close()
+
+    try:
+        assert migrate(db, say=lambda _: None, progress=progress)
+        number = "(SELECT case_no FROM cases_cases WHERE case_id = ?)"
+        for table in ("vault_keys", "vault_openings"):
+            assert db.query(f"SELECT count(*) FROM {table} WHERE case_no = {number}",
+                            (c3,))[0][0] == 0, table
+        assert db.query(f"SELECT count(*) FROM vault_keys WHERE case_no IN "
+                        f"(SELECT case_no FROM cases_cases WHERE case_id IN ({marks}))",
+                        tuple(late_ids))[0][0] == 5
+    finally:
+        db.close()
+    temoin = _in_process(settings, monkeypatch, capsys)
+    verified = temoin("verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "OK: 206 entries" in verified.stdout
