@@ -1588,11 +1588,12 @@ CAUSES: dict[str, str] = {
         "9-10, vault keys 6-7). What still grows is `<p>_cases`, the one B-tree keyed by the "
         "random case uuid (one row per case, written with its first event): 100 new cases "
         "touch ~100 of its pages once it has more than that. Frames give 272/390 = 0.70 at "
-        "most; the measured ratio is better (0.82) since part of a commit's time does not "
-        "grow with the pages. Not tried: keeping the uuid -> case number map out of the "
-        "append (a small recent-cases table merged in bulk), which would leave the nodes' "
-        "depth as the only growth. PostgreSQL appends heap rows at the end and keeps its "
-        "index pages in shared buffers: its ratio stays at 0.96-1.04 (two full runs, v2)."
+        "most; the measured ratio is better (0.82 and 0.91 in two runs) since part of a "
+        "commit's time does not grow with the pages. Not tried: keeping the uuid -> case "
+        "number map out of the append (a small recent-cases table merged in bulk), which "
+        "would leave the nodes' depth as the only growth. PostgreSQL appends heap rows at "
+        "the end and keeps its index pages in shared buffers: its ratio stays at 0.96-1.04 "
+        "(two full runs, v2)."
     ),
     "s4-inc": (
         "A proof is one indexed query for O(log n) stored nodes plus Python folding; at p99 "
