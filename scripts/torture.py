@@ -582,9 +582,9 @@ def audit(database_url: str, data_dir: Path, workload: Workload, *, tenant: str 
     outcomes = list(workload.outcomes)
     leaves = raw_query(
         database_url,
+        # Schema v4: a leaf's event is keyed by its entry, (log_id << 40) + idx.
         "SELECT l.idx, l.hash, e.state FROM cases_leaves l LEFT JOIN cases_events e "
-        "ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
-        "ORDER BY l.idx",
+        "ON e.entry = l.log_id * 1099511627776 + l.idx WHERE l.log_id = 1 ORDER BY l.idx",
     )
     result.tree_size = len(leaves)
     tree = _Tree()
