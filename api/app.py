@@ -45,10 +45,11 @@ from api.timestamper import TimestampConfig, Timestamper
 from api.witnessing import Witnessing, WitnessSettings
 from ledger.config import Settings
 from ledger.ledger import Ledger
+from ledger.log_stores import LogStores
 from ledger.logs import LogSet
 from ledger.store.base import StoredCheckpoint
 from ledger.store.migrations.v2 import LOG_ONE
-from projections.runner import ProjectionRunner
+from projections.runner import EveryLogRunner
 
 logger = logging.getLogger("temoin.api")
 
@@ -112,7 +113,9 @@ def create_app(
             interval=limits.checkpoint_interval, on_signed=on_signed,
         )
         purger = IdempotencyPurger(ledger, ttl)
-        runner = ProjectionRunner(ledger.store)
+        # The projections of every log, log 1's through the ledger's own store.
+        stores = LogStores(settings, main=ledger.store)
+        runner = EveryLogRunner(stores)
         follower: ProjectionFollower | ProjectionProcess = (
             ProjectionProcess(runner, settings) if projections == "process"
             else ProjectionFollower(runner)
@@ -146,6 +149,7 @@ def create_app(
             app.state.services = None
             await purger.stop()
             await follower.stop()
+            await to_thread.run_sync(stores.close)
             if timestamper is not None:
                 await timestamper.stop()
                 timestamper = None

@@ -1,6 +1,7 @@
 """Over HTTP, the server serves every log (issue 14 "Many logs"): two tenants on two logs
-append, read their cases, entries, proofs, bundles and checkpoints at the same time, each from
-its own log only (its origin, its key, its sizes), and neither sees the other's cases."""
+append, read their cases, case lists, entries, proofs, bundles and checkpoints at the same time,
+each from its own log only (its origin, its key, its sizes), and neither sees the other's
+cases."""
 
 from __future__ import annotations
 
@@ -109,15 +110,25 @@ def test_two_tenants_on_two_logs(settings: Settings, tmp_path: Path) -> None:
             assert report["scope"]["case"] == "B-1" and report["scope"]["tree_size"] == 3
             bundle = cb.get("/v1/cases/B-1/bundle")
             assert bundle.status_code == 200, bundle.text
-            # The case list follows log 1 only, so far: refused, not answered empty.
+            # Each log's case list, from its own projections (schema version 3): the server's
+            # projection follower keeps every log's current.
             listed = cb.get("/v1/cases")
-            assert listed.status_code == 503 and listed.json()["type"].endswith("/log-not-served")
-            assert ca.get("/v1/cases").status_code == 200
+            assert listed.status_code == 200, listed.text
+            assert [i["case"] for i in listed.json()["items"]] == ["B-0", "B-1", "B-2"]
+            assert {i["status"] for i in listed.json()["items"]} == {"open"}
+            listed = ca.get("/v1/cases")
+            assert listed.status_code == 200, listed.text
+            assert [i["case"] for i in listed.json()["items"]] == [f"A-{i}" for i in range(6)]
+            # Appended now, listed now: the list waits for its own log's follower.
+            _append(url, b, ["B-3"])
+            assert [i["case"] for i in cb.get("/v1/cases", params={"q": "b-3"}).json()[
+                "items"]] == ["B-3"]
+            assert ca.get("/v1/cases", params={"q": "b-"}).json()["items"] == []
     assert verify_bundle(bundle.content, trusted_key=key_two).ok
     assert not verify_bundle(bundle.content, trusted_key=key_one).ok
     logs = LogSet(settings)
     try:
-        assert (logs.ledger(1).tree_size(), logs.ledger(2).tree_size()) == (6, 3)
+        assert (logs.ledger(1).tree_size(), logs.ledger(2).tree_size()) == (6, 4)
         # Tenant B's reads are recorded in log 2's access journal, and only there.
         assert _journal_tenants(logs, 2) == {"shop-2"}
         assert "shop-2" not in _journal_tenants(logs, 1)
