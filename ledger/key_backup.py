@@ -1,11 +1,19 @@
-"""The key backup file (`temoin keys backup` / `temoin keys restore`): the three key files of a
+"""The key backup file (`temoin keys backup` / `temoin keys restore`): the key files of a
 deployment in one JSON document, optionally sealed under a passphrase.
 
     {"format": "temoin.key-backup/v1", "origin": "<log origin>", "created_at": "<RFC 3339>",
-     "verifier_keys": {"log.key": "<vkey>", "access.key": "<vkey>"},
+     "verifier_keys": {"log.key": "<vkey>", "access.key": "<vkey>",
+                       "logs/2/log.key": "<vkey>", "logs/2/access.key": "<vkey>"},
      "encryption": null,
      "keys": {"log.key": "PRIVATE+KEY+...", "access.key": "PRIVATE+KEY+...",
-              "vault.key": "<64 hex>"}}
+              "vault.key": "<64 hex>",
+              "logs/2/log.key": "PRIVATE+KEY+...", "logs/2/access.key": "PRIVATE+KEY+..."}}
+
+The keys of log 1 and the vault key are named as their files in the data folder; those of
+another log of the database (issue 14 "Many logs") by their path under it, `logs/<id>/...`
+(the log's origin is its key's name). A backup of a database with log 1 alone is what it
+always was, and a release that knows nothing of other logs reads any backup (it takes the
+three keys it knows and ignores the others).
 
 With a passphrase, "keys" is replaced by "ciphertext": base64 of AES-256-GCM over the JSON of
 "keys", under a key derived by scrypt; "encryption" holds the scrypt parameters, salt and
@@ -20,6 +28,7 @@ import base64
 import binascii
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,21 +55,55 @@ class BackupError(ValidationError):
     """The backup file or passphrase cannot be used; the message says why and what to do."""
 
 
+_OTHER_LOG_KEY = re.compile(r"logs/([1-9][0-9]{0,8})/(log|access)\.key")
+
+
+@dataclass(frozen=True, slots=True)
+class LogKeys:
+    """The two signing keys of a log other than 1: its case log's and its access journal's."""
+
+    log_id: int
+    log: LogKey
+    access: LogKey
+
+    @property
+    def origin(self) -> str:
+        return self.log.name
+
+    def names(self) -> tuple[str, str]:
+        """Their names in the backup: their paths under the data folder."""
+        return f"logs/{self.log_id}/log.key", f"logs/{self.log_id}/access.key"
+
+
 @dataclass(frozen=True, slots=True)
 class KeySet:
-    """The secrets of one deployment."""
+    """The secrets of one deployment: log 1's keys, the vault key, and every other log's."""
 
     origin: str
     log: LogKey
     access: LogKey
     vault: MasterKey
+    others: tuple[LogKeys, ...] = ()
 
     def secrets(self) -> dict[str, str]:
-        return {
+        out = {
             "log.key": self.log.signer_key() + "\n",
             "access.key": self.access.signer_key() + "\n",
             "vault.key": self.vault.to_text(),
         }
+        for other in self.others:
+            log_name, access_name = other.names()
+            out[log_name] = other.log.signer_key() + "\n"
+            out[access_name] = other.access.signer_key() + "\n"
+        return out
+
+    def verifier_keys(self) -> dict[str, str]:
+        out = {"log.key": self.log.verifier_key, "access.key": self.access.verifier_key}
+        for other in self.others:
+            log_name, access_name = other.names()
+            out[log_name] = other.log.verifier_key
+            out[access_name] = other.access.verifier_key
+        return out
 
 
 def _b64(data: bytes) -> str:
@@ -95,7 +138,7 @@ def render(keys: KeySet, passphrase: bytes | None, *, now: datetime | None = Non
         "format": FORMAT,
         "origin": keys.origin,
         "created_at": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "verifier_keys": {"log.key": keys.log.verifier_key, "access.key": keys.access.verifier_key},
+        "verifier_keys": keys.verifier_keys(),
     }
     secret = json.dumps(keys.secrets(), sort_keys=True).encode("utf-8")
     if passphrase is None:
@@ -230,7 +273,37 @@ def open_backup(path: Path, passphrase: bytes | None) -> KeySet:
             f"{path}: the keys are named {log.name!r} and {access.name!r}, expected {origin!r} "
             f"and {origin + '/access'!r}; the file was altered"
         )
-    return KeySet(origin=origin, log=log, access=access, vault=vault)
+    return KeySet(origin=origin, log=log, access=access, vault=vault,
+                  others=_other_logs(keys, path))
+
+
+def _other_logs(keys: dict[str, Any], path: Path) -> tuple[LogKeys, ...]:
+    """The `logs/<id>/...` keys, both of each log, each pair named alike."""
+    found: dict[int, dict[str, LogKey]] = {}
+    for name, value in keys.items():
+        match = _OTHER_LOG_KEY.fullmatch(name)
+        if match is None:
+            continue
+        if not isinstance(value, str):
+            raise BackupError(f"{path}: {name} is not a key; the file was altered")
+        try:
+            key = LogKey.from_signer_key(value.rstrip("\n"))
+        except CheckpointError as exc:
+            raise BackupError(f"{path}: {name} in the backup is unusable: {exc}") from None
+        found.setdefault(int(match[1]), {})[match[2]] = key
+    out = []
+    for log_id, pair in sorted(found.items()):
+        if log_id == 1 or set(pair) != {"log", "access"}:
+            raise BackupError(f"{path}: expected both logs/{log_id}/log.key and "
+                              f"logs/{log_id}/access.key (of a log other than 1); the file "
+                              f"was altered")
+        if pair["access"].name != f"{pair['log'].name}/access":
+            raise BackupError(
+                f"{path}: the keys of log {log_id} are named {pair['log'].name!r} and "
+                f"{pair['access'].name!r}, expected the second to be the first + '/access'; "
+                f"the file was altered")
+        out.append(LogKeys(log_id, pair["log"], pair["access"]))
+    return tuple(out)
 
 
 def read_passphrase(passphrase_file: str | None, environ: dict[str, str]) -> bytes | None:

@@ -1,4 +1,5 @@
-"""`temoin keys backup` and `temoin keys restore`: the key files of a deployment, in one file.
+"""`temoin keys backup` and `temoin keys restore`: the key files of a deployment, in one file:
+log 1's, the vault key, and the keys of every other log of the database (`logs/<id>/`).
 
 Both refuse rather than guess: backup never overwrites a file, restore never overwrites a
 different key and never writes a key the database shows is not this log's (ledger/custody.py).
@@ -28,9 +29,8 @@ def _passphrase(args: argparse.Namespace) -> bytes | None:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from ledger.access import AccessJournal
-    from ledger.key_backup import render, write_new_file
-    from ledger.ledger import Ledger
+    from ledger.key_backup import LogKeys, render, write_new_file
+    from ledger.logs import LogSet
 
     out = Path(args.out)
     if out.exists() or out.is_symlink():
@@ -40,17 +40,16 @@ def cmd_backup(args: argparse.Namespace) -> int:
         raise CliError(f"--out {out}: the folder {out.parent} does not exist")
     passphrase = _passphrase(args)
     settings = Settings.from_env()
-    # Opening the log checks every key against the database (KeyCustodyError otherwise), so a
+    # Opening each log checks its keys against the database (KeyCustodyError otherwise), so a
     # backup only ever holds the keys this database needs; on a fresh one it creates them.
-    ledger = Ledger(settings)
+    logs = LogSet(settings)
     try:
-        journal = AccessJournal(settings)
-        try:
-            keys = KeySet(settings.origin, ledger.key, journal.key, ledger.master)
-        finally:
-            journal.close()
+        main = logs.main
+        others = tuple(LogKeys(log_id, logs.ledger(log_id).key, logs.journal(log_id).key)
+                       for log_id in logs.log_ids()[1:])
+        keys = KeySet(settings.origin, main.key, logs.journal(1).key, main.master, others)
     finally:
-        ledger.close()
+        logs.close()
     data = render(keys, passphrase)
     try:
         write_new_file(out, data)
@@ -62,6 +61,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
         raise CliError(f"--out {out}: cannot write it ({exc.strerror})") from None
     print(f"wrote {out} (mode 0600): log.key {keys.log.verifier_key}", file=sys.stderr)
     print(f"  access.key {keys.access.verifier_key}, vault.key", file=sys.stderr)
+    for other in keys.others:
+        print(f"  log {other.log_id}: logs/{other.log_id}/log.key {other.log.verifier_key}, "
+              f"access.key {other.access.verifier_key}", file=sys.stderr)
     if passphrase is None:
         print("  NOT encrypted: anyone holding this file can sign as this log and read its "
               "personal data; keep it offline, apart from database backups, or use "
@@ -110,11 +112,17 @@ def cmd_restore(args: argparse.Namespace) -> int:
             f"{source} holds the keys of log {keys.origin!r}, but TEMOIN_LOG_ORIGIN is "
             f"{settings.origin!r}: set TEMOIN_LOG_ORIGIN={keys.origin} if this is that log"
         )
-    targets = [
+    targets: list[tuple[str, Path, Any]] = [
         ("log.key", settings.key_path, keys.log),
         ("access.key", settings.access_key_path, keys.access),
         ("vault.key", settings.vault_key_path, keys.vault),
     ]
+    # Another log's keys go to its own folder, named by the log the database registered.
+    other_settings = {o.log_id: settings.for_log(o.log_id, o.origin) for o in keys.others}
+    for other in keys.others:
+        log_name, access_name = other.names()
+        targets += [(log_name, other_settings[other.log_id].key_path, other.log),
+                    (access_name, other_settings[other.log_id].access_key_path, other.access)]
     advice = ("is this the backup of this deployment? check TEMOIN_DATABASE_URL and "
               "TEMOIN_DATA_DIR")
     problems: list[str] = []
@@ -153,12 +161,19 @@ def cmd_restore(args: argparse.Namespace) -> int:
         ):
             if problem:
                 problems.append(problem)
+        registered = {row.log_id: row.origin for row in case_app.store.registered_logs()}
     finally:
         access_app.close()
         case_app.close()
+    for other in keys.others:
+        problems += _other_log_problems(other, registered.get(other.log_id),
+                                        other_settings[other.log_id], advice)
     if problems:
         raise CliError("nothing restored:\n  " + "\n  ".join(problems))
     private_dir(settings.data_dir)
+    for other in keys.others:
+        private_dir(settings.data_dir / "logs")
+        private_dir(other_settings[other.log_id].log_dir)
     for name, path, candidate in targets:
         if name in in_place:
             print(f"{path}: already in place (the same key)")
@@ -170,7 +185,47 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if not written:
             raise CliError(f"{path} appeared while restoring; run the restore again to compare")
         print(f"{path}: restored (mode 0600)")
+    for log_id in sorted(set(registered) - {o.log_id for o in keys.others}):
+        print(f"log {log_id} ({registered[log_id]}): not in this backup (made before the log "
+              f"was created?): its keys in {settings.data_dir / 'logs' / str(log_id)} are "
+              f"left as they are", file=sys.stderr)
     return 0
+
+
+def _other_log_problems(other: Any, registered: str | None, settings: Settings,
+                        advice: str) -> list[str]:
+    """Why the backup's keys of another log cannot be restored here, if they cannot: the
+    database must have that log, under that origin, and its checkpoints must be theirs."""
+    from ledger.access import AccessLog
+    from ledger.application import CaseLog
+    from ledger.custody import signing_key_problem
+
+    if registered is None:
+        return [f"the backup holds the keys of log {other.log_id} ({other.origin}), but this "
+                f"database has no log {other.log_id}: {advice}"]
+    if registered != other.origin:
+        return [f"the backup holds the keys of log {other.log_id} as {other.origin!r}, but this "
+                f"database's log {other.log_id} is {registered!r}: {advice}"]
+    case_app = CaseLog(env=settings.persistence_env())
+    try:
+        access_app = AccessLog(env=settings.persistence_env())
+        try:
+            found = [
+                signing_key_problem(case_app.store, settings.key_path, other.origin, other.log,
+                                    f"log {other.log_id}",
+                                    subject=f"the backup's logs/{other.log_id}/log.key",
+                                    advice=advice),
+                signing_key_problem(access_app.recorder, settings.access_key_path,
+                                    f"{other.origin}/access", other.access,
+                                    f"the access journal of log {other.log_id}",
+                                    subject=f"the backup's logs/{other.log_id}/access.key",
+                                    advice=advice),
+            ]
+        finally:
+            access_app.close()
+    finally:
+        case_app.close()
+    return [problem for problem in found if problem]
 
 
 def _save_signing_key(key: Any, path: Path) -> bool:

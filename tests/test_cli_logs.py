@@ -141,3 +141,62 @@ def test_case_commands_take_the_log_of_the_tenant_or_of_log(settings: Settings) 
     rebuilt = temoin(settings, "projections", "rebuild", "--log", "2").stdout
     assert rebuilt.strip() == "rebuilt the case index and timelines of log 2 from 3 entries"
     assert cases() == [("shop-1", "A-0")]  # log 2's rebuild left log 1's rows alone
+
+
+def test_key_backup_holds_every_log(settings: Settings, tmp_path: Path) -> None:
+    """`temoin keys backup` carries the keys of `logs/<id>/` too; `restore` puts them back in
+    their folder after checking them against that log's checkpoints, and refuses a backup
+    whose other log is not this database's."""
+    logs = LogSet(settings)
+    try:
+        two = logs.create("test.example/shop-2", ["shop-2"])
+        two.append([request("B-0", "CaseOpened", tenant="shop-2")])
+        two.sign_checkpoint()
+        logs.journal(2).sign_checkpoint()
+        vkeys = (two.key.verifier_key, logs.journal(2).key.verifier_key)
+    finally:
+        logs.close()
+    out = tmp_path / "keys.backup"
+    made = temoin(settings, "keys", "backup", "--out", str(out),
+                  TEMOIN_BACKUP_PASSPHRASE="pass phrase")
+    assert f"log 2: logs/2/log.key {vkeys[0]}, access.key {vkeys[1]}" in made.stderr
+    doc = json.loads(out.read_text())
+    assert doc["verifier_keys"]["logs/2/log.key"] == vkeys[0]
+    assert doc["verifier_keys"]["logs/2/access.key"] == vkeys[1]
+    folder = settings.data_dir / "logs" / "2"
+    originals = {p.name: p.read_bytes() for p in folder.glob("*.key")}
+    assert set(originals) == {"log.key", "access.key"}
+    for name in originals:
+        (folder / name).unlink()
+    # Without its key, log 2 (which signed checkpoints) is refused, as log 1 would be.
+    assert temoin(settings, "verify", "--log", "2", check=False).returncode == 2
+    done = temoin(settings, "keys", "restore", str(out), TEMOIN_BACKUP_PASSPHRASE="pass phrase")
+    assert done.stdout.count("restored (mode 0600)") == 2, done.stdout
+    assert done.stdout.count("already in place") == 3, done.stdout
+    assert {p.name: p.read_bytes() for p in folder.glob("*.key")} == originals
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in folder.glob("*.key"))
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert temoin(settings, "verify", "--log", "2").stdout.startswith("log 2 (")
+
+    # The keys of a log this database does not have: refused, nothing written.
+    plain = tmp_path / "plain.backup"
+    temoin(settings, "keys", "backup", "--out", str(plain))
+    doc = json.loads(plain.read_text())
+    for kind in ("keys", "verifier_keys"):
+        for name in ("log.key", "access.key"):
+            doc[kind][f"logs/3/{name}"] = doc[kind].pop(f"logs/2/{name}")
+    moved = tmp_path / "moved.backup"
+    moved.write_text(json.dumps(doc))
+    for name in originals:
+        (folder / name).unlink()
+    refused = temoin(settings, "keys", "restore", str(moved), check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "this database has no log 3" in refused.stderr, refused.stderr
+    assert not list(folder.glob("*.key")) and not (settings.data_dir / "logs" / "3").exists()
+    # A backup made before log 2 existed restores log 1 and says it left log 2 alone.
+    for name in ("log.key", "access.key"):
+        del doc["keys"][f"logs/3/{name}"], doc["verifier_keys"][f"logs/3/{name}"]
+    older = tmp_path / "older.backup"
+    older.write_text(json.dumps(doc))
+    said = temoin(settings, "keys", "restore", str(older))
+    assert "log 2 (test.example/shop-2): not in this backup" in said.stderr
