@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ledger.config import ConfigError, Settings
 from ledger.custody import KeyCustodyError, custody_message
+from ledger.errors import UnavailableError
 from ledger.store.migrations.version import SchemaVersionError
 from scripts.find_commands import add_case_commands, add_key_admin_commands
 from scripts.key_commands import add_key_backup_commands
@@ -20,6 +21,10 @@ from scripts.monitor import add_monitor_command
 from scripts.read_commands import CliError, add_read_commands
 from scripts.trust_commands import add_signer_commands
 from scripts.witness_commands import add_witness_commands, normalise
+
+# The exit status of a command that found the database down or busy (sysexits' EX_TEMPFAIL,
+# "try again later"): apart from 2 (fix the command or the setup) and 1 (a check failed).
+EXIT_UNAVAILABLE = 75
 
 if TYPE_CHECKING:
     from ledger.logs import LogSet
@@ -405,6 +410,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SchemaVersionError as exc:
         print(f"temoin: {exc}", file=sys.stderr)
         return 2
+    except UnavailableError as exc:
+        # The database down or busy: the error's sentence says so (never the driver's text,
+        # which can name hosts and users). EX_TEMPFAIL: a scheduler may retry the command.
+        print(f"temoin: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
 

@@ -200,3 +200,18 @@ def test_key_backup_holds_every_log(settings: Settings, tmp_path: Path) -> None:
     older.write_text(json.dumps(doc))
     said = temoin(settings, "keys", "restore", str(older))
     assert "log 2 (test.example/shop-2): not in this backup" in said.stderr
+
+
+def test_a_database_that_cannot_be_reached_is_one_sentence(tmp_path: Path) -> None:
+    """UnavailableError (ledger/errors.py) on the command line: its sentence on stderr, exit
+    status 75 (EX_TEMPFAIL: retry later), no traceback and no driver text (which names hosts
+    and users)."""
+    down = Settings(database_url="postgresql://someone@127.0.0.1:1/temoin",
+                    data_dir=tmp_path / "data", origin="test.example/log")
+    for args in (("cases",), ("verify",), ("logs", "list")):
+        out = temoin(down, *args, check=False)
+        assert out.returncode == 75, (args, out.stdout, out.stderr)
+        lines = [line for line in out.stderr.splitlines() if line.startswith("temoin:")]
+        assert lines == ["temoin: the database is unavailable or overloaded; nothing was "
+                         "stored, retry later"], out.stderr
+        assert "Traceback" not in out.stderr and "someone" not in out.stderr, out.stderr
