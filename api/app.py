@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import metadata
 from typing import Literal
@@ -24,7 +24,7 @@ from api.drain import threads_idle
 from api.follower import ProjectionFollower, ProjectionProcess
 from api.housekeeping import IdempotencyPurger, idempotency_ttl
 from api.limits import Limits
-from api.log_services import ServedLogs
+from api.log_services import LogServices, ServedLogs
 from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
 from api.problems import InternalErrorMiddleware, install_exception_handlers
@@ -45,10 +45,11 @@ from api.timestamper import TimestampConfig, Timestamper
 from api.witnessing import Witnessing, WitnessSettings
 from ledger.config import Settings
 from ledger.ledger import Ledger
+from ledger.log_stores import LogStores
 from ledger.logs import LogSet
 from ledger.store.base import StoredCheckpoint
 from ledger.store.migrations.v2 import LOG_ONE
-from projections.runner import ProjectionRunner
+from projections.runner import EveryLogRunner
 
 logger = logging.getLogger("temoin.api")
 
@@ -63,6 +64,12 @@ checkpoints, so that each fact can later be proven to a judge, a mediator or an 
 Every `/v1` route needs `Authorization: Bearer <token>`. Every failure is
 `application/problem+json` (RFC 9457). Hashes are lowercase hex; times RFC 3339 UTC.
 """
+
+
+def label(kind: str, log_id: int) -> str:
+    """The name of a log in the TSAs' and witnesses' metrics and health: "log" and "access"
+    for log 1 (as before several logs), "log-N" and "access-N" for log N."""
+    return kind if log_id == LOG_ONE else f"{kind}-{log_id}"
 
 
 def _version() -> str:
@@ -94,12 +101,31 @@ def create_app(
     witnessing = Witnessing(witnesses or WitnessSettings.from_env())
     metrics.sources.append(witnessing.render_metrics)
 
-    def on_signed(checkpoint: StoredCheckpoint) -> None:
-        metrics.checkpoint_signed_at = signed_at(checkpoint)
-        metrics.grew(checkpoint.size)
+    def on_signed(log_id: int) -> Callable[[StoredCheckpoint], None]:
+        """What log `log_id`'s checkpointer calls when it signed: its metrics, its TSAs and
+        witnesses woken."""
+        name = label("log", log_id)
+
+        def signed(checkpoint: StoredCheckpoint) -> None:
+            metrics.checkpoint_signed(signed_at(checkpoint), log_id)
+            metrics.grew(checkpoint.size, log_id)
+            if timestamper is not None:
+                timestamper.checkpoint_signed(checkpoint, name)
+            witnessing.notify(name)
+
+        return signed
+
+    async def on_started(log: LogServices) -> None:
+        """A log other than 1 started (its tenants' first request): time-stamp and witness
+        its checkpoints and its access journal's too, as log 1's."""
+        if log.log_id == LOG_ONE:
+            return  # registered by the lifespan below, as before
         if timestamper is not None:
-            timestamper.checkpoint_signed(checkpoint)
-        witnessing.notify("log")
+            timestamper.add(label("log", log.log_id), log.ledger.store)
+            timestamper.add(label("access", log.log_id), log.journal.store)
+        await witnessing.add_started(label("log", log.log_id), log.ledger.store)
+        await witnessing.add_started(label("access", log.log_id), log.journal.store,
+                                     sign=log.journal.sign_checkpoint)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -109,10 +135,12 @@ def create_app(
         # Every log of the database; log 1 now, the others on their tenants' first request.
         served = ServedLogs(
             LogSet(settings, main=ledger), max_events=limits.max_batch_events,
-            interval=limits.checkpoint_interval, on_signed=on_signed,
+            interval=limits.checkpoint_interval, on_signed=on_signed, on_started=on_started,
         )
         purger = IdempotencyPurger(ledger, ttl)
-        runner = ProjectionRunner(ledger.store)
+        # The projections of every log, log 1's through the ledger's own store.
+        stores = LogStores(settings, main=ledger.store)
+        runner = EveryLogRunner(stores)
         follower: ProjectionFollower | ProjectionProcess = (
             ProjectionProcess(runner, settings) if projections == "process"
             else ProjectionFollower(runner)
@@ -146,6 +174,7 @@ def create_app(
             app.state.services = None
             await purger.stop()
             await follower.stop()
+            await to_thread.run_sync(stores.close)
             if timestamper is not None:
                 await timestamper.stop()
                 timestamper = None

@@ -27,7 +27,6 @@ from ledger.errors import LedgerError
 from ledger.events.types import RETENTION_ONLY_FIELDS
 from ledger.events.validate import FieldError, ValidationError, validate_append, validate_case_id
 from ledger.ledger import AppendGroup, AppendRequest, Idempotency, Receipt, Replayed
-from ledger.store.migrations.v2 import LOG_ONE
 
 EVENT_FIELDS = ("type", "occurred_at", "data", "personal", "evidence", "expected_seq")
 BATCH_EVENT_FIELDS = ("case", *EVENT_FIELDS)
@@ -211,7 +210,6 @@ async def submit(
     metrics = services.metrics
     metrics.appends.inc(len(result))
     metrics.append_latency.observe(elapsed)
-    if served.log_id == LOG_ONE:  # the tree size metric is log 1's (docs/STORAGE.md)
-        metrics.grew(max(r.index for r in result) + 1)
+    metrics.grew(max(r.index for r in result) + 1, served.log_id)
     served.checkpointer.notify()
     return Response(render(result), status_code=201, media_type="application/json")

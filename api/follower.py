@@ -1,6 +1,8 @@
-"""Keeps the read-side projections within a second of the log (DESIGN §7).
+"""Keeps the read-side projections of every log within a second of the log (DESIGN §7).
 
-Two ways to run the same `ProjectionRunner` loop:
+Every log of the database has its own projections (schema version 3); one loop runs them all
+(`EveryLogRunner`: a `ProjectionRunner` per log, the logs listed again at each round). Two ways
+to run that loop:
 - `ProjectionFollower`, a thread of the server process (the default of `create_app`, and what
   tests use);
 - `ProjectionProcess`, a child process (what `temoin serve` uses): the server is one Python
@@ -30,13 +32,13 @@ from anyio import to_thread
 from api.background import cancel
 from api.problems import ProblemError
 from ledger.config import Settings
-from projections.runner import ProjectionRunner
+from projections.runner import EveryLogRunner, ProjectionRunner
 
 log = logging.getLogger("temoin.projections")
 
 
 class ProjectionFollower:
-    def __init__(self, runner: ProjectionRunner, *, interval: float = 0.5) -> None:
+    def __init__(self, runner: EveryLogRunner, *, interval: float = 0.5) -> None:
         self.runner = runner
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
@@ -91,16 +93,17 @@ def follow_forever(settings: Settings, interval: float, stop: Connection, parent
     """
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
-    from ledger.application import CaseLog
+    from ledger.log_stores import LogStores
 
-    app = CaseLog(env=settings.persistence_env())
-    runner = ProjectionRunner(app.store)
+    stores = LogStores(settings)
+    runner = EveryLogRunner(stores)
     failing = False
     try:
         # getppid: a belt to the pipe's braces (the parent id changes when the server dies).
         while os.getppid() == parent and not stop.poll(0):
             try:
-                # One chunk at a time, so a stop request is seen between chunks of a backlog.
+                # One chunk (of each log) at a time, so a stop request is seen between chunks
+                # of a backlog.
                 applied = runner.run_once()
                 failing = False
             except Exception as exc:
@@ -110,7 +113,7 @@ def follow_forever(settings: Settings, interval: float, stop: Connection, parent
             if not applied and stop.poll(interval):
                 break
     finally:
-        app.close()
+        stores.close()
 
 
 @contextlib.contextmanager
@@ -129,7 +132,7 @@ def _sigint_ignored() -> Iterator[None]:
 class ProjectionProcess:
     """Runs the follower loop in a child process and starts it again if it dies."""
 
-    def __init__(self, runner: ProjectionRunner, settings: Settings, *,
+    def __init__(self, runner: EveryLogRunner, settings: Settings, *,
                  interval: float = 0.5) -> None:
         self.runner = runner
         self.settings = settings
@@ -219,9 +222,9 @@ _POLL = 0.02
 
 
 async def caught_up(runner: ProjectionRunner, timeout: float = CATCH_UP_WAIT) -> None:
-    """Wait until the follower (thread or process) has applied every entry appended before
-    this call. A read waits for the projections; it never applies them itself, which would
-    be a write."""
+    """Wait until the follower (thread or process) has applied every entry of `runner`'s log
+    appended before this call. A read waits for the projections; it never applies them
+    itself, which would be a write."""
     size = await to_thread.run_sync(runner.store.tree_size)
     deadline = time.monotonic() + timeout
     while await to_thread.run_sync(runner.position) < size:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
@@ -44,12 +44,16 @@ class ServedLogs:
     """The logs of the database, started on first use; stopped in the lifespan's order."""
 
     def __init__(self, logs: LogSet, *, max_events: int, interval: float,
-                 on_signed: Callable[[StoredCheckpoint], None] | None) -> None:
+                 on_signed: Callable[[int], Callable[[StoredCheckpoint], None] | None],
+                 on_started: Callable[[LogServices], Awaitable[None]] | None = None) -> None:
         self.logs = logs
         self.max_events = max_events
         self.interval = interval
-        # Metrics, timestamps and witnesses follow log 1 only (docs/STORAGE.md "Many logs").
+        # What each log's checkpointer calls when it signed (by log id: metrics, timestamps
+        # and witnesses of that log), and what learns that a log started (to time-stamp and
+        # witness it too).
         self.on_signed = on_signed
+        self.on_started = on_started
         self._served: dict[int, LogServices] = {}
         self._tenants: dict[str, int] = {}
         self._tenants_lock = threading.Lock()
@@ -100,6 +104,8 @@ class ServedLogs:
             self._served[log_id] = found
             logger.info("log %s ready; verifier key %s", found.ledger.origin,
                         found.ledger.key.verifier_key)
+            if self.on_started is not None:
+                await self.on_started(found)
             return found
 
     async def _open(self, log_id: int) -> LogServices:
@@ -108,7 +114,7 @@ class ServedLogs:
         sequencer = Sequencer(ledger, max_events=self.max_events)
         checkpointer = Checkpointer(
             ledger, journal=journal, interval=self.interval,
-            on_signed=self.on_signed if log_id == LOG_ONE else None,
+            on_signed=self.on_signed(log_id),
         )
         try:
             await checkpointer.start()

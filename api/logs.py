@@ -15,8 +15,6 @@ from fastapi import Depends
 from api.auth import CurrentKey
 from api.deps import ServicesDep
 from api.log_services import LogServices
-from api.problems import ProblemError
-from ledger.store.migrations.v2 import LOG_ONE
 from ledger.store.protocols import AttestationReader, EvidenceReader, LogReader, ProjectionSource
 
 
@@ -42,14 +40,8 @@ async def evidence_reader(log: TenantLog) -> EvidenceReader:
 
 
 async def projection_source(log: TenantLog) -> ProjectionSource:
-    # The case index holds log 1 only (its tables are keyed by case or leaf index alone, not
-    # by log): another log's cases cannot be listed yet, and must never be projected there.
-    if log.log_id != LOG_ONE:
-        raise ProblemError(
-            503, f"the case list of log {log.log_id} is not served yet (the case index "
-                 f"follows log 1 only); read cases one by one with GET /v1/cases/{{case}}",
-            slug="log-not-served",
-        )
+    # Each log has its own projections (schema version 3), which the server's follower keeps
+    # current for every log of the database (api/follower.py).
     return log.ledger.store
 
 

@@ -111,12 +111,14 @@ class Histogram:
 
 
 class Metrics:
-    """The service's metrics; the tree size and the checkpoint time are pushed in by their
-    owners (appends, the checkpointer), so a scrape never touches the database."""
+    """The service's metrics; the tree size and the checkpoint time of each log are pushed in
+    by their owners (appends, the checkpointers), so a scrape never touches the database.
+    Both are labelled by log id (`log="1"`): a number, never a tenant (docs/STORAGE.md "Many
+    logs"); a log shows once this server started it."""
 
     def __init__(self) -> None:
-        self.tree_size = 0
-        self.checkpoint_signed_at: datetime | None = None
+        self.tree_sizes: dict[int, int] = {}
+        self.signed_at: dict[int, datetime] = {}
         self.appends = Counter("temoin_appends_total", "Events appended to the log")
         self.append_latency = Histogram(
             "temoin_append_latency_seconds",
@@ -129,10 +131,12 @@ class Metrics:
         self._metrics: list[Counter | Gauge | LabelledGauge | Histogram] = [
             self.appends,
             self.append_latency,
-            Gauge("temoin_tree_size", "Entries in the log", lambda: self.tree_size),
-            Gauge(
-                "temoin_checkpoint_age_seconds", "Seconds since the latest checkpoint was signed",
-                self._checkpoint_age,
+            LabelledGauge("temoin_tree_size", "Entries in the log", ("log",),
+                          lambda: {(str(i),): float(n) for i, n in self.tree_sizes.items()}),
+            LabelledGauge(
+                "temoin_checkpoint_age_seconds",
+                "Seconds since the log's latest checkpoint was signed", ("log",),
+                self._checkpoint_ages,
             ),
             self.http_requests,
         ]
@@ -143,14 +147,17 @@ class Metrics:
         """Metrics of an optional background service (e.g. the time-stamper), rendered last."""
         self._metrics.extend(metrics)
 
-    def grew(self, size: int) -> None:
+    def grew(self, size: int, log_id: int = 1) -> None:
         # Concurrent appends report in any order: keep the largest.
-        self.tree_size = max(self.tree_size, size)
+        self.tree_sizes[log_id] = max(self.tree_sizes.get(log_id, 0), size)
 
-    def _checkpoint_age(self) -> float | None:
-        if self.checkpoint_signed_at is None:
-            return None
-        return max(0.0, (datetime.now(UTC) - self.checkpoint_signed_at).total_seconds())
+    def checkpoint_signed(self, when: datetime, log_id: int = 1) -> None:
+        self.signed_at[log_id] = when
+
+    def _checkpoint_ages(self) -> dict[tuple[str, ...], float]:
+        now = datetime.now(UTC)
+        return {(str(i),): max(0.0, (now - at).total_seconds())
+                for i, at in list(self.signed_at.items())}
 
     def render(self) -> str:
         lines: list[str] = []

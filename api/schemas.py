@@ -96,9 +96,21 @@ class TsaHealth(BaseModel):
     retry_in_seconds: float = Field(description="Backoff before the next request")
 
 
+class LogHealth(BaseModel):
+    status: str = Field(description="`ok`, or `refusing`: the log's signer state forked "
+                                    "(docs/TRUST.md); its tenants are answered 503")
+    tree_size: int
+    origin: str
+
+
 class Health(BaseModel):
     status: str
-    tree_size: int
+    tree_size: int = Field(description="Entries in log 1, the deployment's")
+    logs: dict[str, LogHealth] | None = Field(
+        default=None,
+        description="Every log this server has started, by id, once it serves more than "
+                    "log 1 (docs/STORAGE.md \"Many logs\"); log 1 decides the status",
+    )
     timestamps: list[TsaHealth] | None = Field(
         default=None,
         description="Each TSA's state, when TEMOIN_TSA_URLS is set; a failing TSA delays "
@@ -107,8 +119,8 @@ class Health(BaseModel):
     details: dict[str, Any] | None = Field(
         default=None,
         description="Background parts' state, only when configured: `witnessing` (with "
-                    "TEMOIN_WITNESSES) gives per log (`log`, `access`) the quorum, the "
-                    "witnessed size and each witness's state",
+                    "TEMOIN_WITNESSES) gives per log (`log`, `access`; `log-N`, `access-N` "
+                    "for log N) the quorum, the witnessed size and each witness's state",
     )
 
 

@@ -1,8 +1,9 @@
-"""Getting RFC 3161 time-stamps on every signed checkpoint of both logs, in the background.
+"""Getting RFC 3161 time-stamps on every signed checkpoint of every log, in the background.
 
 Nothing outside the operator says *when* a checkpoint existed; a token from a Time-Stamp
 Authority does ("this note existed no later than genTime, according to this TSA"). One asyncio
-task per TSA (`TEMOIN_TSA_URLS`) asks the case log's and the access journal's stores which
+task per TSA (`TEMOIN_TSA_URLS`) asks the stores of the case log and the access journal of each
+log the server has started (log 1's at start-up, another log's when it starts, `add`) which
 checkpoints it has not stamped yet (newest first, a small batch per round), requests a token over
 SHA-256 of each whole signed note, checks it (ledger/timestamps.py) and keeps it in the log's
 attestations table. Appends never wait for any of this: a TSA that is slow, down or lying only
@@ -155,7 +156,7 @@ class Timestamper:
         self, config: TimestampConfig, logs: Sequence[tuple[str, AttestedLog]], metrics: Metrics
     ) -> None:
         self.config = config
-        self.logs = tuple(logs)
+        self.logs = list(logs)
         self.states = [TsaState(url) for url in config.urls]
         self.requests = Counter(
             "temoin_tsa_requests_total",
@@ -182,7 +183,7 @@ class Timestamper:
         self._client: httpx.AsyncClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._woken_size = -1
+        self._woken_size: dict[str, int] = {}  # per log name: the largest size woken for
 
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -206,11 +207,23 @@ class Timestamper:
             await self._client.aclose()
             self._client = None
 
-    def checkpoint_signed(self, checkpoint: StoredCheckpoint) -> None:
-        """A checkpoint was signed (called from any thread): ask the TSAs now, not next round."""
-        if self._loop is None or checkpoint.size <= self._woken_size:
+    def add(self, name: str, store: AttestedLog) -> None:
+        """Stamp this log's checkpoints too, from the next round on (a log started after the
+        server: api/log_services.py). Called on the event loop, like the rounds that read
+        `logs`, so a round sees the list before or after, never half-changed."""
+        if any(known == name for known, _ in self.logs):
             return
-        self._woken_size = checkpoint.size
+        self.logs.append((name, store))
+        for state in self.states:
+            self._pending[(state.url, name)] = None
+            state.woken.set()
+
+    def checkpoint_signed(self, checkpoint: StoredCheckpoint, name: str = "log") -> None:
+        """A checkpoint of log `name` was signed (called from any thread): ask the TSAs now,
+        not next round."""
+        if self._loop is None or checkpoint.size <= self._woken_size.get(name, -1):
+            return
+        self._woken_size[name] = checkpoint.size
         for state in self.states:
             with contextlib.suppress(RuntimeError):  # the loop is closing: nothing to wake
                 self._loop.call_soon_threadsafe(state.woken.set)
@@ -244,7 +257,7 @@ class Timestamper:
     async def _round(self, state: TsaState) -> bool:
         """Stamp one batch per log; True if a full batch went through (more may be waiting)."""
         more = False
-        for name, store in self.logs:
+        for name, store in list(self.logs):
             sizes = await to_thread.run_sync(
                 store.checkpoints_lacking, KIND, state.url, self.config.batch
             )

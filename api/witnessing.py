@@ -176,7 +176,9 @@ class LogWitnessing:
         self, label: str, store: AttestedLog, settings: WitnessSettings, *,
         sign: Callable[[], StoredCheckpoint] | None = None,
     ) -> None:
-        self.label = label  # "log" or "access": a metrics label, never tenant data
+        # "log" or "access" (log 1), "log-N" or "access-N" (log N): a metrics label, never
+        # tenant data.
+        self.label = label
         self.store = store
         self.settings = settings
         # The access journal has no checkpointer of its own: its witnessing signs it when grown.
@@ -412,20 +414,34 @@ class Witnessing:
     def __init__(self, settings: WitnessSettings) -> None:
         self.settings = settings
         self.logs: dict[str, LogWitnessing] = {}
+        self._started = False
 
     def add(self, label: str, store: AttestedLog,
             sign: Callable[[], StoredCheckpoint] | None = None) -> LogWitnessing:
         self.logs[label] = LogWitnessing(label, store, self.settings, sign=sign)
         return self.logs[label]
 
+    async def add_started(self, label: str, store: AttestedLog,
+                          sign: Callable[[], StoredCheckpoint] | None = None) -> None:
+        """Add a log after `start` (a log started on its tenants' first request): its tasks
+        start at once. The witnesses must know that log (its origin and verifier key), as
+        they know log 1's; one that does not refuses it, which shows per log in /healthz."""
+        if label in self.logs:
+            return
+        one = self.add(label, store, sign)
+        if self._started:
+            await one.start()
+
     async def start(self) -> None:
         if not self.settings.witnesses:
             return
-        for one in self.logs.values():
+        self._started = True
+        for one in list(self.logs.values()):
             await one.start()
 
     async def stop(self) -> None:
-        for one in self.logs.values():
+        self._started = False
+        for one in list(self.logs.values()):
             await one.stop()
 
     def notify(self, label: str) -> None:

@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import Mapper
+from eventsourcing.persistence import ApplicationRecorder, Mapper
 
+from ledger.application import open_recorder
 from ledger.checkpointing import sign_if_grown
 from ledger.config import Settings
 from ledger.custody import open_signing_key
@@ -49,6 +50,9 @@ class AccessLog(Application[UUID]):
 
     def construct_mapper(self) -> Mapper[UUID]:
         return EntryMapper()
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        return open_recorder(self)
 
 
 def _now_text(moment: datetime) -> str:

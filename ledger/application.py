@@ -6,11 +6,20 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper
+from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from ledger.domain import Case
 from ledger.mapper import EntryMapper
 from ledger.store.base import MerkleStore
+from ledger.store.driver_errors import translated
+
+
+def open_recorder(app: Application[UUID]) -> ApplicationRecorder:
+    """The recorder of `app`, its errors translated: opening it connects (and creates the
+    tables), so a database that cannot be reached is the tree's `DatabaseUnavailableError`
+    here as on any later query, never a driver's or eventsourcing's error."""
+    with translated():
+        return Application.construct_recorder(app)
 
 
 class CaseLog(Application[UUID]):
@@ -24,6 +33,9 @@ class CaseLog(Application[UUID]):
 
     def construct_mapper(self) -> Mapper[UUID]:
         return EntryMapper()
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        return open_recorder(self)
 
     @property
     def store(self) -> MerkleStore:

@@ -3,20 +3,26 @@
 The projections follow the leaf order of the log and remember the next leaf index to process
 (their *position*) in the same transaction as their rows. Restarting resumes from the position;
 `rebuild()` drops everything and replays from index 0, and must give the same rows.
+
+Each log of a database has its own projections (schema version 3): `ProjectionRunner` works on
+the store of one log; `EveryLogRunner` runs one per log of the database (the server's follower).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from ledger.entry import FIELDS_V1, FORMAT_V1, Entry, parse_entry
 from ledger.errors import StoreError
-from ledger.store.base import MerkleStore
 from ledger.store.projection_tables import CaseIndexRow, TimelineRow
+from ledger.store.protocols import ProjectionSource
 from projections.timeline import timeline_row
+
+log = logging.getLogger("temoin.projections")
 
 NAME = "read-model/v1"
 CHUNK = 5000
@@ -97,7 +103,7 @@ def _has_float(value: Any) -> bool:
 
 
 class ProjectionRunner:
-    def __init__(self, store: MerkleStore, *, chunk: int = CHUNK) -> None:
+    def __init__(self, store: ProjectionSource, *, chunk: int = CHUNK) -> None:
         self.store = store
         self.chunk = chunk
 
@@ -165,3 +171,50 @@ class ProjectionRunner:
         self.store.projection_position(NAME)
         self.store.reset_projections(NAME)
         return self.catch_up(progress)
+
+
+class LogStoreSource(Protocol):
+    """The stores of a database's logs (`ledger.log_stores.LogStores`)."""
+
+    def log_ids(self) -> list[int]: ...
+
+    def store(self, log_id: int) -> ProjectionSource: ...
+
+
+class EveryLogRunner:
+    """One `ProjectionRunner` per log of the database, the logs listed again at every round
+    (a log created while the server runs is followed from the next round on)."""
+
+    def __init__(self, stores: LogStoreSource, *, chunk: int = CHUNK) -> None:
+        self.stores = stores
+        self.chunk = chunk
+        self._runners: dict[int, ProjectionRunner] = {}
+
+    def runner(self, log_id: int) -> ProjectionRunner:
+        found = self._runners.get(log_id)
+        if found is None:
+            found = self._runners[log_id] = ProjectionRunner(self.stores.store(log_id),
+                                                             chunk=self.chunk)
+        return found
+
+    def run_once(self) -> int:
+        """At most one chunk of each log; entries applied in all (0: every log caught up).
+
+        A log that fails (its entry unreadable, its store unreachable) does not hold the
+        others back: they are run, then the first failure is raised, for the caller to log."""
+        applied, failure = 0, None
+        for log_id in self.stores.log_ids():
+            try:
+                applied += self.runner(log_id).run_once()
+            except Exception as exc:
+                failure = failure or exc
+                log.debug("projection of log %d failed: %s", log_id, exc)
+        if failure is not None:
+            raise failure
+        return applied
+
+    def catch_up(self) -> int:
+        done = 0
+        while applied := self.run_once():
+            done += applied
+        return done

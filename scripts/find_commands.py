@@ -1,7 +1,8 @@
 """`temoin cases`, `temoin keys list`, `temoin keys revoke`: finding cases and keys on the server.
 
-The operator's view: the database directly, every tenant unless `--tenant` is given. Bad input
-is a `CliError` (exit 2) that says what was wrong and what to pass instead.
+The operator's view: the database directly, every tenant of one log (`--log ID`, default log
+1) unless `--tenant` is given (its own log). Bad input is a `CliError` (exit 2) that says what
+was wrong and what to pass instead.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from ledger.case_search import MAX_LIMIT, CaseQueryError, list_cases, parse_filters
 from ledger.config import Settings
 from ledger.events.fields import CASE_ID_PATTERN
-from scripts.read_commands import CliError
+from scripts.read_commands import CliError, add_log_option, open_log
 
 MAX_CLI_CASES = 1_000_000
 # Recorded as `revoked_by` when a revocation comes from the command line, not from a key.
@@ -50,10 +51,9 @@ def cmd_cases(args: argparse.Namespace) -> int:
         filters = parse_filters(args.status, args.opened_after, args.opened_before, args.q)
     except CaseQueryError as exc:
         raise CliError(f"cases: --{exc.field.replace('_', '-')}: {exc}") from None
-    ledger = _open()
     rows: list[dict[str, Any]] = []
     more = False
-    try:
+    with open_log(args.log, args.tenant, whole_log=False) as (_, ledger):
         ProjectionRunner(ledger.store).catch_up()
         tenants = [args.tenant] if args.tenant else ledger.store.case_tenants()
         for tenant in tenants:
@@ -67,8 +67,6 @@ def cmd_cases(args: argparse.Namespace) -> int:
                     break
         more = len(rows) > args.limit
         rows = rows[:args.limit]
-    finally:
-        ledger.close()
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         print()
@@ -139,8 +137,10 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def add_case_commands(sub: Any) -> None:
-    p = sub.add_parser("cases", help="list cases from the case index (every tenant, or one)")
-    p.add_argument("--tenant", help="only this tenant's cases")
+    p = sub.add_parser("cases", help="list cases from the case index (every tenant of a log, "
+                                     "or one tenant)")
+    p.add_argument("--tenant", help="only this tenant's cases (in its own log)")
+    add_log_option(p)
     p.add_argument("--status", help="open or closed")
     p.add_argument("--opened-after", metavar="TIME", help="opened at or after this RFC 3339 time")
     p.add_argument("--opened-before", metavar="TIME", help="opened before this RFC 3339 time")

@@ -40,9 +40,8 @@ def _cmd_logs_create(args: argparse.Namespace) -> int:
         log_id = ledger.store.log_id
         print(f"log {log_id}: {ledger.origin}")
         print(f"tenants: {', '.join(args.tenant) or '(none yet)'}")
-        # Not yet in `temoin keys backup`, which holds log 1's keys and the vault key.
-        print(f"signing keys: {ledger.settings.log_dir} (back this folder up with the data "
-              f"folder's other keys)")
+        print(f"signing keys: {ledger.settings.log_dir} (in `temoin keys backup` from now "
+              f"on: make a new key backup)")
         print(f"verifier key: {ledger.key.verifier_key}")
     finally:
         logs.close()

@@ -1,29 +1,71 @@
-"""`temoin replay`, `temoin report`, `temoin projections`: reading the log from the shell."""
+"""`temoin replay`, `temoin report`, `temoin projections`: reading the log from the shell.
+
+Each works on one log of the database (issue 14 "Many logs"): `--log ID`, else the log of
+`--tenant`, else log 1 (`open_log`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger.config import Settings
 from ledger.errors import ValidationError
+from ledger.store.migrations.v2 import LOG_ONE
+
+if TYPE_CHECKING:  # the ledger pulls in eventsourcing: imported by the commands that run
+    from ledger.logs import LogSet
 
 
 class CliError(ValidationError):
     """A user mistake on the command line; printed without a traceback, exit 2."""
 
 
-def _open() -> Any:
-    from ledger.ledger import Ledger
+def pick_log(logs: LogSet, log_id: int | None, tenant: str | None) -> int:
+    """`--log ID` checked against the database, else the log of `--tenant`, else log 1; a
+    tenant named with another log than its own is a mistake, said as such."""
+    ids = logs.log_ids()
+    if log_id is not None and log_id not in ids:
+        raise CliError(f"no log {log_id} in this database; its logs: "
+                       f"{', '.join(map(str, ids))} (`temoin logs list`)")
+    if tenant:
+        own = logs.log_of(tenant)
+        if log_id is not None and own != log_id:
+            raise CliError(f"tenant {tenant!r} writes to log {own}, not log {log_id}: "
+                           f"drop --log or name log {own}")
+        return own
+    return LOG_ONE if log_id is None else log_id
 
-    return Ledger(Settings.from_env().for_whole_log_work())
+
+@contextmanager
+def open_log(log_id: int | None, tenant: str | None, *,
+             whole_log: bool = True) -> Iterator[tuple[LogSet, Any]]:
+    """The logs of the database and the Ledger of the one a command works on
+    (`pick_log`); `whole_log`: without a statement timeout (Settings.for_whole_log_work)."""
+    from ledger.logs import LogSet
+
+    settings = Settings.from_env()
+    logs = LogSet(settings.for_whole_log_work() if whole_log else settings)
+    try:
+        yield logs, logs.ledger(pick_log(logs, log_id, tenant))
+    finally:
+        logs.close()
+
+
+def add_log_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log", type=int, metavar="ID",
+                   help="the log to work on (`temoin logs list`; default: the log of --tenant, "
+                        "else log 1)")
 
 
 def resolve_tenant(ledger: Any, case: str, tenant: str | None) -> str:
-    """Case ids are scoped per tenant: find the tenant when only one has this case id."""
+    """Case ids are scoped per tenant: find the tenant when only one has this case id (in
+    the ledger's log: its projections, caught up first)."""
     if tenant:
         return tenant
     from projections.runner import ProjectionRunner
@@ -31,7 +73,9 @@ def resolve_tenant(ledger: Any, case: str, tenant: str | None) -> str:
     ProjectionRunner(ledger.store).catch_up()
     tenants = sorted({row.tenant for row in ledger.store.all_case_index() if row.case == case})
     if not tenants:
-        raise CliError(f"no case {case!r} in this log")
+        raise CliError(f"no case {case!r} in log {ledger.store.log_id}" + (
+            " (another log's case: name its tenant with --tenant, or --log ID)"
+            if ledger.store.log_id == LOG_ONE else ""))
     if len(tenants) > 1:
         raise CliError(f"case {case!r} exists for several tenants ({', '.join(tenants)}): "
                        f"add --tenant")
@@ -80,8 +124,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
 
     tr = _language(args)
-    ledger = _open()
-    try:
+    with open_log(args.log, args.tenant) as (_, ledger):
         tenant = resolve_tenant(ledger, args.case, args.tenant)
         try:
             view = timeline(ledger, tenant, args.case, size=args.size)
@@ -91,8 +134,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
             raise CliError(f"{exc}; use --size > {exc.first_index}") from exc
         except UnknownCaseError as exc:  # another tenant's case, named with --tenant
             raise CliError(f"no case {args.case!r} for tenant {tenant!r}") from exc
-    finally:
-        ledger.close()
     if args.json:
         json.dump(view, sys.stdout, indent=2, ensure_ascii=False)
         print()
@@ -116,14 +157,12 @@ def _trust_anchors() -> dict[str, Any]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ledger.access import AccessJournal
     from ledger.case_file import read_case_file
     from projections.report import report_of
 
     tr = _language(args)
-    ledger = _open()
-    journal = AccessJournal(ledger.settings)
-    try:
+    with open_log(args.log, args.tenant) as (logs, ledger):
+        journal = logs.journal(ledger.store.log_id)
         tenant = resolve_tenant(ledger, args.case, args.tenant)
         # One read of the case (ledger/case_file.py) for the report and its PDF.
         file = read_case_file(ledger, tenant, args.case, checkpoint=ledger.sign_checkpoint(),
@@ -140,9 +179,6 @@ def cmd_report(args: argparse.Namespace) -> int:
             Path(args.pdf).write_bytes(render_report_pdf(
                 report, lang=tr.lang, evidence=case_file_evidence(file)))
             print(f"wrote {args.pdf}", file=sys.stderr)
-    finally:
-        journal.close()
-        ledger.close()
     if args.json or not args.pdf:
         if args.json:
             json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
@@ -161,19 +197,17 @@ def cmd_projections(args: argparse.Namespace) -> int:
     from projections.runner import ProjectionRunner
     from scripts.progress import ProgressBar
 
-    ledger = _open()
-    try:
+    with open_log(args.log, None) as (_, ledger):
         runner = ProjectionRunner(ledger.store)
+        of = f" of log {ledger.store.log_id}" if ledger.store.log_id != LOG_ONE else ""
         if args.action == "rebuild":
             applied = runner.rebuild(ProgressBar("rebuilding", force=args.progress))
-            print(f"rebuilt the case index and timelines from {applied:,} entries")
+            print(f"rebuilt the case index and timelines{of} from {applied:,} entries")
         elif args.action == "catch-up":
             applied = runner.catch_up(ProgressBar("catching up", force=args.progress))
-            print(f"applied {applied:,} new entries")
+            print(f"applied {applied:,} new entries{of}")
         else:
-            print(f"position {runner.position():,} of {ledger.tree_size():,} entries")
-    finally:
-        ledger.close()
+            print(f"position {runner.position():,} of {ledger.tree_size():,} entries{of}")
     return 0
 
 
@@ -185,6 +219,7 @@ def add_read_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the timeline JSON")
     p.add_argument("--lang", help="language of what a person reads: fr (default) or en; "
                                   "default from TEMOIN_LANG")
+    add_log_option(p)
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("report", help="the integrity report of a case")
@@ -194,9 +229,11 @@ def add_read_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the report JSON")
     p.add_argument("--lang", help="language of what a person reads: fr (default) or en; "
                                   "default from TEMOIN_LANG")
+    add_log_option(p)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("projections", help="the read-side projections (case index, timelines)")
     p.add_argument("action", choices=["rebuild", "catch-up", "status"])
     p.add_argument("--progress", action="store_true", help="show progress even when piped")
+    p.add_argument("--log", type=int, metavar="ID", help="the log whose projections (default 1)")
     p.set_defaults(func=cmd_projections)

@@ -225,3 +225,31 @@ def test_listing_needs_a_key(api: ApiServer) -> None:
         is_problem(c.get("/v1/cases"), 401)
     with api.client("tm_key_000000000000_" + "A" * 43) as c:
         is_problem(c.get("/v1/cases"), 401)
+
+
+def test_each_log_lists_its_own_cases(api: ApiServer) -> None:
+    """A log created while the server runs (`temoin logs create`): its tenant's case list is
+    its own log's, projected by the server's follower (thread mode here; tests/
+    test_api_many_logs.py runs `temoin serve`'s child process), and the tenant of log 1 next to
+    it lists only its own cases."""
+    from ledger.logs import LogSet
+
+    here, there = new_tenant(), new_tenant()
+    logs = LogSet(api.settings)
+    try:
+        log_id = logs.create(f"test.example/{there}", [there]).store.log_id
+    finally:
+        logs.close()
+    assert log_id > 1
+    with client(api, api.new_key("admin", here)) as ch, \
+            client(api, api.new_key("admin", there)) as ct:
+        open_cases(ch, ["H-2", "H-1"])
+        open_cases(ct, ["T-1", "T-3", "T-2"])
+        assert ids(list_all(ct)) == ["T-1", "T-2", "T-3"]
+        assert ids(list_all(ch)) == ["H-1", "H-2"]
+        # The same leaf index in both logs, each in its own projection.
+        assert ct.get("/v1/log/entries/0").status_code == 200
+        r = ct.post("/v1/cases/T-1/events", json=example("CaseClosed"))
+        assert r.status_code == 201, r.text
+        assert ids(list_all(ct, status="closed")) == ["T-1"]
+        assert list_all(ch, status="closed") == []

@@ -1,6 +1,7 @@
 """Over HTTP, the server serves every log (issue 14 "Many logs"): two tenants on two logs
-append, read their cases, entries, proofs, bundles and checkpoints at the same time, each from
-its own log only (its origin, its key, its sizes), and neither sees the other's cases."""
+append, read their cases, case lists, entries, proofs, bundles and checkpoints at the same time,
+each from its own log only (its origin, its key, its sizes), and neither sees the other's
+cases."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tests.append_load import AppendLoad, check_log
 from tests.e2e import admin_token, serving, start_server, temoin
 from tests.test_stop import STOP_WITHIN
 from verifier.bundle import verify_bundle
+from verifier.bundle_trust import TrustOptions
 
 ONE, TWO = "test.example/log", "test.example/shop-2"
 
@@ -109,15 +111,25 @@ def test_two_tenants_on_two_logs(settings: Settings, tmp_path: Path) -> None:
             assert report["scope"]["case"] == "B-1" and report["scope"]["tree_size"] == 3
             bundle = cb.get("/v1/cases/B-1/bundle")
             assert bundle.status_code == 200, bundle.text
-            # The case list follows log 1 only, so far: refused, not answered empty.
+            # Each log's case list, from its own projections (schema version 3): the server's
+            # projection follower keeps every log's current.
             listed = cb.get("/v1/cases")
-            assert listed.status_code == 503 and listed.json()["type"].endswith("/log-not-served")
-            assert ca.get("/v1/cases").status_code == 200
+            assert listed.status_code == 200, listed.text
+            assert [i["case"] for i in listed.json()["items"]] == ["B-0", "B-1", "B-2"]
+            assert {i["status"] for i in listed.json()["items"]} == {"open"}
+            listed = ca.get("/v1/cases")
+            assert listed.status_code == 200, listed.text
+            assert [i["case"] for i in listed.json()["items"]] == [f"A-{i}" for i in range(6)]
+            # Appended now, listed now: the list waits for its own log's follower.
+            _append(url, b, ["B-3"])
+            assert [i["case"] for i in cb.get("/v1/cases", params={"q": "b-3"}).json()[
+                "items"]] == ["B-3"]
+            assert ca.get("/v1/cases", params={"q": "b-"}).json()["items"] == []
     assert verify_bundle(bundle.content, trusted_key=key_two).ok
     assert not verify_bundle(bundle.content, trusted_key=key_one).ok
     logs = LogSet(settings)
     try:
-        assert (logs.ledger(1).tree_size(), logs.ledger(2).tree_size()) == (6, 3)
+        assert (logs.ledger(1).tree_size(), logs.ledger(2).tree_size()) == (6, 4)
         # Tenant B's reads are recorded in log 2's access journal, and only there.
         assert _journal_tenants(logs, 2) == {"shop-2"}
         assert "shop-2" not in _journal_tenants(logs, 1)
@@ -164,3 +176,129 @@ def test_a_stop_under_load_on_two_logs_loses_no_acknowledged_append(
         assert found.acknowledged >= 20 and not found.stored_unanswered
     whole = temoin(settings, "verify", check=False)
     assert whole.returncode == 0, whole.stdout + whole.stderr
+
+
+def _metric_lines(text: str, name: str) -> dict[str, float]:
+    """`name{labels} value` lines of a Prometheus text: labels -> value."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            labels, value = line[len(name):].rsplit(" ", 1)
+            out[labels] = float(value)
+    return out
+
+
+def test_each_log_is_timestamped_counted_and_healthy(settings: Settings, tmp_path: Path) -> None:
+    """Log 2's checkpoints (and its access journal's) get their own RFC 3161 tokens, which its
+    bundles carry; /metrics has each log's tree size and checkpoint age; /healthz each log."""
+    import io
+    import time
+    import zipfile
+
+    from scripts.local_tsa import running as local_tsa
+
+    logs = LogSet(settings)
+    try:
+        key_two = logs.create(TWO, ["shop-2"]).key.verifier_key
+    finally:
+        logs.close()
+    a, b = admin_token(settings, "shop-1"), admin_token(settings, "shop-2")
+    with local_tsa(tmp_path / "tsa") as tsa, serving(
+            settings, tmp_path / "serve.log", TEMOIN_TSA_URLS=tsa.url,
+            TEMOIN_TSA_ROOTS=str(tsa.roots), TEMOIN_TSA_INTERVAL="0.1") as served:
+        url = served.base_url
+        _append(url, a, ["A-0", "A-1"])
+        _append(url, b, ["B-0", "B-1", "B-2"])
+        with _client(url, a) as ca, _client(url, b) as cb:
+            assert ca.post("/v1/log/checkpoint").text.startswith(f"{ONE}\n2\n")
+            assert cb.post("/v1/log/checkpoint").text.startswith(f"{TWO}\n3\n")
+            deadline = time.monotonic() + 20
+            while True:
+                pages = [c.get("/v1/log/checkpoints", params={"after": -1}).json()
+                         for c in (ca, cb)]
+                if all(cp["timestamps"] for page in pages for cp in page):
+                    break
+                assert time.monotonic() < deadline, pages
+                time.sleep(0.1)
+            # Log 2's checkpoints carry tokens over log 2's notes, not log 1's.
+            assert pages[1][-1]["size"] == 3 and pages[1][-1]["note"].startswith(f"{TWO}\n")
+            bundle = cb.get("/v1/cases/B-1/bundle")
+            assert bundle.status_code == 200, bundle.text
+            names = zipfile.ZipFile(io.BytesIO(bundle.content)).namelist()
+            assert "timestamps/3-1.tsr" in names, names
+            health = httpx.get(url + "/healthz").json()
+            assert health["tree_size"] == 2
+            assert health["logs"] == {"1": {"status": "ok", "tree_size": 2, "origin": ONE},
+                                      "2": {"status": "ok", "tree_size": 3, "origin": TWO}}
+            text = httpx.get(url + "/metrics").text
+        roots = tsa.roots.read_bytes()
+    assert _metric_lines(text, "temoin_tree_size") == {'{log="1"}': 2.0, '{log="2"}': 3.0}
+    assert set(_metric_lines(text, "temoin_checkpoint_age_seconds")) == {'{log="1"}',
+                                                                         '{log="2"}'}
+    pending = _metric_lines(text, "temoin_tsa_pending_age_seconds")
+    assert {k.split("log=")[1] for k in pending} == {'"log"}', '"access"}', '"log-2"}',
+                                                     '"access-2"}'}
+    checked = verify_bundle(bundle.content, trusted_key=key_two,
+                            trust=TrustOptions(tsa_roots=roots))
+    assert checked.ok, checked
+
+
+def test_each_log_is_witnessed(settings: Settings, tmp_path: Path) -> None:
+    """A witness that knows log 2 (its origin and key, and its access journal's) cosigns log
+    2's checkpoints: served by log 2's GET /v1/log/checkpoint and carried by its bundles;
+    /healthz and /metrics show log 2's witnessing as `log-2` and `access-2`."""
+    import io
+    import re
+    import time
+    import zipfile
+
+    from ledger.bundle_format import COSIGNED
+    from ledger.cosignature import verify_cosignature
+    from ledger.signing import LogKey
+    from tests.witness_proc import make_witness, running_witness
+
+    logs = LogSet(settings)
+    try:
+        one = logs.main
+        two = logs.create(TWO, ["shop-2"])
+        journal_keys = {o: LogKey.load_or_create(s.access_key_path, f"{o}/access").verifier_key
+                        for o, s in ((ONE, one.settings), (TWO, two.settings))}
+        trusted = {ONE: one.key.verifier_key, TWO: two.key.verifier_key,
+                   f"{ONE}/access": journal_keys[ONE], f"{TWO}/access": journal_keys[TWO]}
+    finally:
+        logs.close()
+    w_vkey = make_witness(tmp_path / "w", "w.test/witness", trusted)
+    b = admin_token(settings, "shop-2")
+    with running_witness(tmp_path / "w", tmp_path / "w.log") as w, serving(
+            settings, tmp_path / "serve.log", TEMOIN_WITNESSES=f"{w.url} {w_vkey}",
+            TEMOIN_WITNESS_QUORUM="1", TEMOIN_WITNESS_MAX_BACKOFF="1",
+            TEMOIN_WITNESS_TIMEOUT="2") as served, _client(served.base_url, b) as cb:
+        _append(served.base_url, b, ["B-0", "B-1", "B-2"])
+        deadline = time.monotonic() + 30
+
+        def state(label: str) -> dict[str, object]:
+            return dict(cb.get("/healthz").json()["details"]["witnessing"].get(label) or {})
+
+        while (state("log-2").get("witnessed_size") or 0) < 3:  # type: ignore[operator]
+            assert time.monotonic() < deadline, cb.get("/healthz").json()
+            time.sleep(0.1)
+        note = cb.get("/v1/log/checkpoint").content
+        assert note.startswith(f"{TWO}\n3\n".encode()), note
+        lines = note.decode().split("\n\n", 1)[1].splitlines(keepends=True)
+        assert lines[0].startswith(f"\u2014 {TWO} ") and lines[1].startswith("\u2014 w.test/")
+        body = note.decode().split("\n\n", 1)[0].encode() + b"\n"
+        assert abs(verify_cosignature(lines[1], body, w_vkey) - time.time()) < 120
+        bundle = cb.get("/v1/cases/B-1/bundle")
+        assert bundle.status_code == 200, bundle.text
+        names = zipfile.ZipFile(io.BytesIO(bundle.content)).namelist()
+        assert COSIGNED in names, names
+        cosigned = zipfile.ZipFile(io.BytesIO(bundle.content)).read(COSIGNED).decode()
+        assert cosigned.startswith(f"{TWO}\n3\n") and "\u2014 w.test/witness " in cosigned
+        # Reading a case appends to log 2's access journal, witnessed as `access-2`.
+        assert cb.get("/v1/cases/B-0/timeline").status_code == 200
+        while (state("access-2").get("witnessed_size") or 0) < 1:  # type: ignore[operator]
+            assert time.monotonic() < deadline, cb.get("/healthz").json()
+            time.sleep(0.1)
+        metrics = cb.get("/metrics").text
+    assert re.search(r'temoin_witnessed_size\{log="log-2"\} [1-9]', metrics), metrics
+    assert 'temoin_witness_up{log="log-2",witness="w.test/witness"} 1' in metrics

@@ -117,5 +117,6 @@ def test_health_and_metrics_need_no_key_and_carry_no_tenant_data(api: ApiServer)
         assert f"\n{name}" in text
     assert 'route="/v1/cases/{case}/events",status="201"' in text
     assert case not in text and api.tenant not in text and "key_" not in text
-    size_line = next(line for line in text.splitlines() if line.startswith("temoin_tree_size "))
+    size_line = next(line for line in text.splitlines()
+                     if line.startswith('temoin_tree_size{log="1"} '))
     assert int(size_line.split()[1]) == api.tree_size()

@@ -99,3 +99,45 @@ def test_a_migrated_version_1_database_is_log_1(database_url: str, tmp_path: Pat
     assert verified.stdout.startswith("OK: 40 entries"), verified.stdout
     made = temoin(settings, "logs", "create", "test.example/next", "--tenant", "new-shop")
     assert made.stdout.startswith("log 2: test.example/next")
+
+
+def test_case_commands_take_the_log_of_the_tenant_or_of_log(settings: Settings) -> None:
+    """`temoin cases`, `replay`, `report` and `projections` on one log each: `--log ID`, else
+    the log of `--tenant`, else log 1; each log's projections are its own (schema 3)."""
+    logs = LogSet(settings)
+    try:
+        logs.create("test.example/shop-2", ["shop-2"])
+        logs.for_tenant("shop-2").append([request(f"B-{i}", "CaseOpened", tenant="shop-2")
+                                          for i in range(3)])
+        logs.for_tenant("shop-1").append([request("A-0", "CaseOpened"),
+                                          request("A-0", "CaseClosed")])
+    finally:
+        logs.close()
+
+    def cases(*args: str) -> list[tuple[str, str]]:
+        out = json.loads(temoin(settings, "cases", "--json", *args).stdout)
+        return [(r["tenant"], r["case"]) for r in out]
+
+    assert cases() == [("shop-1", "A-0")]  # log 1 by default
+    assert cases("--log", "2") == [("shop-2", f"B-{i}") for i in range(3)]
+    assert cases("--tenant", "shop-2") == [("shop-2", f"B-{i}") for i in range(3)]
+    assert cases("--tenant", "shop-1", "--status", "closed") == [("shop-1", "A-0")]
+    for args, why in [(("--tenant", "shop-2", "--log", "1"), "writes to log 2, not log 1"),
+                      (("--log", "9"), "no log 9 in this database")]:
+        refused = temoin(settings, "cases", *args, check=False)
+        assert refused.returncode == 2 and why in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+
+    # A case of log 2 found by its tenant's log, or by --log: its own log's leaves and key.
+    replay = json.loads(temoin(settings, "replay", "B-1", "--tenant", "shop-2", "--json").stdout)
+    assert (replay["tenant"], replay["as_of_size"]) == ("shop-2", 3)
+    report = json.loads(temoin(settings, "report", "B-2", "--log", "2", "--json").stdout)
+    assert report["identification"]["log"] == "test.example/shop-2"
+    assert report["scope"]["tree_size"] == 3 and report["verdict"] != "KO"
+    lost = temoin(settings, "report", "B-2", "--json", check=False)  # log 1 has no B-2
+    assert lost.returncode == 2 and "no case 'B-2' in log 1" in lost.stderr
+    status = temoin(settings, "projections", "status", "--log", "2").stdout
+    assert status.strip() == "position 3 of 3 entries of log 2"
+    rebuilt = temoin(settings, "projections", "rebuild", "--log", "2").stdout
+    assert rebuilt.strip() == "rebuilt the case index and timelines of log 2 from 3 entries"
+    assert cases() == [("shop-1", "A-0")]  # log 2's rebuild left log 1's rows alone

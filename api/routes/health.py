@@ -31,6 +31,17 @@ async def healthz(services: ServicesDep) -> dict[str, Any]:
     size = await to_thread.run_sync(services.ledger.tree_size)
     services.metrics.grew(size)
     health: dict[str, Any] = {"status": "ok", "tree_size": size}
+    started = services.logs.started()
+    if len(started) > 1:
+        # Another log's trouble is its tenants' (503 on their requests), not the server's.
+        logs: dict[str, Any] = {}
+        for log in sorted(started, key=lambda one: one.log_id):
+            log_size = await to_thread.run_sync(log.ledger.tree_size)
+            services.metrics.grew(log_size, log.log_id)
+            refusing = log.checkpointer.refusing is not None
+            logs[str(log.log_id)] = {"status": "refusing" if refusing else "ok",
+                                     "tree_size": log_size, "origin": log.ledger.origin}
+        health["logs"] = logs
     if services.timestamper is not None:
         health["timestamps"] = services.timestamper.health()
     if services.witnessing is not None and services.witnessing.settings.witnesses:

@@ -23,7 +23,7 @@ from psycopg.sql import SQL
 from ledger.merkle import NodeID
 from ledger.store.base import MerkleStore
 from ledger.store.batch import AppendBatch, erasure_statements
-from ledger.store.driver_errors import translated, translating
+from ledger.store.driver_errors import translating
 from ledger.store.log_ids import log_id_from_env
 from ledger.store.migrations import v2, v4
 from ledger.store.migrations.v2 import LOG_ONE
@@ -382,16 +382,13 @@ class Factory(PostgresFactory):
         kwargs["options"] = self.waits.postgres_options()
 
     def application_recorder(self) -> MerklePostgresRecorder:  # type: ignore[override]
-        # eventsourcing's recorder connects in its constructor (type adapters): a server that
-        # is down must leave here as a tree error too, not as a driver's.
-        with translated():
-            recorder = MerklePostgresRecorder(
-                self.datastore, prefix=self.env.name.lower(), waits=self.waits,
-                log_id=log_id_from_env(self.env),
-            )
-            if self.env_create_table():
-                recorder.create_table()
-            else:
-                with self.datastore.get_connection() as conn:
-                    require_latest(read_state(_ConnSql(conn)))
+        recorder = MerklePostgresRecorder(
+            self.datastore, prefix=self.env.name.lower(), waits=self.waits,
+            log_id=log_id_from_env(self.env),
+        )
+        if self.env_create_table():
+            recorder.create_table()
+        else:
+            with self.datastore.get_connection() as conn:
+                require_latest(read_state(_ConnSql(conn)))
         return recorder
