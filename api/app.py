@@ -116,8 +116,8 @@ def create_app(
         return signed
 
     async def on_started(log: LogServices) -> None:
-        """A log other than 1 started (its tenants' first request): time-stamp and witness
-        its checkpoints and its access journal's too, as log 1's."""
+        """A log other than 1 started (at start-up, or registered since): time-stamp and
+        witness its checkpoints and its access journal's too, as log 1's."""
         if log.log_id == LOG_ONE:
             return  # registered by the lifespan below, as before
         if timestamper is not None:
@@ -132,7 +132,8 @@ def create_app(
         nonlocal timestamper
         # Opening creates the tables, the data folder and the keys on first start.
         ledger = await to_thread.run_sync(Ledger, settings)
-        # Every log of the database; log 1 now, the others on their tenants' first request.
+        # Every log of the database: log 1 first, the others once its time-stamper and
+        # witnessing run (below), so that they are added to them as they start.
         served = ServedLogs(
             LogSet(settings, main=ledger), max_events=limits.max_batch_events,
             interval=limits.checkpoint_interval, on_signed=on_signed, on_started=on_started,
@@ -161,6 +162,8 @@ def create_app(
             witnessing.add("log", ledger.store)
             witnessing.add("access", journal.store, sign=journal.sign_checkpoint)
             await witnessing.start()
+            await served.start_every_log()
+            await served.watch()
             app.state.services = Services(
                 logs=served,
                 metrics=metrics,

@@ -302,3 +302,53 @@ def test_each_log_is_witnessed(settings: Settings, tmp_path: Path) -> None:
         metrics = cb.get("/metrics").text
     assert re.search(r'temoin_witnessed_size\{log="log-2"\} [1-9]', metrics), metrics
     assert 'temoin_witness_up{log="log-2",witness="w.test/witness"} 1' in metrics
+
+
+def test_a_log_no_tenant_used_is_timestamped_from_the_start(
+        settings: Settings, tmp_path: Path) -> None:
+    """Every log is started with the server, not on its tenants' first request: the checkpoint
+    `temoin checkpoint` signs for log 2 while none of its tenants has sent a request gets its
+    RFC 3161 token (and its access journal's checkpoints theirs). Read from the database, not
+    over HTTP as a tenant of log 2, which would start the log."""
+    import time
+
+    from api.timestamper import KIND
+    from scripts.local_tsa import running as local_tsa
+    from tests.helpers import request
+
+    logs = LogSet(settings)
+    try:
+        logs.create(TWO, ["shop-2"])
+    finally:
+        logs.close()
+    with local_tsa(tmp_path / "tsa") as tsa, serving(
+            settings, tmp_path / "serve.log", TEMOIN_TSA_URLS=tsa.url,
+            TEMOIN_TSA_ROOTS=str(tsa.roots), TEMOIN_TSA_INTERVAL="0.1") as served:
+        logs = LogSet(settings)
+        try:
+            logs.ledger(2).append([request(f"B-{i}", "CaseOpened", tenant="shop-2")
+                                   for i in range(2)])
+            signed = temoin(settings, "checkpoint").stdout
+            assert f"{TWO}\n2\n" in signed, signed
+            stores = {"log 2": logs.ledger(2).store, "its access journal": logs.journal(2).store}
+            deadline = time.monotonic() + 20
+            for what, store in stores.items():
+                while lacking := store.checkpoints_lacking(KIND, tsa.url, 10):
+                    assert time.monotonic() < deadline, f"{what}: no token for sizes {lacking}"
+                    time.sleep(0.1)
+            latest = stores["log 2"].latest_checkpoint()
+            assert latest is not None and latest.size == 2
+            assert len(stores["log 2"].attestations(2, KIND)) == 1
+        finally:
+            logs.close()
+        health = httpx.get(served.base_url + "/healthz").json()
+        assert health["logs"]["2"] == {"status": "ok", "tree_size": 2, "origin": TWO}, health
+        # A log registered while the server runs is started by its next look (2 s), with no
+        # request of its tenants either; its size-0 checkpoint is time-stamped.
+        temoin(settings, "logs", "create", "test.example/shop-3", "--tenant", "shop-3")
+        deadline = time.monotonic() + 20
+        while "3" not in (httpx.get(served.base_url + "/healthz").json().get("logs") or {}):
+            assert time.monotonic() < deadline, "log 3 was not started"
+            time.sleep(0.1)
+        pending = httpx.get(served.base_url + "/metrics").text
+        assert 'log="log-3"' in pending and 'log="access-3"' in pending
