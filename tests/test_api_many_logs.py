@@ -352,3 +352,24 @@ def test_a_log_no_tenant_used_is_timestamped_from_the_start(
             time.sleep(0.1)
         pending = httpx.get(served.base_url + "/metrics").text
         assert 'log="log-3"' in pending and 'log="access-3"' in pending
+
+
+def test_a_log_that_cannot_be_opened_does_not_stop_the_others(
+        settings: Settings, tmp_path: Path) -> None:
+    """Started with the server, a log whose key file went missing after it signed is logged
+    and skipped: log 1's tenants are served, log 2's get 503 `log-not-served`."""
+    logs = LogSet(settings)
+    try:
+        key_path = logs.create(TWO, ["shop-2"]).settings.key_path
+    finally:
+        logs.close()
+    temoin(settings, "checkpoint")  # log 2 has signed: its key may not be created again
+    a, b = admin_token(settings, "shop-1"), admin_token(settings, "shop-2")
+    key_path.unlink()
+    with serving(settings, tmp_path / "serve.log") as served:
+        assert _append(served.base_url, a, ["A-0"]) == [0]
+        with _client(served.base_url, b) as cb:
+            refused = cb.get("/v1/log/checkpoint")
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["type"].endswith("log-not-served"), refused.json()
+    assert "log 2 cannot be opened" in (tmp_path / "serve.log").read_text()
