@@ -17,7 +17,7 @@ from ledger.store.migrations.v2 import LOG_ONE
 
 if TYPE_CHECKING:
     from ledger.application import CaseLog
-    from ledger.store.protocols import ProjectionSource, Store
+    from ledger.store.protocols import LogReader, ProjectionSource, Store
 
 
 class LogStores:
@@ -34,6 +34,10 @@ class LogStores:
         return [LOG_ONE, *(row.log_id for row in self._open(LOG_ONE).registered_logs())]
 
     def store(self, log_id: int) -> ProjectionSource:
+        return self._open(log_id)
+
+    def reader(self, log_id: int) -> LogReader:
+        """The entries of log `log_id` (what `temoin retention` reads of the other logs)."""
         return self._open(log_id)
 
     def _open(self, log_id: int) -> Store:
