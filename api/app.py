@@ -139,15 +139,16 @@ def create_app(
             interval=limits.checkpoint_interval, on_signed=on_signed, on_started=on_started,
         )
         purger = IdempotencyPurger(ledger, ttl)
-        # The projections of every log, log 1's through the ledger's own store.
-        stores = LogStores(settings, main=ledger.store)
+        # The projections of every log, through the stores of the logs this server started
+        # (every log, from start-up on): no second connection pool per log. Only a log created
+        # while the server runs and followed before it is started gets one (until restart).
+        stores = LogStores(settings, main=ledger.store, opened=served.store_of)
         runner = EveryLogRunner(stores)
         follower: ProjectionFollower | ProjectionProcess = (
             ProjectionProcess(runner, settings) if projections == "process"
             else ProjectionFollower(runner)
         )
         try:
-            await follower.start()
             main = await served.start(LOG_ONE)
             journal = main.journal
             await purger.start()
@@ -164,6 +165,9 @@ def create_app(
             await witnessing.start()
             await served.start_every_log()
             await served.watch()
+            # After every log started, so that it reads through their stores; before the
+            # first request, which it catches the projections up for.
+            await follower.start()
             app.state.services = Services(
                 logs=served,
                 metrics=metrics,

@@ -32,6 +32,7 @@ from ledger.logs import LogSet
 from ledger.sequencer import Sequencer
 from ledger.store.base import StoredCheckpoint
 from ledger.store.migrations.v2 import LOG_ONE
+from ledger.store.protocols import Store
 
 logger = logging.getLogger("temoin.api")
 
@@ -81,6 +82,12 @@ class ServedLogs:
 
     def started(self) -> list[LogServices]:
         return list(self._served.values())
+
+    def store_of(self, log_id: int) -> Store | None:
+        """The store of log `log_id` if started (any thread): what the projection follower
+        reads through instead of opening a pool of its own for that log."""
+        found = self._served.get(log_id)
+        return found.ledger.store if found is not None else None
 
     async def of_tenant(self, tenant: str) -> LogServices:
         with self._tenants_lock:

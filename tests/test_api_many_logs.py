@@ -21,6 +21,7 @@ from ledger.merkle.verify import verify_inclusion
 from ledger.signing import Verifier, verify_checkpoint
 from tests.append_load import AppendLoad, check_log
 from tests.e2e import admin_token, serving, start_server, temoin
+from tests.helpers import request
 from tests.test_stop import STOP_WITHIN
 from verifier.bundle import verify_bundle
 from verifier.bundle_trust import TrustOptions
@@ -314,7 +315,6 @@ def test_a_log_no_tenant_used_is_timestamped_from_the_start(
 
     from api.timestamper import KIND
     from scripts.local_tsa import running as local_tsa
-    from tests.helpers import request
 
     logs = LogSet(settings)
     try:
@@ -373,3 +373,31 @@ def test_a_log_that_cannot_be_opened_does_not_stop_the_others(
         assert refused.status_code == 503, refused.text
         assert refused.json()["type"].endswith("log-not-served"), refused.json()
     assert "log 2 cannot be opened" in (tmp_path / "serve.log").read_text()
+
+
+def test_the_follower_reads_through_the_stores_the_server_opened(settings: Settings) -> None:
+    """`LogStores(opened=...)` (what the server's follower uses, api/app.py) reads each log the
+    caller has open through the caller's store, not a connection pool of its own; a log it
+    does not have open yet gets its own store, which it closes."""
+    from ledger.log_stores import LogStores
+    from projections.runner import EveryLogRunner
+
+    logs = LogSet(settings)
+    try:
+        logs.create(TWO, ["shop-2"]).append(
+            [request(f"B-{i}", "CaseOpened", tenant="shop-2") for i in range(2)])
+        logs.create("test.example/shop-3", ["shop-3"])
+        ledgers = {1: logs.main, 2: logs.ledger(2)}  # the server has started logs 1 and 2
+        stores = LogStores(settings, main=logs.main.store,
+                           opened=lambda i: ledgers[i].store if i in ledgers else None)
+        try:
+            assert stores.reader(2) is ledgers[2].store
+            assert EveryLogRunner(stores).catch_up() == 2
+            assert stores.opened_here() == [3]  # log 3 only, which "the server" has not open
+            assert stores.reader(3).log_id == 3
+        finally:
+            stores.close()
+        assert [r.case for r in ledgers[2].store.all_case_index()] == ["B-0", "B-1"]
+        assert ledgers[2].tree_size() == 2  # still open: the caller's, not closed by stores
+    finally:
+        logs.close()
