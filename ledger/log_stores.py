@@ -53,6 +53,13 @@ class LogStores:
         if self._opened is not None:
             theirs = self._opened(log_id)
             if theirs is not None:
+                # The caller started this log since we opened it ourselves: ours goes. Its
+                # one user (the follower) asks for the store again each round
+                # (projections/runner.py), so nothing reads through ours any more.
+                with self._lock:
+                    ours = self._apps.pop(log_id, None)
+                if ours is not None:
+                    ours.close()
                 return theirs
         with self._lock:
             app = self._apps.get(log_id)

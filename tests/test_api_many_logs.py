@@ -392,9 +392,16 @@ def test_the_follower_reads_through_the_stores_the_server_opened(settings: Setti
                            opened=lambda i: ledgers[i].store if i in ledgers else None)
         try:
             assert stores.reader(2) is ledgers[2].store
-            assert EveryLogRunner(stores).catch_up() == 2
+            runner = EveryLogRunner(stores)
+            assert runner.catch_up() == 2
             assert stores.opened_here() == [3]  # log 3 only, which "the server" has not open
             assert stores.reader(3).log_id == 3
+            # Once the caller opens log 3 too (a log created while the server runs, then
+            # started), its store replaces ours, which is closed: one pool per log again.
+            ledgers[3] = logs.ledger(3)
+            ledgers[3].append([request("C-0", "CaseOpened", tenant="shop-3")])
+            assert runner.catch_up() == 1 and stores.opened_here() == []
+            assert runner.runner(3).store is ledgers[3].store
         finally:
             stores.close()
         assert [r.case for r in ledgers[2].store.all_case_index()] == ["B-0", "B-1"]
