@@ -116,8 +116,8 @@ def create_app(
         return signed
 
     async def on_started(log: LogServices) -> None:
-        """A log other than 1 started (its tenants' first request): time-stamp and witness
-        its checkpoints and its access journal's too, as log 1's."""
+        """A log other than 1 started (at start-up, or registered since): time-stamp and
+        witness its checkpoints and its access journal's too, as log 1's."""
         if log.log_id == LOG_ONE:
             return  # registered by the lifespan below, as before
         if timestamper is not None:
@@ -132,21 +132,23 @@ def create_app(
         nonlocal timestamper
         # Opening creates the tables, the data folder and the keys on first start.
         ledger = await to_thread.run_sync(Ledger, settings)
-        # Every log of the database; log 1 now, the others on their tenants' first request.
+        # Every log of the database: log 1 first, the others once its time-stamper and
+        # witnessing run (below), so that they are added to them as they start.
         served = ServedLogs(
             LogSet(settings, main=ledger), max_events=limits.max_batch_events,
             interval=limits.checkpoint_interval, on_signed=on_signed, on_started=on_started,
         )
         purger = IdempotencyPurger(ledger, ttl)
-        # The projections of every log, log 1's through the ledger's own store.
-        stores = LogStores(settings, main=ledger.store)
+        # The projections of every log, through the stores of the logs this server started
+        # (every log, from start-up on): no second connection pool per log. Only a log created
+        # while the server runs and followed before it is started gets one (until restart).
+        stores = LogStores(settings, main=ledger.store, opened=served.store_of)
         runner = EveryLogRunner(stores)
         follower: ProjectionFollower | ProjectionProcess = (
             ProjectionProcess(runner, settings) if projections == "process"
             else ProjectionFollower(runner)
         )
         try:
-            await follower.start()
             main = await served.start(LOG_ONE)
             journal = main.journal
             await purger.start()
@@ -161,6 +163,11 @@ def create_app(
             witnessing.add("log", ledger.store)
             witnessing.add("access", journal.store, sign=journal.sign_checkpoint)
             await witnessing.start()
+            await served.start_every_log()
+            await served.watch()
+            # After every log started, so that it reads through their stores; before the
+            # first request, which it catches the projections up for.
+            await follower.start()
             app.state.services = Services(
                 logs=served,
                 metrics=metrics,

@@ -1,14 +1,20 @@
 """Every log this server serves, each with its own Ledger, access journal, sequencer and
 checkpointer (issue 14 "Many logs").
 
-Log 1, the deployment's, is started with the app as it always was. Another log is started on
-the first request of one of its tenants (most servers never see most logs) and kept until
-shutdown. Each log has its own writer thread and its own signer: appends to two logs never wait
-for each other in this process, and each log's checkpoints say its own origin and key.
+Every log of the database is started with the app (log 1 first, as it always was), so that each
+log's checkpointer, time-stamper and witnessing run from the start: a checkpoint that
+`temoin checkpoint` signs for a log no tenant uses gets its tokens and cosignatures too. A log
+registered while the server runs (`temoin logs create`) is started by the watch below within
+`WATCH_INTERVAL`, or by the first request of one of its tenants if that comes first; a log that
+cannot be opened (its key files are the operator's to fix) is tried again on each request of its
+tenants. Every log is kept until shutdown. Each log has its own writer thread and its own
+signer: appends to two logs never wait for each other in this process, and each log's
+checkpoints say its own origin and key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 import anyio
 from anyio import to_thread
 
+from api.background import cancel
 from api.checkpointer import Checkpointer
 from api.problems import ProblemError
 from ledger.access import AccessJournal
@@ -25,8 +32,13 @@ from ledger.logs import LogSet
 from ledger.sequencer import Sequencer
 from ledger.store.base import StoredCheckpoint
 from ledger.store.migrations.v2 import LOG_ONE
+from ledger.store.protocols import Store
 
 logger = logging.getLogger("temoin.api")
+
+# Seconds between two looks for logs registered while the server runs: one small query of the
+# registry; a tenant of a new log that comes sooner starts it itself.
+WATCH_INTERVAL = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +71,10 @@ class ServedLogs:
         self._tenants_lock = threading.Lock()
         self._starting = anyio.Lock()
         self._stopping = False
+        # Logs the watch tried and could not open: it says so once, then leaves them to their
+        # tenants' requests (each of which tries again) instead of logging a traceback per round.
+        self._given_up: set[int] = set()
+        self._watch: asyncio.Task[None] | None = None
 
     @property
     def main(self) -> LogServices:
@@ -66,6 +82,12 @@ class ServedLogs:
 
     def started(self) -> list[LogServices]:
         return list(self._served.values())
+
+    def store_of(self, log_id: int) -> Store | None:
+        """The store of log `log_id` if started (any thread): what the projection follower
+        reads through instead of opening a pool of its own for that log."""
+        found = self._served.get(log_id)
+        return found.ledger.store if found is not None else None
 
     async def of_tenant(self, tenant: str) -> LogServices:
         with self._tenants_lock:
@@ -108,6 +130,33 @@ class ServedLogs:
                 await self.on_started(found)
             return found
 
+    async def start_every_log(self) -> None:
+        """Start every log of the database not started yet (at start-up, then each watch
+        round). One that cannot be opened is logged and skipped: the other logs' tenants are
+        served, its own get 503 until the operator fixes it."""
+        ids = await to_thread.run_sync(self.logs.log_ids)
+        for log_id in ids:
+            if log_id in self._served or log_id in self._given_up:
+                continue
+            try:
+                await self.start(log_id)
+            except ProblemError:
+                if self._stopping:
+                    return
+                self._given_up.add(log_id)  # start() logged why
+
+    async def watch(self, interval: float = WATCH_INTERVAL) -> None:
+        """From now on, start each log registered while the server runs."""
+        self._watch = asyncio.create_task(self._watch_rounds(interval), name="temoin-log-watch")
+
+    async def _watch_rounds(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.start_every_log()
+            except Exception as exc:  # the database may be down for a while: next round
+                logger.warning("looking for new logs failed (%s); retrying", exc)
+
     async def _open(self, log_id: int) -> LogServices:
         ledger = await to_thread.run_sync(self.logs.ledger, log_id)
         journal = await to_thread.run_sync(self.logs.journal, log_id)
@@ -125,6 +174,8 @@ class ServedLogs:
 
     async def stop_checkpointers(self) -> None:
         """No log starts after this, and none signs any more."""
+        await cancel(self._watch)
+        self._watch = None
         async with self._starting:
             self._stopping = True
         for served in self.started():

@@ -423,7 +423,7 @@ class Witnessing:
 
     async def add_started(self, label: str, store: AttestedLog,
                           sign: Callable[[], StoredCheckpoint] | None = None) -> None:
-        """Add a log after `start` (a log started on its tenants' first request): its tasks
+        """Add a log after `start` (every log but 1 is started after it): its tasks
         start at once. The witnesses must know that log (its origin and verifier key), as
         they know log 1's; one that does not refuses it, which shows per log in /healthz."""
         if label in self.logs:

@@ -191,10 +191,12 @@ class EveryLogRunner:
         self._runners: dict[int, ProjectionRunner] = {}
 
     def runner(self, log_id: int) -> ProjectionRunner:
+        # The store is asked for each time: the server's own store of a log replaces the one
+        # opened for it before the server started it (ledger/log_stores.py).
+        store = self.stores.store(log_id)
         found = self._runners.get(log_id)
-        if found is None:
-            found = self._runners[log_id] = ProjectionRunner(self.stores.store(log_id),
-                                                             chunk=self.chunk)
+        if found is None or found.store is not store:
+            found = self._runners[log_id] = ProjectionRunner(store, chunk=self.chunk)
         return found
 
     def run_once(self) -> int:

@@ -148,11 +148,21 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     # Through the database: a missing key is only created if no checkpoint was ever signed.
-    app = CaseLog(env=settings.persistence_env())
+    # The store alone, not a LogSet: that would open log 1 with its keys, created if missing.
+    apps = [CaseLog(env=settings.persistence_env())]
     try:
-        key = open_signing_key(app.store, settings.key_path, settings.origin, "the case log")
+        if args.log is not None and args.log != 1:
+            origins = {row.log_id: row.origin for row in apps[0].store.registered_logs()}
+            if args.log not in origins:
+                raise CliError(f"no log {args.log} in this database; its logs: "
+                               f"{', '.join(map(str, [1, *origins]))} (`temoin logs list`)")
+            settings = settings.for_log(args.log, origins[args.log])
+            apps.append(CaseLog(env=settings.persistence_env()))
+        key = open_signing_key(apps[-1].store, settings.key_path, settings.origin,
+                               "the case log")
     finally:
-        app.close()
+        for app in apps:
+            app.close()
     print(key.verifier_key)
     return 0
 
@@ -368,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "keygen", help="create the log signing key if missing; print its verifier key"
     )
+    p.add_argument("--log", type=int, metavar="ID",
+                   help="the log (`temoin logs list`; default 1): its key in DATA_DIR/logs/<ID>/")
     p.set_defaults(func=_cmd_keygen)
     add_read_commands(sub)
     add_case_commands(sub)

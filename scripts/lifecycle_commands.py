@@ -1,4 +1,6 @@
-"""`temoin erasure ...`: the personal-data lifecycle on the command line (issue 12)."""
+"""`temoin erasure ...`, `temoin retention ...`: the personal-data lifecycle on the command line
+(issue 12). Each works on one log of the database (issue 14 "Many logs"): `--log ID`, default
+log 1, and says which."""
 
 from __future__ import annotations
 
@@ -6,21 +8,30 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ledger.config import Settings
-from scripts.read_commands import CliError
+from scripts.read_commands import CliError, open_log
+
+
+def _named(ledger: Any) -> str:
+    return f"log {ledger.store.log_id} ({ledger.origin})"
+
+
+def _add_log_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log", type=int, metavar="ID",
+                   help="the log to work on (`temoin logs list`; default 1)")
 
 
 def _cmd_erasure_finish(args: argparse.Namespace) -> int:
     """Destroy what erasures recorded by a release that did not yet shred left in the vault."""
     from ledger.audit_erasure import check_erasures
-    from ledger.ledger import Ledger
 
-    ledger = Ledger(Settings.from_env())
-    try:
+    with open_log(args.log, None, whole_log=False) as (_, ledger):
         store = ledger.store
         notes, _ = check_erasures(store, store.tree_size())
         done = 0
@@ -29,9 +40,7 @@ def _cmd_erasure_finish(args: argparse.Namespace) -> int:
             if deleted:
                 print(f"case {note.case}: {deleted} openings destroyed (entry {note.index})")
             done += deleted
-    finally:
-        ledger.close()
-    print(f"{len(notes)} erasures checked, {done} openings destroyed")
+        print(f"{_named(ledger)}: {len(notes)} erasures checked, {done} openings destroyed")
     return 0
 
 
@@ -61,6 +70,7 @@ def add_lifecycle_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
         "finish",
         help="destroy vault rows that erasures recorded by an older release left behind",
     )
+    _add_log_option(p)
     p.set_defaults(func=_cmd_erasure_finish)
 
     p = sub.add_parser("idempotency", help="Idempotency-Key records")
@@ -76,6 +86,7 @@ def add_lifecycle_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     p = ret_sub.add_parser("due", help="list the cases whose retention ran out (and held ones)")
     p.add_argument("--as-of", help="evaluate at this time instead of now (RFC 3339 or date)")
     p.add_argument("--json", action="store_true")
+    _add_log_option(p)
     p.set_defaults(func=_cmd_retention_due)
     p = ret_sub.add_parser(
         "apply", help="crypto-shred the personal data and delete the evidence files of due "
@@ -85,11 +96,13 @@ def add_lifecycle_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("--run", help="resume this run id (default: an unfinished run, or new)")
     p.add_argument("--out", help="folder for the certificate (default DATA_DIR/retention)")
     p.add_argument("--progress", action="store_true", help="show progress even when piped")
+    _add_log_option(p)
     p.set_defaults(func=_cmd_retention_apply)
     p = ret_sub.add_parser("certificate", help="write the certificate of a run again, from "
                                                "the log")
     p.add_argument("run")
     p.add_argument("--out", help="folder (default DATA_DIR/retention)")
+    _add_log_option(p)
     p.set_defaults(func=_cmd_retention_certificate)
 
 
@@ -109,23 +122,40 @@ def _as_of(text: str | None) -> datetime:
 
 
 def _runs_dir(settings: Settings) -> Path:
-    path = settings.data_dir / "retention"
+    """The runs of one log: DATA_DIR/retention for log 1, DATA_DIR/logs/<id>/retention for
+    another (an unfinished run of one log is never resumed on another)."""
+    path = settings.log_dir / "retention"
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
 
+@contextmanager
+def _retention_log(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
+    """The log to work on, and the other logs of the database as readers: the evidence folder
+    is shared, so a log's plan keeps the files their cases still cite (ledger/retention/plan.py).
+    """
+    from ledger.log_stores import LogStores
+
+    with open_log(args.log, None, whole_log=False) as (logs, ledger):
+        stores = LogStores(logs.settings, main=logs.main.store)
+        try:
+            yield ledger, [stores.reader(i) for i in logs.log_ids()
+                           if i != ledger.store.log_id]
+        finally:
+            stores.close()
+
+
 def _cmd_retention_due(args: argparse.Namespace) -> int:
-    from ledger.ledger import Ledger
     from ledger.retention.plan import describe
     from ledger.retention.run import current_plan
 
-    ledger = Ledger(Settings.from_env())
-    try:
-        plan = current_plan(ledger, _as_of(args.as_of))
-    finally:
-        ledger.close()
+    with _retention_log(args) as (ledger, others):
+        plan = current_plan(ledger, _as_of(args.as_of), others=others)
+        named = _named(ledger)
+        log_id = ledger.store.log_id
     if args.json:
         print(json.dumps({
+            "log": log_id,
             "due": [{"tenant": d.facts.tenant, "case": d.facts.case,
                      "retention_class": d.retention_class,
                      "due_since": d.due_since.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -145,26 +175,25 @@ def _cmd_retention_due(args: argparse.Namespace) -> int:
     if plan.leftover_files:
         print(f"{len(plan.leftover_files)} evidence files recorded as destroyed are still on "
               "disk: `temoin retention apply` deletes them")
-    print(f"{len(plan.due)} due, {len(plan.held)} held")
+    print(f"{named}: {len(plan.due)} due, {len(plan.held)} held")
     return 0
 
 
 def _cmd_retention_apply(args: argparse.Namespace) -> int:
-    from ledger.ledger import Ledger
     from ledger.retention.plan import describe
     from ledger.retention.run import apply, current_plan, new_run_id
     from scripts.progress import ProgressBar
 
-    settings = Settings.from_env()
-    runs = _runs_dir(settings)
     now = _as_of(args.as_of)
-    ledger = Ledger(settings)
-    try:
-        plan = current_plan(ledger, now, ProgressBar("reading the log", force=args.progress))
+    with _retention_log(args) as (ledger, others):
+        runs = _runs_dir(ledger.settings)
+        named = _named(ledger)
+        plan = current_plan(ledger, now, ProgressBar("reading the log", force=args.progress),
+                            others=others)
         if args.dry_run:
             for line in describe(plan.due):
                 print(f"would erase: {line}")
-            print(f"dry run: {len(plan.due)} cases due, {len(plan.held)} held, "
+            print(f"dry run of {named}: {len(plan.due)} cases due, {len(plan.held)} held, "
                   f"{len(plan.leftover_files)} leftover files; nothing changed")
             return 0
         unfinished = sorted(p.stem for p in runs.glob("*.started")
@@ -180,10 +209,9 @@ def _cmd_retention_apply(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else runs
         paths = _certificate(ledger, run, out)
         (runs / f"{run}.done").write_text(str(paths[0]) + "\n")
-    finally:
-        ledger.close()
-    print(f"run {run}: {result.erased} cases erased, {result.files_deleted} evidence files "
-          f"deleted, {len(result.skipped)} skipped; certificate {paths[0]} and {paths[1]}")
+    print(f"run {run} of {named}: {result.erased} cases erased, {result.files_deleted} "
+          f"evidence files deleted, {len(result.skipped)} skipped; certificate {paths[0]} and "
+          f"{paths[1]}")
     return 0
 
 
@@ -223,16 +251,11 @@ def _certificate(ledger: Any, run: str, out: Path) -> tuple[Path, Path]:
 
 
 def _cmd_retention_certificate(args: argparse.Namespace) -> int:
-    from ledger.ledger import Ledger
-
-    settings = Settings.from_env()
-    ledger = Ledger(settings)
-    try:
+    with open_log(args.log, None, whole_log=False) as (_, ledger):
         paths = _certificate(ledger, args.run, Path(args.out) if args.out else
-                             _runs_dir(settings))
-    finally:
-        ledger.close()
-    print(f"certificate of run {args.run}: {paths[0]} and {paths[1]}")
+                             _runs_dir(ledger.settings))
+        named = _named(ledger)
+    print(f"certificate of run {args.run} of {named}: {paths[0]} and {paths[1]}")
     return 0
 
 

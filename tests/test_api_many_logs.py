@@ -21,6 +21,7 @@ from ledger.merkle.verify import verify_inclusion
 from ledger.signing import Verifier, verify_checkpoint
 from tests.append_load import AppendLoad, check_log
 from tests.e2e import admin_token, serving, start_server, temoin
+from tests.helpers import request
 from tests.test_stop import STOP_WITHIN
 from verifier.bundle import verify_bundle
 from verifier.bundle_trust import TrustOptions
@@ -302,3 +303,108 @@ def test_each_log_is_witnessed(settings: Settings, tmp_path: Path) -> None:
         metrics = cb.get("/metrics").text
     assert re.search(r'temoin_witnessed_size\{log="log-2"\} [1-9]', metrics), metrics
     assert 'temoin_witness_up{log="log-2",witness="w.test/witness"} 1' in metrics
+
+
+def test_a_log_no_tenant_used_is_timestamped_from_the_start(
+        settings: Settings, tmp_path: Path) -> None:
+    """Every log is started with the server, not on its tenants' first request: the checkpoint
+    `temoin checkpoint` signs for log 2 while none of its tenants has sent a request gets its
+    RFC 3161 token (and its access journal's checkpoints theirs). Read from the database, not
+    over HTTP as a tenant of log 2, which would start the log."""
+    import time
+
+    from api.timestamper import KIND
+    from scripts.local_tsa import running as local_tsa
+
+    logs = LogSet(settings)
+    try:
+        logs.create(TWO, ["shop-2"])
+    finally:
+        logs.close()
+    with local_tsa(tmp_path / "tsa") as tsa, serving(
+            settings, tmp_path / "serve.log", TEMOIN_TSA_URLS=tsa.url,
+            TEMOIN_TSA_ROOTS=str(tsa.roots), TEMOIN_TSA_INTERVAL="0.1") as served:
+        logs = LogSet(settings)
+        try:
+            logs.ledger(2).append([request(f"B-{i}", "CaseOpened", tenant="shop-2")
+                                   for i in range(2)])
+            signed = temoin(settings, "checkpoint").stdout
+            assert f"{TWO}\n2\n" in signed, signed
+            stores = {"log 2": logs.ledger(2).store, "its access journal": logs.journal(2).store}
+            deadline = time.monotonic() + 20
+            for what, store in stores.items():
+                while lacking := store.checkpoints_lacking(KIND, tsa.url, 10):
+                    assert time.monotonic() < deadline, f"{what}: no token for sizes {lacking}"
+                    time.sleep(0.1)
+            latest = stores["log 2"].latest_checkpoint()
+            assert latest is not None and latest.size == 2
+            assert len(stores["log 2"].attestations(2, KIND)) == 1
+        finally:
+            logs.close()
+        health = httpx.get(served.base_url + "/healthz").json()
+        assert health["logs"]["2"] == {"status": "ok", "tree_size": 2, "origin": TWO}, health
+        # A log registered while the server runs is started by its next look (2 s), with no
+        # request of its tenants either; its size-0 checkpoint is time-stamped.
+        temoin(settings, "logs", "create", "test.example/shop-3", "--tenant", "shop-3")
+        deadline = time.monotonic() + 20
+        while "3" not in (httpx.get(served.base_url + "/healthz").json().get("logs") or {}):
+            assert time.monotonic() < deadline, "log 3 was not started"
+            time.sleep(0.1)
+        pending = httpx.get(served.base_url + "/metrics").text
+        assert 'log="log-3"' in pending and 'log="access-3"' in pending
+
+
+def test_a_log_that_cannot_be_opened_does_not_stop_the_others(
+        settings: Settings, tmp_path: Path) -> None:
+    """Started with the server, a log whose key file went missing after it signed is logged
+    and skipped: log 1's tenants are served, log 2's get 503 `log-not-served`."""
+    logs = LogSet(settings)
+    try:
+        key_path = logs.create(TWO, ["shop-2"]).settings.key_path
+    finally:
+        logs.close()
+    temoin(settings, "checkpoint")  # log 2 has signed: its key may not be created again
+    a, b = admin_token(settings, "shop-1"), admin_token(settings, "shop-2")
+    key_path.unlink()
+    with serving(settings, tmp_path / "serve.log") as served:
+        assert _append(served.base_url, a, ["A-0"]) == [0]
+        with _client(served.base_url, b) as cb:
+            refused = cb.get("/v1/log/checkpoint")
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["type"].endswith("log-not-served"), refused.json()
+    assert "log 2 cannot be opened" in (tmp_path / "serve.log").read_text()
+
+
+def test_the_follower_reads_through_the_stores_the_server_opened(settings: Settings) -> None:
+    """`LogStores(opened=...)` (what the server's follower uses, api/app.py) reads each log the
+    caller has open through the caller's store, not a connection pool of its own; a log it
+    does not have open yet gets its own store, which it closes."""
+    from ledger.log_stores import LogStores
+    from projections.runner import EveryLogRunner
+
+    logs = LogSet(settings)
+    try:
+        logs.create(TWO, ["shop-2"]).append(
+            [request(f"B-{i}", "CaseOpened", tenant="shop-2") for i in range(2)])
+        logs.create("test.example/shop-3", ["shop-3"])
+        ledgers = {1: logs.main, 2: logs.ledger(2)}  # the server has started logs 1 and 2
+        stores = LogStores(settings, main=logs.main.store,
+                           opened=lambda i: ledgers[i].store if i in ledgers else None)
+        try:
+            assert stores.reader(2) is ledgers[2].store
+            runner = EveryLogRunner(stores)
+            assert runner.catch_up() == 2
+            assert stores.opened_here() == [3]  # log 3 only, which "the server" has not open
+            assert stores.reader(3).log_id == 3
+            # Once the caller opens log 3 too (a log created while the server runs, then
+            # started), its store replaces ours, which is closed: one pool per log again.
+            ledgers[3] = logs.ledger(3)
+            ledgers[3].append([request("C-0", "CaseOpened", tenant="shop-3")])
+            assert runner.catch_up() == 1 and stores.opened_here() == []
+            assert runner.runner(3).store is ledgers[3].store
+        finally:
+            stores.close()
+        assert [r.case for r in ledgers[2].store.all_case_index()] == ["B-0", "B-1"]
+        assert ledgers[2].tree_size() == 2  # still open: the caller's, not closed by stores
+    finally:
+        logs.close()

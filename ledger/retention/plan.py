@@ -6,6 +6,10 @@
   only once every one of them is due or already destroyed.
 - A delivery position sent in `personal` runs out sooner (the `location` class): its fields
   are erased alone.
+- The evidence folder is the database's, shared by every log (content-addressed): a file that
+  a case of another log still needs (`elsewhere`: not itself past its retention and free of
+  holds) is kept, so that one log's run never deletes another log's evidence. Once that case
+  runs out too, the run of either log that comes first deletes the file.
 - Files an earlier run recorded as destroyed but that are still on disk (the run stopped
   between its commit and the deletion) are deleted without a new entry: the entry is there.
 """
@@ -53,7 +57,12 @@ def plan(
     policy: RetentionPolicy,
     now: datetime,
     file_exists: Callable[[str], bool],
+    elsewhere: Iterable[CaseFacts] = (),
 ) -> Plan:
+    """`cases`: the facts of one log's cases; `elsewhere`: those of the other logs of the
+    database, whose files this log's run must not take from them."""
+    needed = {sha for facts in elsewhere if not _runs_out(facts, policy, now)
+              for sha in facts.evidence - facts.destroyed}
     due: list[Due] = []
     held: list[Held] = []
     whole: set[str] = set()
@@ -88,15 +97,22 @@ def plan(
         if item.fields is None:
             files = tuple(sorted(
                 sha for sha in item.facts.evidence - item.facts.destroyed
-                if citing[sha] <= leaving and sha not in taken
+                if citing[sha] <= leaving and sha not in taken and sha not in needed
             ))
             taken.update(files)
             item = Due(item.facts, item.retention_class, item.due_since, None, files)
         result.append(item)
     # A case already erased (say, on request) with no file left to destroy has nothing due.
     result = [d for d in result if not (d.fields is None and d.facts.erased and not d.files)]
-    leftover = sorted(sha for sha in done if file_exists(sha))
+    leftover = sorted(sha for sha in done if sha not in needed and file_exists(sha))
     return Plan(result, held, leftover)
+
+
+def _runs_out(facts: CaseFacts, policy: RetentionPolicy, now: datetime) -> bool:
+    """The whole case is past its retention and no hold keeps it: its files may go."""
+    if facts.closed_at is None or facts.holds:
+        return False
+    return now >= policy.of(facts.retention_class).expires(parse_time(facts.closed_at))
 
 
 def describe(items: Iterable[Due]) -> list[str]:

@@ -9,7 +9,7 @@ run's id, so the run's certificate is rebuilt from the log alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -18,6 +18,7 @@ from ledger.events.validate import ValidEvent, validate_append
 from ledger.ledger import AppendGroup, AppendRequest, Ledger
 from ledger.retention.facts import read_facts
 from ledger.retention.plan import Due, Plan, plan
+from ledger.store.protocols import LogReader
 
 SOURCE = "temoin-retention"
 # Cases per group commit: 2,000 was 16% faster than 500 on 20,000 cases (SQLite, here).
@@ -38,9 +39,13 @@ def new_run_id(now: datetime) -> str:
 
 
 def current_plan(ledger: Ledger, now: datetime,
-                 progress: Callable[[int, int], None] | None = None) -> Plan:
+                 progress: Callable[[int, int], None] | None = None,
+                 others: Sequence[LogReader] = ()) -> Plan:
+    """The plan of `ledger`'s log; `others`: the other logs of the database, read only for
+    the evidence files their cases still cite (the evidence folder is shared)."""
     facts = read_facts(ledger.store, progress)
-    return plan(facts, ledger.retention, now, ledger.files.exists)
+    elsewhere = [f for store in others for f in read_facts(store).values()]
+    return plan(facts, ledger.retention, now, ledger.files.exists, elsewhere)
 
 
 def _request(item: Due, run: str, now: datetime,

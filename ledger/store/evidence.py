@@ -6,6 +6,7 @@ Mixed into the store (`ledger.store.base.MerkleStore`).
 
 from __future__ import annotations
 
+from ledger.store.migrations.v2 import LOG_ONE
 from ledger.store.sql_access import SqlAccess
 
 
@@ -18,6 +19,8 @@ def evidence_ddl(keyed: str) -> str:
 
 
 class EvidenceMixin(SqlAccess):
+    log_id: int
+
     def register_evidence(self, tenant: str, sha256: str, media_type: str, size: int,
                           stored_at: str) -> bool:
         """Record that `tenant` uploaded a file; False if it had already."""
@@ -40,8 +43,18 @@ class EvidenceMixin(SqlAccess):
         return (rows[0][0], rows[0][1]) if rows else None
 
     def all_evidence(self) -> list[tuple[str, str, str, int]]:
-        """(tenant, sha256, media type, size) of every upload, for `temoin verify`."""
+        """(tenant, sha256, media type, size) of every upload of this log's tenants, for
+        `temoin verify`. The other logs' uploads are theirs to verify: a file that another
+        log's retention run destroyed is gone on purpose, which only that log's entries say
+        (a tenant writes to one log for good, ledger/logs.py)."""
+        if self.log_id == LOG_ONE:  # every tenant without a log of its own
+            where, args = ("WHERE tenant NOT IN (SELECT tenant FROM log_tenants "
+                           "WHERE log_id <> ?)"), (LOG_ONE,)
+        else:
+            where, args = "WHERE tenant IN (SELECT tenant FROM log_tenants WHERE log_id = ?)", (
+                self.log_id,)
         return [
             (r[0], r[1], r[2], r[3])
-            for r in self._query("SELECT tenant, sha256, media_type, size FROM evidence")
+            for r in self._query(
+                f"SELECT tenant, sha256, media_type, size FROM evidence {where}", args)
         ]
