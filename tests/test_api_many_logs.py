@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ledger.config import Settings
 from ledger.entry import parse_entry
@@ -140,6 +141,7 @@ def test_two_tenants_on_two_logs(settings: Settings, tmp_path: Path) -> None:
     assert whole.returncode == 0, whole.stdout + whole.stderr
 
 
+@pytest.mark.serial  # a stop must end within 5 s under load: alone (tests/conftest.py)
 def test_a_stop_under_load_on_two_logs_loses_no_acknowledged_append(
     settings: Settings, tmp_path: Path
 ) -> None:
